@@ -1,0 +1,1 @@
+"""ctcd_jupyter"""

@@ -1,0 +1,144 @@
+"""The one exception tree of ctcd_jupyter: every error a user can see, with the fields that explain it.
+
+    CtcdError
+    ├── StepDefinitionError(ValueError)      bad step source or names            .step, .lineno
+    ├── PipelineDefinitionError(ValueError)  unknown step, cycle, two writers     .pipeline
+    │   └── MissingInputsError               names nobody provides                .missing {name: [steps]}
+    ├── ParameterError(ValueError)           a --param no step reads, bad value   .names
+    ├── StepError(RuntimeError)              a step raised during a run           .step, .run_id, .traceback
+    ├── ArtifactError(ValueError)            an output that cannot be stored      .step, .name
+    ├── ScheduleError(ValueError)            invalid cron / interval / window     .schedule
+    ├── TrackingError(RuntimeError)          MLflow refused a call                .run_id
+    ├── ServiceError(RuntimeError)           a service misbehaved                 .service, .log_tail
+    │   ├── ServiceStartError                did not become healthy               .returncode
+    │   ├── ServiceStopError                 did not stop / port still taken
+    │   ├── ServiceNotFoundError(KeyError)   no service of that name
+    │   ├── PortInUseError(OSError)          the requested port is taken          .port
+    │   └── PredictionError                  the server answered 4xx/5xx          .status_code
+    └── CtcdTimeoutError(TimeoutError)       a wait ran past its deadline         .timeout
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ArtifactError",
+    "CtcdError",
+    "CtcdTimeoutError",
+    "MissingInputsError",
+    "ParameterError",
+    "PipelineDefinitionError",
+    "PortInUseError",
+    "PredictionError",
+    "ScheduleError",
+    "ServiceError",
+    "ServiceNotFoundError",
+    "ServiceStartError",
+    "ServiceStopError",
+    "StepDefinitionError",
+    "StepError",
+    "TrackingError",
+]
+
+
+class CtcdError(Exception):
+    """Root of every error raised by ctcd_jupyter."""
+
+
+class StepDefinitionError(CtcdError, ValueError):
+    def __init__(self, message: str, *, step: str | None = None, lineno: int | None = None):
+        super().__init__(message)
+        self.step = step
+        self.lineno = lineno
+
+
+class PipelineDefinitionError(CtcdError, ValueError):
+    def __init__(self, message: str, *, pipeline: str | None = None):
+        super().__init__(message)
+        self.pipeline = pipeline
+
+
+class MissingInputsError(PipelineDefinitionError):
+    def __init__(self, message: str, *, pipeline: str | None = None,
+                 missing: dict[str, list[str]] | None = None):
+        super().__init__(message, pipeline=pipeline)
+        self.missing = dict(missing or {})
+
+
+class ParameterError(CtcdError, ValueError):
+    def __init__(self, message: str, *, names: list[str] | None = None):
+        super().__init__(message)
+        self.names = list(names or [])
+
+
+class StepError(CtcdError, RuntimeError):
+    def __init__(self, message: str, *, step: str | None = None, run_id: str | None = None,
+                 traceback: str | None = None):
+        super().__init__(message)
+        self.step = step
+        self.run_id = run_id
+        self.traceback = traceback
+
+
+class ArtifactError(CtcdError, ValueError):
+    def __init__(self, message: str, *, step: str | None = None, name: str | None = None):
+        super().__init__(message)
+        self.step = step
+        self.name = name
+
+
+class ScheduleError(CtcdError, ValueError):
+    def __init__(self, message: str, *, schedule: str | None = None):
+        super().__init__(message)
+        self.schedule = schedule
+
+
+class TrackingError(CtcdError, RuntimeError):
+    def __init__(self, message: str, *, run_id: str | None = None):
+        super().__init__(message)
+        self.run_id = run_id
+
+
+class ServiceError(CtcdError, RuntimeError):
+    def __init__(self, message: str, *, service: str | None = None, log_tail: str | None = None):
+        super().__init__(message)
+        self.service = service
+        self.log_tail = log_tail
+
+
+class ServiceStartError(ServiceError):
+    def __init__(self, message: str, *, service: str | None = None, log_tail: str | None = None,
+                 returncode: int | None = None):
+        super().__init__(message, service=service, log_tail=log_tail)
+        self.returncode = returncode
+
+
+class ServiceStopError(ServiceError):
+    pass
+
+
+class ServiceNotFoundError(ServiceError, KeyError):
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class PortInUseError(ServiceError, OSError):
+    def __init__(self, message: str, *, service: str | None = None, port: int | None = None):
+        ServiceError.__init__(self, message, service=service)
+        self.port = port
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class PredictionError(ServiceError):
+    def __init__(self, message: str, *, service: str | None = None,
+                 status_code: int | None = None, server_message: str | None = None):
+        super().__init__(message, service=service)
+        self.status_code = status_code
+        self.server_message = server_message
+
+
+class CtcdTimeoutError(CtcdError, TimeoutError):
+    def __init__(self, message: str, *, timeout: float | None = None):
+        super().__init__(message)
+        self.timeout = timeout
