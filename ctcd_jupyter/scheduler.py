@@ -1,0 +1,514 @@
+"""The kernel's scheduler: one daemon thread that sleeps until the next fire time and runs jobs.
+
+A job is any callable `job(tick) -> object`; the pipeline engine plugs pipeline runs in.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+from .clock import Clock, SystemClock
+from .errors import CtcdTimeoutError, ScheduleError
+from .schedule import Schedule
+from .store import Store
+
+__all__ = [
+    "JobOutcome",
+    "ScheduleRecord",
+    "ScheduleState",
+    "Scheduler",
+    "SchedulerEvent",
+    "delete_schedule_record",
+    "load_schedule_records",
+    "save_schedule_record",
+]
+
+log = logging.getLogger(__name__)
+
+Job = Callable[[float], object]
+EventHandler = Callable[["SchedulerEvent"], object]
+MAX_CATCHUP = 100
+_COUNTS = ("fired", "skipped", "failed", "succeeded")
+
+
+class ScheduleState(str, Enum):
+    """Where a schedule entry stands.
+
+    ACTIVE     fires at its next fire time
+    PAUSED     kept, does not fire until resumed
+    COMPLETED  end_time has passed and its last run finished
+    STOPPED    the scheduler was stopped (unload, shutdown, kernel restart); resume to go on
+    """
+
+    ACTIVE = "ACTIVE"
+    PAUSED = "PAUSED"
+    COMPLETED = "COMPLETED"
+    STOPPED = "STOPPED"
+
+
+@dataclass(frozen=True)
+class SchedulerEvent:
+    """What happened: kind is fired, skipped, succeeded, failed or completed.
+
+    `count` > 1 for skipped events that stand for several ticks; `reason` says why a tick was
+    skipped ("running", "coalesced", "catch-up limit", "max_workers").
+    """
+
+    kind: str
+    name: str
+    tick: float | None
+    time: float
+    count: int = 1
+    reason: str | None = None
+    error: BaseException | None = None
+    result: object = None
+    duration: float | None = None
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """One finished job: its tick, clock times, and the result or the exception."""
+
+    tick: float
+    started: float
+    finished: float
+    ok: bool
+    result: object = None
+    error: BaseException | None = None
+
+    @property
+    def duration(self) -> float:
+        return self.finished - self.started
+
+
+@dataclass(frozen=True)
+class ScheduleRecord:
+    """A snapshot of one entry, safe to read on any thread."""
+
+    name: str
+    schedule: Schedule
+    state: ScheduleState
+    next_fire: float | None = None
+    last_tick: float | None = None
+    running: bool = False
+    fired: int = 0
+    skipped: int = 0
+    failed: int = 0
+    succeeded: int = 0
+    last_outcome: str | None = None
+    last_error: str | None = None
+    last_started: float | None = None
+    last_finished: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["schedule"] = self.schedule.to_dict()
+        data["state"] = self.state.value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, state: ScheduleState | str | None = None,
+                  ) -> ScheduleRecord:
+        """Rebuild a stored record; `state=` overrides (STOPPED after a kernel restart)."""
+        fields = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        fields["schedule"] = Schedule.from_dict(data["schedule"])
+        fields["state"] = ScheduleState(state or data.get("state", "STOPPED"))
+        if fields["state"] is not ScheduleState.ACTIVE:
+            fields["running"] = False
+        return cls(**fields)
+
+
+@dataclass(eq=False)
+class _Entry:
+    name: str
+    schedule: Schedule
+    job: Job
+    state: ScheduleState = ScheduleState.ACTIVE
+    next_fire: float | None = None
+    last_tick: float | None = None
+    running: bool = False
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_COUNTS, 0))
+    pending: deque[float] = field(default_factory=deque)  # catch-up ticks waiting to run
+    completions: int = 0
+    outcomes: deque[JobOutcome] = field(default_factory=lambda: deque(maxlen=100))
+    last_outcome: str | None = None
+    last_error: str | None = None
+    last_started: float | None = None
+    last_finished: float | None = None
+    worker: threading.Thread | None = None
+    predecessor: _Entry | None = None  # a replaced entry whose job may still be running
+
+    def busy(self) -> bool:
+        return self.running or (self.predecessor is not None and self.predecessor.running)
+
+    def record(self) -> ScheduleRecord:
+        return ScheduleRecord(
+            name=self.name, schedule=self.schedule, state=self.state,
+            next_fire=self.next_fire, last_tick=self.last_tick, running=self.running,
+            last_outcome=self.last_outcome, last_error=self.last_error,
+            last_started=self.last_started, last_finished=self.last_finished, **self.counts)
+
+
+class Scheduler:
+    """Runs jobs on schedules from one daemon thread, started by the first `add()`.
+
+    Each run gets its own daemon worker thread, so a long job delays no other schedule; an
+    entry never runs twice at once (a tick that finds it running is skipped). `on_event` gets a
+    `SchedulerEvent` on the scheduler or worker thread; whatever it raises is logged and dropped.
+    """
+
+    def __init__(self, clock: Clock | None = None, *, max_workers: int | None = None,
+                 on_event: EventHandler | None = None, max_catchup: int = MAX_CATCHUP):
+        self.clock: Clock = clock or SystemClock()
+        self.max_workers = max_workers
+        self.max_catchup = max_catchup
+        self.on_event = on_event
+        self._cond = threading.Condition()
+        self.clock.subscribe(self._cond)
+        self._entries: dict[str, _Entry] = {}
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self._dirty = False  # something changed since the loop last looked
+        self._sleeping = False
+        self._active_jobs = 0
+
+    # -- public API ------------------------------------------------------------------------
+    def add(self, name: str, schedule: Schedule, job: Job, *, replace: bool = True,
+            paused: bool = False, last_tick: float | None = None,
+            counts: Mapping[str, int] | None = None) -> ScheduleRecord:
+        """Register `job` to run on `schedule` as `name`; starts the thread on first use.
+
+        `last_tick` and `counts` restore an entry saved before a restart: ticks missed since
+        `last_tick` are then coalesced (or caught up) like after a pause.
+        """
+        if not callable(job):
+            raise ScheduleError(f"job for schedule {name!r} is not callable", schedule=name)
+        with self._cond:
+            old = self._entries.get(name)
+            if old is not None and not replace:
+                raise ScheduleError(f"schedule {name!r} exists; remove it first", schedule=name)
+            now = self.clock.time()
+            schedule = schedule.anchored(now)
+            entry = _Entry(name, schedule, job, last_tick=last_tick)
+            entry.state = ScheduleState.PAUSED if paused else ScheduleState.ACTIVE
+            entry.next_fire = (schedule.next_fire(last_tick) if last_tick is not None
+                               else schedule.next_fire(now, inclusive=True))
+            entry.counts.update({k: int(v) for k, v in (counts or {}).items() if k in _COUNTS})
+            if old is not None and old.busy():
+                entry.predecessor = old if old.running else old.predecessor
+            self._entries[name] = entry
+            self._changed()
+            self._ensure_thread()
+            return entry.record()
+
+    def pause(self, name: str) -> ScheduleRecord:
+        """Stop firing `name` until resumed (a running job finishes)."""
+        with self._cond:
+            entry = self._entry(name)
+            if entry.state is ScheduleState.COMPLETED:
+                raise ScheduleError(f"schedule {name!r} has completed", schedule=name)
+            entry.state = ScheduleState.PAUSED
+            self._changed()
+            return entry.record()
+
+    def resume(self, name: str) -> ScheduleRecord:
+        """Fire `name` again; ticks missed meanwhile run once (or each once with catch-up)."""
+        with self._cond:
+            entry = self._entry(name)
+            if entry.state is ScheduleState.COMPLETED:
+                raise ScheduleError(f"schedule {name!r} has completed ({entry.schedule.describe()})",
+                                    schedule=name)
+            entry.state = ScheduleState.ACTIVE
+            self._changed()
+            self._ensure_thread()
+            return entry.record()
+
+    def remove(self, name: str) -> ScheduleRecord:
+        """Forget `name`; a job of it still running finishes on its own."""
+        with self._cond:
+            entry = self._entry(name)
+            del self._entries[name]
+            self._changed()
+            return entry.record()
+
+    def get(self, name: str) -> ScheduleRecord:
+        with self._cond:
+            return self._entry(name).record()
+
+    def list(self) -> list[ScheduleRecord]:
+        with self._cond:
+            return [entry.record() for entry in self._entries.values()]
+
+    def __contains__(self, name: object) -> bool:
+        with self._cond:
+            return name in self._entries
+
+    @property
+    def running(self) -> bool:
+        """Whether the scheduler thread is alive."""
+        thread = self._thread
+        return thread is not None and thread.is_alive() and not self._stopping
+
+    def wait(self, name: str, runs: int = 1, timeout: float | None = None) -> list[JobOutcome]:
+        """Block until `runs` more jobs of `name` finished; returns their outcomes.
+
+        `timeout` is real seconds whatever the clock. Raises CtcdTimeoutError past it, and
+        ScheduleError when the entry completes, stops or goes away first. Ctrl-C interrupts it.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            entry = self._entry(name)
+            start = entry.completions
+            target = start + runs
+            while entry.completions < target:
+                done = entry.completions - start
+                if self._entries.get(name) is not entry:
+                    raise ScheduleError(f"schedule {name!r} was removed after {done} of {runs} "
+                                        "runs", schedule=name)
+                if (entry.state in (ScheduleState.COMPLETED, ScheduleState.STOPPED)
+                        and not entry.busy() and not entry.pending):
+                    raise ScheduleError(f"schedule {name!r} is {entry.state.value} after {done} "
+                                        f"of {runs} runs", schedule=name)
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise CtcdTimeoutError(
+                        f"schedule {name!r}: {done} of {runs} runs finished within {timeout:g} s"
+                        f" (state {entry.state.value}, next fire "
+                        f"{_clock_text(entry.next_fire, entry.schedule)})", timeout=timeout)
+                self._cond.wait(remaining)
+            return list(entry.outcomes)[-(entry.completions - start):][:runs]
+
+    def wait_idle(self, timeout: float = 5.0, *, jobs: bool = True) -> None:
+        """Block until nothing is due now and (with `jobs`) no job runs: for tests and scripts."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not self._idle(jobs):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise CtcdTimeoutError(f"scheduler not idle within {timeout:g} s",
+                                           timeout=timeout)
+                self._cond.wait(remaining)
+
+    def stop(self, timeout: float = 2.0) -> bool:
+        """Stop the thread (ACTIVE entries become STOPPED) and give running jobs until
+        `timeout` to finish; returns whether everything ended. Jobs are never killed."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            self._stopping = True
+            for entry in self._entries.values():
+                if entry.state is ScheduleState.ACTIVE:
+                    entry.state = ScheduleState.STOPPED
+            workers = [e.worker for e in self._entries.values() if e.running and e.worker]
+            self._cond.notify_all()
+        threads = ([self._thread] if self._thread else []) + workers
+        for thread in threads:
+            if thread is not threading.current_thread():
+                thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(thread.is_alive() for thread in threads)
+
+    # -- the loop --------------------------------------------------------------------------
+    def _ensure_thread(self) -> None:
+        if self._thread is not None and self._thread.is_alive() and not self._stopping:
+            return
+        self._stopping = False
+        self._thread = threading.Thread(target=self._loop, name="ctcd-scheduler", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        with self._cond:
+            while not self._stopping:
+                try:
+                    self._pass()
+                except Exception:  # the thread must outlive any bug below it
+                    log.exception("ctcd scheduler: unexpected error; going on")
+                    self._sleeping = True
+                    self._cond.notify_all()
+                    self.clock.wait(self._cond, 1.0)
+                    self._sleeping = False
+
+    def _pass(self) -> None:
+        """One look at every entry, then sleep until the earliest next fire (lock held)."""
+        self._dirty = False
+        now = self.clock.time()
+        events: list[SchedulerEvent] = []
+        for entry in list(self._entries.values()):
+            try:
+                self._service(entry, now, events)
+            except Exception as exc:  # a broken schedule stops itself, not the others
+                log.exception("ctcd scheduler: schedule %r failed", entry.name)
+                entry.state = ScheduleState.STOPPED
+                entry.last_error = f"scheduler error: {exc!r}"
+        if events:
+            self._cond.release()
+            try:
+                for event in events:
+                    self._emit(event)
+            finally:
+                self._cond.acquire()
+            return  # things may have changed while unlocked: look again
+        if self._stopping or self._dirty:
+            return
+        fires = [e.next_fire for e in self._entries.values()
+                 if e.state is ScheduleState.ACTIVE and e.next_fire is not None]
+        timeout = None if not fires else min(fires) - self.clock.time()
+        if timeout is not None and timeout <= 0:
+            return
+        self._sleeping = True
+        self._cond.notify_all()  # wake wait_idle()
+        try:
+            self.clock.wait(self._cond, timeout)
+        finally:
+            self._sleeping = False
+
+    def _service(self, entry: _Entry, now: float, events: list[SchedulerEvent]) -> None:
+        if entry.state is not ScheduleState.ACTIVE:
+            return
+        sched, due = entry.schedule, entry.next_fire
+        if due is not None and due <= now:
+            if sched.catchup:
+                room = max(0, self.max_catchup - len(entry.pending))
+                ticks = sched.fires_between(due, now, room)
+                entry.pending.extend(ticks)
+                over = sched.count_fires(due, now) - len(ticks)
+                self._skip(entry, ticks[-1] if ticks else due, over, "catch-up limit", events)
+                entry.next_fire = sched.next_fire(now)
+            else:
+                tick = max(due, sched.previous_fire(now) or due)
+                self._skip(entry, tick, sched.count_fires(due, tick) - 1, "coalesced", events)
+                if entry.busy() or self._full():
+                    reason = "running" if entry.busy() else "max_workers"
+                    self._skip(entry, tick, 1, reason, events)
+                else:
+                    self._launch(entry, tick)
+                entry.next_fire = sched.next_fire(tick)
+        if entry.pending and not entry.busy() and not self._full():
+            self._launch(entry, entry.pending.popleft())
+        self._maybe_complete(entry, events)
+
+    def _skip(self, entry: _Entry, tick: float, count: int, reason: str,
+              events: list[SchedulerEvent]) -> None:
+        if count > 0:
+            entry.counts["skipped"] += count
+            events.append(SchedulerEvent("skipped", entry.name, tick, self.clock.time(),
+                                         count=count, reason=reason))
+
+    def _maybe_complete(self, entry: _Entry, events: list[SchedulerEvent]) -> None:
+        if (entry.state is ScheduleState.ACTIVE and entry.next_fire is None
+                and not entry.pending and not entry.busy()):
+            entry.state = ScheduleState.COMPLETED
+            events.append(SchedulerEvent("completed", entry.name, entry.last_tick,
+                                         self.clock.time()))
+
+    def _full(self) -> bool:
+        return self.max_workers is not None and self._active_jobs >= self.max_workers
+
+    def _launch(self, entry: _Entry, tick: float) -> None:
+        entry.running = True
+        entry.last_tick = tick
+        entry.counts["fired"] += 1
+        self._active_jobs += 1
+        entry.worker = threading.Thread(target=self._work, args=(entry, tick), daemon=True,
+                                        name=f"ctcd-run-{entry.name}")
+        entry.worker.start()
+
+    def _work(self, entry: _Entry, tick: float) -> None:
+        """A worker thread: run the job, record the outcome, wake the loop and the waiters."""
+        started = self.clock.time()
+        self._emit(SchedulerEvent("fired", entry.name, tick, started))
+        result: object = None
+        error: BaseException | None = None
+        try:
+            result = entry.job(tick)
+        except BaseException as exc:  # noqa: BLE001 - interrupted counts as failed, too
+            error = exc
+        finished = self.clock.time()
+        outcome = JobOutcome(tick, started, finished, error is None, result, error)
+        kind = "succeeded" if error is None else "failed"
+        events = [SchedulerEvent(kind, entry.name, tick, finished, error=error, result=result,
+                                 duration=finished - started)]
+        with self._cond:
+            entry.running = False
+            self._active_jobs -= 1
+            entry.completions += 1
+            entry.outcomes.append(outcome)
+            entry.counts[kind] += 1
+            entry.last_outcome = kind
+            entry.last_error = None if error is None else f"{type(error).__name__}: {error}"
+            entry.last_started, entry.last_finished = started, finished
+            if self._entries.get(entry.name) is entry:
+                self._maybe_complete(entry, events)
+            self._changed()
+        for event in events:
+            self._emit(event)
+
+    def _emit(self, event: SchedulerEvent) -> None:
+        if self.on_event is None:
+            return
+        try:
+            self.on_event(event)
+        except BaseException:  # a handler must never kill the scheduler
+            log.exception("ctcd scheduler: on_event handler failed for %s", event.kind)
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _changed(self) -> None:
+        self._dirty = True
+        self._cond.notify_all()
+
+    def _idle(self, jobs: bool) -> bool:
+        if jobs and self._active_jobs:
+            return False
+        thread = self._thread
+        if thread is None or not thread.is_alive():
+            return True
+        if self._dirty or not self._sleeping:
+            return False
+        now = self.clock.time()
+        return not any(e.state is ScheduleState.ACTIVE and (
+            (e.next_fire is not None and e.next_fire <= now) or (e.pending and not e.busy()))
+            for e in self._entries.values())
+
+    def _entry(self, name: str) -> _Entry:
+        try:
+            return self._entries[name]
+        except KeyError:
+            known = ", ".join(sorted(self._entries)) or "none"
+            raise ScheduleError(f"no schedule named {name!r} (known: {known})",
+                                schedule=name) from None
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "idle"
+        return f"<Scheduler {state}, {len(self._entries)} schedules, clock={self.clock!r}>"
+
+
+def _clock_text(ts: float | None, schedule: Schedule) -> str:
+    return "-" if ts is None else schedule._fmt(ts)
+
+
+# -- persistence: schedule records as JSON rows in the store's `schedules` table -------------
+def save_schedule_record(store: Store, name: str, data: Mapping[str, Any]) -> None:
+    """Insert or replace the JSON record `data` of schedule `name`."""
+    store.execute(
+        "INSERT INTO schedules (name, data, updated) VALUES (?, ?, ?) "
+        "ON CONFLICT(name) DO UPDATE SET data = excluded.data, updated = excluded.updated",
+        (name, Store.dumps(dict(data)), time.time()),
+    )
+
+
+def load_schedule_records(store: Store) -> list[dict[str, Any]]:
+    """Every stored record, by name, each with its `name` and `updated` (epoch) keys set."""
+    rows = store.execute("SELECT name, data, updated FROM schedules ORDER BY name")
+    return [{**Store.loads(row["data"]), "name": row["name"], "updated": row["updated"]}
+            for row in rows]
+
+
+def delete_schedule_record(store: Store, name: str) -> bool:
+    """Delete the record of `name`; returns whether there was one."""
+    with store.transaction() as conn:
+        return conn.execute("DELETE FROM schedules WHERE name = ?", (name,)).rowcount > 0
