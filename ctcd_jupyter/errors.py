@@ -14,11 +14,15 @@
     │   ├── ServiceStopError                 did not stop / port still taken
     │   ├── ServiceNotFoundError(KeyError)   no service of that name
     │   ├── PortInUseError(OSError)          the requested port is taken          .port
+    │   ├── ServiceSpecError(ValueError)     bad name/spec, unknown or unstorable kind .kind
     │   └── PredictionError                  the server answered 4xx/5xx          .status_code
     └── CtcdTimeoutError(TimeoutError)       a wait ran past its deadline         .timeout
 """
 
 from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
 
 __all__ = [
     "ArtifactError",
@@ -32,12 +36,21 @@ __all__ = [
     "ScheduleError",
     "ServiceError",
     "ServiceNotFoundError",
+    "ServiceSpecError",
     "ServiceStartError",
     "ServiceStopError",
     "StepDefinitionError",
     "StepError",
     "TrackingError",
 ]
+
+
+def did_you_mean(name: str, options: Iterable[str]) -> str:
+    """' (did you mean 'x'?)' for the closest option, case-insensitively; '' if none is close."""
+    options = list(options)
+    by_lower = {o.lower(): o for o in options}
+    close = difflib.get_close_matches(name.lower(), list(by_lower), 1)
+    return f" (did you mean {by_lower[close[0]]!r}?)" if close else ""
 
 
 class CtcdError(Exception):
@@ -77,6 +90,12 @@ class StepError(CtcdError, RuntimeError):
         self.step = step
         self.run_id = run_id
         self.traceback = traceback
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython shows this instead of a traceback through our own frames: the step's
+        # traceback points at the failing line of the cell.
+        lines = (self.traceback or "").rstrip("\n").splitlines()
+        return [*lines, f"{type(self).__name__}: {self}"]
 
 
 class ArtifactError(CtcdError, ValueError):
@@ -128,6 +147,12 @@ class PortInUseError(ServiceError, OSError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+
+class ServiceSpecError(ServiceError, ValueError):
+    def __init__(self, message: str, *, service: str | None = None, kind: str | None = None):
+        super().__init__(message, service=service)
+        self.kind = kind
 
 
 class PredictionError(ServiceError):
