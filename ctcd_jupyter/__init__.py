@@ -1,1 +1,93 @@
-"""ctcd_jupyter"""
+"""ctcd_jupyter: Continuous Training and Continuous Deployment of ML models from a notebook.
+
+`%load_ext ctcd_jupyter` adds the magics; everything here also works from plain Python.
+Importing this package stays light: mlflow, IPython, ipywidgets and jupyter_server are imported
+only where they are used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import (
+    ArtifactError,
+    CtcdError,
+    CtcdTimeoutError,
+    MissingInputsError,
+    ParameterError,
+    PipelineDefinitionError,
+    PortInUseError,
+    PredictionError,
+    ScheduleError,
+    ServiceError,
+    ServiceNotFoundError,
+    ServiceStartError,
+    ServiceStopError,
+    StepDefinitionError,
+    StepError,
+    TrackingError,
+)
+from .executor import current_run, log_metric
+from .pipeline import Pipeline
+from .runs import Run, RunState, StepRun, StepState
+from .steps import Step
+from .workspace import Workspace, get_workspace, set_workspace
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ArtifactError",
+    "CtcdError",
+    "CtcdTimeoutError",
+    "MissingInputsError",
+    "ParameterError",
+    "Pipeline",
+    "PipelineDefinitionError",
+    "PortInUseError",
+    "PredictionError",
+    "Run",
+    "RunState",
+    "ScheduleError",
+    "ServiceError",
+    "ServiceNotFoundError",
+    "ServiceStartError",
+    "ServiceStopError",
+    "Step",
+    "StepDefinitionError",
+    "StepError",
+    "StepRun",
+    "StepState",
+    "TrackingError",
+    "Workspace",
+    "__version__",
+    "current_run",
+    "get_pipeline",
+    "get_workspace",
+    "load_ipython_extension",
+    "log_metric",
+    "runs",
+    "set_workspace",
+    "unload_ipython_extension",
+]
+
+
+def get_pipeline(name: str) -> Pipeline:
+    """The pipeline called `name` in this process's workspace."""
+    return get_workspace().get_pipeline(name)
+
+
+def runs(pipeline: str | None = None, limit: int | None = None) -> list[Run]:
+    """Past runs, newest first (from the state store: includes earlier kernels' runs)."""
+    return get_workspace().runs(pipeline, limit)
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    from .magics import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    from .magics import unload_ipython_extension as unload
+
+    unload(ipython)

@@ -1,11 +1,11 @@
-"""The one exception tree of ctcd_jupyter: every error a user can see, with the fields that explain it.
+"""The one exception tree of ctcd_jupyter: every error a user can see, with fields that explain it.
 
     CtcdError
     ├── StepDefinitionError(ValueError)      bad step source or names            .step, .lineno
     ├── PipelineDefinitionError(ValueError)  unknown step, cycle, two writers     .pipeline
-    │   └── MissingInputsError               names nobody provides                .missing {name: [steps]}
+    │   └── MissingInputsError               names nobody provides                .missing
     ├── ParameterError(ValueError)           a --param no step reads, bad value   .names
-    ├── StepError(RuntimeError)              a step raised during a run           .step, .run_id, .traceback
+    ├── StepError(RuntimeError)              a step raised during a run   .step, .run_id, .traceback
     ├── ArtifactError(ValueError)            an output that cannot be stored      .step, .name
     ├── ScheduleError(ValueError)            invalid cron / interval / window     .schedule
     ├── TrackingError(RuntimeError)          MLflow refused a call                .run_id

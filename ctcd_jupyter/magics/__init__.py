@@ -1,0 +1,63 @@
+"""The IPython front end: `%load_ext ctcd_jupyter` registers one Magics class per noun, all
+acting on the process's workspace; `%unload_ext` stops the scheduler and removes them again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..capture import install, uninstall
+from ..workspace import get_workspace
+
+__all__ = ["load_ipython_extension", "unload_ipython_extension"]
+
+_LOADED_ATTR = "_ctcd_magics"
+
+
+def _magic_classes() -> list[type]:
+    from .pipelines import PipelineMagics
+
+    classes: list[type] = [PipelineMagics]
+    try:
+        from .schedules import ScheduleMagics
+    except ImportError:  # pragma: no cover - during development only
+        pass
+    else:
+        classes.append(ScheduleMagics)
+    try:
+        from .services import ServiceMagics
+    except ImportError:  # pragma: no cover - during development only
+        pass
+    else:
+        classes.append(ServiceMagics)
+    return classes
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    if getattr(ipython, _LOADED_ATTR, None):
+        return
+    workspace = get_workspace()
+    workspace.namespace = ipython.user_ns
+    # Background runs print into their run's log, never into the cell the user is running.
+    install()
+    instances = [cls(ipython, workspace) for cls in _magic_classes()]
+    for instance in instances:
+        ipython.register_magics(instance)
+    setattr(ipython, _LOADED_ATTR, instances)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    instances = getattr(ipython, _LOADED_ATTR, None)
+    if not instances:
+        return
+    workspace = get_workspace()
+    if workspace._scheduling is not None:
+        workspace._scheduling.stop()
+    manager = ipython.magics_manager
+    for instance in instances:
+        for kind, names in instance.magics.items():
+            for name in names:
+                manager.magics[kind].pop(name, None)
+        manager.registry.pop(type(instance).__name__, None)
+    uninstall()
+    setattr(ipython, _LOADED_ATTR, None)

@@ -1,0 +1,137 @@
+"""`%%step`, `%pipeline` and `%runs`: thin wrappers that parse arguments and call the engine."""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+from ..errors import ParameterError, PipelineDefinitionError, StepDefinitionError
+from ..pipeline import Pipeline
+from ..runs import Run
+from ..steps import Step
+from ..workspace import Workspace
+
+__all__ = ["PipelineMagics", "format_runs", "parse_params"]
+
+_USER_ERRORS = (StepDefinitionError, PipelineDefinitionError, ParameterError)
+
+
+def parse_params(items: list[list[str]] | None) -> dict[str, Any]:
+    """`K=V` strings to a dict; values are Python literals when they parse, else strings."""
+    params: dict[str, Any] = {}
+    for item in [i for group in items or [] for i in group]:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise UsageError(f"--param {item!r}: expected NAME=VALUE, e.g. --param C=0.5")
+        try:
+            params[key] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            params[key] = text
+    return params
+
+
+def format_runs(runs: list[Run]) -> str:
+    if not runs:
+        return "no runs yet"
+    rows = [("id", "pipeline", "trigger", "status", "started", "duration", "metrics")]
+    for run in runs:
+        duration = "-" if run.duration is None else f"{run.duration:.2f}s"
+        metrics = " ".join(f"{k}={v:.4g}" for k, v in run.metrics.items())
+        rows.append((run.id, run.pipeline, run.trigger, run.status.value,
+                     run.started.strftime("%Y-%m-%d %H:%M:%S"), duration, metrics))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1]
+                     for r in rows).rstrip()
+
+
+@magics_class
+class PipelineMagics(Magics):
+    def __init__(self, shell: Any, workspace: Workspace):
+        super().__init__(shell)
+        self.workspace = workspace
+
+    @magic_arguments()
+    @argument("name", help="the step's name (letters, digits, _ or -)")
+    @argument("--inputs", default=None, metavar="A,B",
+              help="names the step reads (default: inferred from the code)")
+    @argument("--outputs", default=None, metavar="C,D",
+              help="names the step writes (default: names bound at top level)")
+    @argument("--no-run", action="store_true", help="only register the step, do not run the cell")
+    @argument("--no-cache", action="store_true",
+              help="always recompute this step in pipeline runs (e.g. it reads fresh data)")
+    @cell_magic
+    def step(self, line: str, cell: str) -> None:
+        """Register this cell as a pipeline step and run it once in the notebook."""
+        args = parse_argstring(self.step, line)
+        try:
+            step = Step(args.name, cell, inputs=args.inputs, outputs=args.outputs,
+                        cache=not args.no_cache)
+        except StepDefinitionError as exc:
+            raise UsageError(str(exc)) from None
+        self.workspace.add_step(step)
+        if not args.no_run:
+            self.shell.run_cell(cell, store_history=False)
+
+    @magic_arguments()
+    @argument("words", nargs="*",
+              help="NAME STEP [STEP ...] to define; 'run NAME', 'show NAME' or 'list'")
+    @argument("--param", "-p", action="append", nargs="+", metavar="K=V",
+              help="a value for a name the steps read (run only); repeatable")
+    @argument("--no-cache", action="store_true", help="recompute every step (run only)")
+    @line_magic
+    def pipeline(self, line: str) -> Run | None:
+        """Define, run, show or list pipelines."""
+        args = parse_argstring(self.pipeline, line)
+        words = args.words
+        if not words:
+            raise UsageError("usage: %pipeline NAME STEP [STEP ...] | %pipeline run NAME "
+                             "[--param K=V] | %pipeline show NAME | %pipeline list")
+        verb = words[0]
+        try:
+            if verb == "list":
+                print(self._list())
+                return None
+            if verb in ("run", "show"):
+                if len(words) != 2:
+                    raise UsageError(f"usage: %pipeline {verb} NAME")
+                pipeline = self.workspace.get_pipeline(words[1])
+                if verb == "show":
+                    print(pipeline.describe())
+                    return None
+                run = pipeline.run(params=parse_params(args.param),
+                                   cache=False if args.no_cache else None)
+                print(run.summary())
+                return run.raise_for_status()
+            if args.param or args.no_cache:
+                raise UsageError("--param and --no-cache go with '%pipeline run NAME'")
+            if len(words) < 2:
+                raise UsageError(f"usage: %pipeline {verb} STEP [STEP ...]")
+            pipeline = Pipeline(verb, words[1:], workspace=self.workspace)
+        except _USER_ERRORS as exc:
+            raise UsageError(str(exc)) from None
+        order = " -> ".join(s.name for s in pipeline.graph().steps)
+        print(f"pipeline {pipeline.name}: {order}")
+        return None
+
+    def _list(self) -> str:
+        pipelines = self.workspace.pipelines
+        if not pipelines:
+            return "no pipelines defined"
+        return "\n".join(f"{name}: {' '.join(p.step_names)}"
+                         for name, p in sorted(pipelines.items()))
+
+    @magic_arguments()
+    @argument("pipeline", nargs="?", default=None, help="only this pipeline's runs")
+    @argument("-n", type=int, default=10, help="how many runs to show (default 10)")
+    @line_magic
+    def runs(self, line: str) -> None:
+        """Run history, newest first: id, trigger, status, start, duration, metrics."""
+        args = parse_argstring(self.runs, line)
+        if args.n < 1:
+            raise UsageError("-n must be at least 1")
+        print(format_runs(self.workspace.runs(args.pipeline, limit=args.n)))

@@ -1,0 +1,224 @@
+"""Pipelines: named lists of steps whose order comes from the data flow between them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .errors import ParameterError, PipelineDefinitionError, did_you_mean
+from .steps import Step, check_name
+
+if TYPE_CHECKING:
+    from .runs import Run
+    from .schedule import Schedule
+    from .workspace import Workspace
+
+__all__ = ["Graph", "Pipeline", "build_graph"]
+
+RESERVED = frozenset({"run", "list", "show", "remove"})
+
+
+@dataclass(frozen=True)
+class Graph:
+    """The DAG of a pipeline: steps in run order, edges (producer, consumer, name), and the
+    names no step produces (`external`: name -> steps that read it)."""
+
+    steps: tuple[Step, ...]
+    edges: tuple[tuple[str, str, str], ...]
+    external: Mapping[str, tuple[str, ...]]
+    producers: Mapping[str, str]
+
+    def upstream(self, step: str) -> set[str]:
+        return {p for p, c, _ in self.edges if c == step}
+
+    def consumers(self, step: str, name: str) -> list[str]:
+        return [c for p, c, n in self.edges if p == step and n == name]
+
+
+def build_graph(name: str, steps: Sequence[Step]) -> Graph:
+    """Order `steps` by their data flow; PipelineDefinitionError on two writers or a cycle."""
+    producers: dict[str, str] = {}
+    for step in steps:
+        for output in step.outputs:
+            other = producers.setdefault(output, step.name)
+            if other != step.name:
+                raise PipelineDefinitionError(
+                    f"pipeline {name!r}: steps {other!r} and {step.name!r} both write {output!r}; "
+                    f"a name must have one producer (rename one, e.g. {output}_{step.name})",
+                    pipeline=name)
+    edges: list[tuple[str, str, str]] = []
+    external: dict[str, list[str]] = {}
+    for step in steps:
+        for needed in step.inputs:
+            producer = producers.get(needed)
+            if producer is None or producer == step.name:
+                external.setdefault(needed, []).append(step.name)
+            else:
+                edges.append((producer, step.name, needed))
+    order = _toposort(name, [s.name for s in steps], edges)
+    by_name = {s.name: s for s in steps}
+    return Graph(steps=tuple(by_name[n] for n in order), edges=tuple(edges),
+                 external={k: tuple(v) for k, v in external.items()}, producers=producers)
+
+
+def _toposort(pipeline: str, names: list[str], edges: list[tuple[str, str, str]]) -> list[str]:
+    # Kahn's algorithm; ties keep the order the user listed the steps in.
+    parents: dict[str, set[str]] = {n: set() for n in names}
+    for producer, consumer, _ in edges:
+        parents[consumer].add(producer)
+    order: list[str] = []
+    remaining = list(names)
+    while remaining:
+        ready = next((n for n in remaining if not parents[n] - set(order)), None)
+        if ready is None:
+            raise PipelineDefinitionError(
+                f"pipeline {pipeline!r} has a cycle: {_find_cycle(remaining, edges)}",
+                pipeline=pipeline)
+        order.append(ready)
+        remaining.remove(ready)
+    return order
+
+
+def _find_cycle(names: list[str], edges: list[tuple[str, str, str]]) -> str:
+    children: dict[str, list[tuple[str, str]]] = {n: [] for n in names}
+    for producer, consumer, value in edges:
+        if producer in children and consumer in children:
+            children[producer].append((consumer, value))
+    path: list[tuple[str, str]] = []
+    on_path: set[str] = set()
+    seen: set[str] = set()
+
+    def visit(node: str) -> list[tuple[str, str]] | None:
+        on_path.add(node)
+        for child, value in children[node]:
+            path.append((child, value))
+            if child in on_path:
+                start = next(i for i, (n, _) in enumerate(path) if n == child)
+                return path[start:]
+            if child not in seen:
+                found = visit(child)
+                if found:
+                    return found
+            path.pop()
+        on_path.discard(node)
+        seen.add(node)
+        return None
+
+    for node in names:
+        path[:] = [(node, "")]
+        found = visit(node)
+        if found:
+            # found = [(a, ""|v), (b, v1), ..., (a, vn)]: print "a -(v1)-> b -> ... -> a"
+            text = found[0][0]
+            for step, value in found[1:]:
+                text += f" -({value})-> {step}"
+            return text
+    return ", ".join(names)
+
+
+class Pipeline:
+    """A named list of steps. Steps are looked up by name in the workspace each time the
+    pipeline is used, so re-running a `%%step` cell changes the pipeline too."""
+
+    def __init__(self, name: str, steps: Sequence[Step | str], *,
+                 workspace: Workspace | None = None):
+        from .workspace import get_workspace
+
+        check_name("pipeline", name)
+        if name in RESERVED:
+            raise PipelineDefinitionError(
+                f"{name!r} is a reserved word of %pipeline; pick another pipeline name",
+                pipeline=name)
+        if not steps:
+            raise PipelineDefinitionError(f"pipeline {name!r} needs at least one step",
+                                          pipeline=name)
+        self.name = name
+        self.workspace = workspace or get_workspace()
+        names = []
+        for step in steps:
+            if isinstance(step, Step):
+                self.workspace.add_step(step)
+                step = step.name
+            names.append(step)
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise PipelineDefinitionError(
+                f"pipeline {name!r} lists step(s) twice: {', '.join(duplicates)}", pipeline=name)
+        self.step_names = tuple(names)
+        self.graph()  # fail now, not at the first run, on unknown steps, cycles, two writers
+        self.workspace.add_pipeline(self)
+
+    @property
+    def steps(self) -> list[Step]:
+        known = self.workspace.steps
+        missing = [n for n in self.step_names if n not in known]
+        if missing:
+            hints = [f"{m!r}{did_you_mean(m, known)}" for m in missing]
+            raise PipelineDefinitionError(
+                f"pipeline {self.name!r}: unknown step(s) {', '.join(hints)}; define them with "
+                f"%%step first (known: {', '.join(sorted(known)) or 'none'})", pipeline=self.name)
+        return [known[n] for n in self.step_names]
+
+    def graph(self) -> Graph:
+        return build_graph(self.name, self.steps)
+
+    def check_params(self, params: Mapping[str, Any], graph: Graph | None = None) -> None:
+        graph = graph or self.graph()
+        unknown = [k for k in params if k not in graph.external]
+        if unknown:
+            readable = sorted(graph.external)
+            hints = [f"{key!r}{did_you_mean(key, readable)}" for key in unknown]
+            raise ParameterError(
+                f"pipeline {self.name!r}: no step reads parameter {', '.join(hints)}; "
+                f"names its steps read from outside: {', '.join(readable) or 'none'}",
+                names=unknown)
+
+    def run(self, params: Mapping[str, Any] | None = None, schedule: Schedule | None = None, *,
+            cache: bool | None = None, namespace: Mapping[str, Any] | None = None,
+            trigger: str = "manual") -> Run | Any:
+        """Run now and return the finished `Run`; with `schedule`, register it with the
+        scheduler instead (returns the schedule's entry).
+
+        `cache=None` means: use the cache for manual runs, never for scheduled ones (continuous
+        training exists to see fresh data)."""
+        if schedule is not None:
+            return self.workspace.schedule(self, schedule, params=params)
+        from .executor import execute
+
+        return execute(self, params=dict(params or {}), namespace=namespace,
+                       cache=True if cache is None else cache, trigger=trigger)
+
+    def to_dict(self) -> dict:
+        """The definition with its steps' sources, so it can be restored in a new kernel."""
+        return {"name": self.name, "steps": [s.to_dict() for s in self.steps]}
+
+    def describe(self) -> str:
+        """Text for `%pipeline show`: steps in run order with what they read and write."""
+        graph = self.graph()
+        lines = [f"pipeline {self.name}: {len(graph.steps)} steps"]
+        for index, step in enumerate(graph.steps, 1):
+            upstream = {n: p for p, c, n in graph.edges if c == step.name}
+            reads = [f"{n}<-{upstream[n]}" if n in upstream else n for n in step.inputs]
+            flags = "" if step.cache else "  [no cache]"
+            lines.append(f"  {index}. {step.name}{flags}")
+            lines.append(f"       reads:  {', '.join(reads) or '-'}")
+            lines.append(f"       writes: {', '.join(step.outputs) or '-'}")
+        if graph.edges:
+            lines.append("edges:")
+            lines += [f"  {p} -> {c}  ({n})" for p, c, n in graph.edges]
+        from .executor import default_namespace
+
+        namespace = default_namespace(self.workspace)
+        found = sorted(n for n in graph.external if n in namespace)
+        params = sorted(n for n in graph.external if n not in namespace)
+        lines.append("from the notebook: " + (", ".join(found) or "-"))
+        lines.append("parameters (give with --param, or define them): "
+                     + (", ".join(params) or "-"))
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"Pipeline({self.name!r}, steps={list(self.step_names)})"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.describe())

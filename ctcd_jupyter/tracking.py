@@ -1,0 +1,88 @@
+"""MLflow tracking of pipeline runs: one MLflow run per ctcd run, experiment = pipeline name.
+mlflow is imported here, lazily, on the first tracked run (it costs ~1.5 s).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from .runs import Run, RunState
+from .state import ensure_dir, mlflow_tracking_uri
+
+__all__ = ["Tracker"]
+
+
+class Tracker:
+    """Talks to MLflow through an explicit client: no process-global active run or experiment,
+    so scheduled runs on worker threads never move the user's own MLflow runs."""
+
+    def __init__(self, home: Path):
+        self.home = Path(home)
+        self.uri = mlflow_tracking_uri(self.home)
+        self._client: Any = None
+        self._experiments: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                from mlflow.tracking import MlflowClient
+
+                self._client = MlflowClient(tracking_uri=self.uri)
+            return self._client
+
+    def experiment_id(self, name: str) -> str:
+        if name not in self._experiments:
+            client = self.client
+            experiment = client.get_experiment_by_name(name)
+            if experiment is not None:
+                self._experiments[name] = experiment.experiment_id
+            else:
+                location = None
+                if self.uri.startswith("sqlite:///") and str(self.home) in self.uri:
+                    # Without an artifact location MLflow writes to ./mlruns of the cwd.
+                    location = ensure_dir(self.home / "mlartifacts").as_uri()
+                self._experiments[name] = client.create_experiment(
+                    name, artifact_location=location)
+        return self._experiments[name]
+
+    def start(self, run: Run) -> str:
+        from mlflow.entities import Param, RunTag
+
+        client = self.client
+        tags = {"ctcd.run_id": run.id, "ctcd.pipeline": run.pipeline, "ctcd.trigger": run.trigger}
+        mlflow_run = client.create_run(self.experiment_id(run.pipeline),
+                                       run_name=f"{run.pipeline}-{run.id}", tags=tags)
+        run_id = mlflow_run.info.run_id
+        if run.params:
+            client.log_batch(run_id, params=[Param(k, str(v)[:6000]) for k, v in
+                                             run.params.items()],
+                             tags=[RunTag("ctcd.params", ",".join(run.params))])
+        return run_id
+
+    def finish(self, run: Run, history: list[tuple[str, float, int, int]]) -> None:
+        """Log metrics (each logged value, in order), step durations and the outcome."""
+        from mlflow.entities import Metric, RunTag
+
+        if run.mlflow_run_id is None:
+            return
+        metrics = [Metric(name, value, timestamp, step) for name, value, timestamp, step in history]
+        for step in run.steps:
+            if step.duration is not None:
+                metrics.append(Metric(f"step_seconds.{step.name}", step.duration,
+                                      int((step.finished or 0) * 1000), 0))
+        tags = [RunTag("ctcd.status", run.status.value)]
+        for step in run.steps:
+            tags.append(RunTag(f"ctcd.step.{step.name}", step.status.value))
+        if run.failed_step:
+            tags.append(RunTag("ctcd.failed_step", run.failed_step))
+        client = self.client
+        for start in range(0, max(len(metrics), 1), 900):  # MLflow caps a batch at 1000
+            client.log_batch(run.mlflow_run_id, metrics=metrics[start:start + 900],
+                             tags=tags if start == 0 else [])
+        status = "FINISHED" if run.status is RunState.SUCCEEDED else "FAILED"
+        client.set_terminated(run.mlflow_run_id, status=status,
+                              end_time=int((run.finished_at or 0) * 1000))

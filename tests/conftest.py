@@ -1,0 +1,40 @@
+"""Fixtures shared by every layer: a temporary state folder per test, and a real IPython shell."""
+
+from __future__ import annotations
+
+import pytest
+
+import ctcd_jupyter as ctcd
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """A fresh state folder; MLflow off unless a test turns it on."""
+    state = tmp_path / "ctcd-home"
+    monkeypatch.setenv("CTCD_HOME", str(state))
+    monkeypatch.setenv("CTCD_TRACKING", "0")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return state
+
+
+@pytest.fixture
+def workspace(home):
+    """The process's default workspace, pointed at a fresh state folder, with its own namespace."""
+    ws = ctcd.Workspace(home, namespace={}, tracking=False)
+    old = ctcd.set_workspace(ws)
+    yield ws
+    ctcd.set_workspace(old)
+    ws.close()
+
+
+@pytest.fixture
+def shell(workspace):
+    """A real InteractiveShell with the extension loaded; unloaded and cleaned afterwards."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "ctcd_jupyter")
+    workspace.namespace = ip.user_ns
+    yield ip
+    ip.run_line_magic("unload_ext", "ctcd_jupyter")
+    ip.reset(new_session=False)
