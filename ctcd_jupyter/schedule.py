@@ -100,7 +100,7 @@ def _tzinfo_name(tz: tzinfo) -> str:
 
 # -- argument parsers ---------------------------------------------------------------------------
 def parse_duration(text: str | float | timedelta) -> float:
-    """Seconds in `text`: "90", "0.5", "500ms", "30s", "5m", "1h30m", "2d" (numbers pass through)."""
+    """Seconds in `text`: "90", "0.5", "500ms", "30s", "5m", "1h30m", "2d"; numbers pass."""
     if isinstance(text, timedelta):
         return text.total_seconds()
     if isinstance(text, (int, float)) and not isinstance(text, bool):
@@ -401,6 +401,10 @@ class Schedule:
 
     def __hash__(self) -> int:
         return hash(tuple(sorted(self.to_dict().items())))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # copy, deepcopy and pickle go through the data form: the slots are write-once
+        return (Schedule.from_dict, (self.to_dict(),))
 
     def __setattr__(self, name: str, value: Any) -> None:
         # a Schedule is a value shared by the scheduler thread: no mutation after __init__

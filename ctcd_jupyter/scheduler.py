@@ -10,7 +10,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
@@ -108,7 +108,7 @@ class ScheduleRecord:
     last_finished: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
         data["schedule"] = self.schedule.to_dict()
         data["state"] = self.state.value
         return data
@@ -223,8 +223,9 @@ class Scheduler:
         with self._cond:
             entry = self._entry(name)
             if entry.state is ScheduleState.COMPLETED:
-                raise ScheduleError(f"schedule {name!r} has completed ({entry.schedule.describe()})",
-                                    schedule=name)
+                raise ScheduleError(
+                    f"schedule {name!r} has completed ({entry.schedule.describe()})",
+                    schedule=name)
             entry.state = ScheduleState.ACTIVE
             self._changed()
             self._ensure_thread()
@@ -426,7 +427,7 @@ class Scheduler:
         error: BaseException | None = None
         try:
             result = entry.job(tick)
-        except BaseException as exc:  # noqa: BLE001 - interrupted counts as failed, too
+        except BaseException as exc:
             error = exc
         finished = self.clock.time()
         outcome = JobOutcome(tick, started, finished, error is None, result, error)
