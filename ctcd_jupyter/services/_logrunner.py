@@ -1,0 +1,95 @@
+"""Run a command with its output in a size-capped, rotated log file (stdlib only).
+
+Started by `process.launch` in a new session, so it leads the service's process group. It starts
+the command with stdout/stderr on a pipe, writes the command's pid as one line to its own stdout,
+copies the pipe to the log, notes the command's exit code there, and exits once every writer has
+closed the pipe. It ignores TERM and INT so that the service's last words reach the log.
+Usage: python -S _logrunner.py LOG_PATH MAX_BYTES BACKUPS -- COMMAND [ARG ...]
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+MARK = "[ctcd] command exited with code "
+
+
+class Log:
+    def __init__(self, path, max_bytes, backups):
+        self.path, self.max_bytes, self.backups = path, max_bytes, backups
+        self.lock = threading.Lock()
+        self.fd = self._open()
+        self.size = os.fstat(self.fd).st_size
+
+    def _open(self):
+        return os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+
+    def write(self, data):
+        with self.lock:
+            if self.size and self.size + len(data) > self.max_bytes:
+                os.close(self.fd)
+                self._rotate()
+                self.fd = self._open()
+                self.size = 0
+            os.write(self.fd, data)
+            self.size += len(data)
+
+    def _rotate(self):
+        for i in range(self.backups - 1, 0, -1):
+            if os.path.exists(f"{self.path}.{i}"):
+                os.replace(f"{self.path}.{i}", f"{self.path}.{i + 1}")
+        if self.backups > 0:
+            os.replace(self.path, f"{self.path}.1")
+        else:
+            os.truncate(self.path, 0)
+
+
+def main():
+    path, max_bytes, backups = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    command = sys.argv[sys.argv.index("--") + 1:]
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    log = Log(path, max_bytes, backups)
+    read_end, write_end = os.pipe()
+    try:
+        # The command gets default signal handling back (ignored signals would be inherited).
+        child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=write_end,
+                                 stderr=write_end, close_fds=True, restore_signals=True,
+                                 preexec_fn=_default_signals)
+    except OSError as exc:
+        log.write(f"[ctcd] cannot start {command[0]!r}: {exc}\n".encode())
+        sys.stdout.write(f"error {exc}\n")
+        sys.stdout.flush()
+        return 127
+    os.close(write_end)
+    sys.stdout.write(f"{child.pid}\n")
+    sys.stdout.flush()
+    os.close(1)
+
+    def reap():
+        code = child.wait()
+        log.write(f"{MARK}{code}\n".encode())
+
+    reaper = threading.Thread(target=reap)
+    reaper.start()
+    while True:
+        try:
+            chunk = os.read(read_end, 65536)
+        except InterruptedError:
+            continue
+        if not chunk:
+            break
+        log.write(chunk)
+    reaper.join()
+    return 0
+
+
+def _default_signals():
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

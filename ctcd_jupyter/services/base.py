@@ -1,0 +1,335 @@
+"""`ServiceState` and `BaseService`: the bookkeeping every service shares.
+
+The base class keeps the wanted and observed state, the last error and the registry record in
+step, and runs the deadline-bounded waits; subclasses only launch, probe and terminate.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import sys
+import threading
+import time
+import uuid as uuidlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ..errors import CtcdError, ServiceError, ServiceStartError
+from .records import Record, ServiceRecords, validate_name
+
+__all__ = ["ServiceState", "BaseService"]
+
+Clock = Callable[[], float]
+
+
+class ServiceState(str, enum.Enum):
+    """The state of a service, as wanted by the user or as observed.
+
+    INACTIVE          not running, and nobody asked it to run (or it was stopped)
+    PENDING_STARTUP   launched, not yet healthy
+    ACTIVE            running and answering its health check
+    PENDING_SHUTDOWN  being stopped
+    ERROR             should run but does not: exited, unhealthy, stale record, failed start
+    """
+
+    INACTIVE = "INACTIVE"
+    PENDING_STARTUP = "PENDING_STARTUP"
+    ACTIVE = "ACTIVE"
+    PENDING_SHUTDOWN = "PENDING_SHUTDOWN"
+    ERROR = "ERROR"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def _normalized(config: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(config, sort_keys=True))
+
+
+class BaseService:
+    """A long-lived process known to the registry, found again by any process using the store.
+
+    Subclasses implement `_launch`, `_observe`, `_terminate`, `health_check` and may override
+    `endpoint`; `start`, `stop`, `restart` and `status` do the bookkeeping around them.
+    """
+
+    kind: ClassVar[str] = "base"
+    start_timeout: ClassVar[float] = 60.0
+    stop_timeout: ClassVar[float] = 10.0
+
+    def __init__(self, name: str, *, home: str | Path | None = None,
+                 clock: Clock = time.monotonic, **config: Any):
+        self._setup(validate_name(name), None, _normalized(config), None, home, clock)
+        self._register()
+
+    # -- construction ------------------------------------------------------------------------
+    def _setup(self, name: str, uuid: str | None, config: dict[str, Any],
+               runtime: dict[str, Any] | None, home: str | Path | None, clock: Clock) -> None:
+        self._name = name
+        self._uuid = uuid or uuidlib.uuid4().hex
+        self.config = config
+        self._runtime: dict[str, Any] = runtime or {}
+        self._runtime.setdefault("wanted", ServiceState.INACTIVE.value)
+        self._runtime.setdefault("status", ServiceState.INACTIVE.value)
+        self._runtime.setdefault("last_error", None)
+        self._records = ServiceRecords(home)
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._attached = True
+
+    @classmethod
+    def _from_record(cls, record: Record, *, home: str | Path | None = None,
+                     clock: Clock = time.monotonic) -> BaseService:
+        """The service a registry record describes, attached to that record (no store writes)."""
+        svc = cls.__new__(cls)
+        assert record.data is not None
+        svc._setup(record.name, record.uuid, record.data["config"], record.data["runtime"],
+                   home, clock)
+        return svc
+
+    @classmethod
+    def _detached(cls, name: str, uuid: str, config: dict[str, Any], *,
+                  home: str | Path | None = None) -> BaseService:
+        """A service rebuilt from a spec whose record is gone or was replaced; `start()` registers
+        it again."""
+        svc = cls.__new__(cls)
+        svc._setup(validate_name(name), uuid, _normalized(config), None, home, time.monotonic)
+        svc._attached = False
+        return svc
+
+    def _register(self) -> None:
+        """Adopt the record of the same name and configuration, or write a new one.
+
+        A record of that name that runs something else is never overwritten.
+        """
+        with self._lock:
+            record = self._records.get(self._name)
+            if record is not None and record.data is not None:
+                same = record.kind == self.kind and record.data["config"] == self.config
+                if same:
+                    self._uuid = record.uuid
+                    self._runtime = record.data["runtime"]
+                    return
+                if self._record_is_live(record):
+                    raise ServiceError(
+                        f"service {self._name!r} is running as a {record.kind} service with a "
+                        f"different configuration ({record.data['config']}); stop or delete it "
+                        "first, or choose another name", service=self._name)
+            self._save()
+
+    def _record_is_live(self, record: Record) -> bool:
+        """Whether a record (of any kind) still has processes running. Subclasses refine."""
+        return bool(record.data and record.data["runtime"].get("process"))
+
+    # -- identity and observed state ----------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def uuid(self) -> str:
+        return self._uuid
+
+    @property
+    def home(self) -> Path:
+        return self._records.home
+
+    @property
+    def folder(self) -> Path:
+        return self._records.folder(self._name)
+
+    @property
+    def wanted(self) -> ServiceState:
+        return ServiceState(self._runtime["wanted"])
+
+    @property
+    def last_error(self) -> str | None:
+        return self._runtime.get("last_error")
+
+    @property
+    def endpoint(self) -> str | None:
+        return None
+
+    @property
+    def status(self) -> ServiceState:
+        """The observed state, checked now (process identity and health check)."""
+        return self.check()
+
+    @property
+    def is_running(self) -> bool:
+        return self.status is ServiceState.ACTIVE
+
+    def check(self) -> ServiceState:
+        """Look at the process now, record what is seen and return it."""
+        with self._lock:
+            self._reload()
+            if not self._attached:
+                return ServiceState.INACTIVE
+            state, error = self._observe()
+            if state.value != self._runtime["status"] or (
+                    error and error != self._runtime.get("last_error")):
+                self._runtime["status"] = state.value
+                if error:
+                    self._runtime["last_error"] = error
+                self._save()
+            return state
+
+    def health_check(self) -> bool:
+        return True
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self, timeout: float | None = None, *,
+              progress: bool | Callable[[str], None] = False) -> BaseService:
+        """Start the service and wait until it is healthy; a no-op when it already is.
+
+        On any failure (including a timeout or an interrupt) whatever was launched is stopped,
+        the service is marked ERROR with the reason, and the error is raised.
+        """
+        timeout = self.start_timeout if timeout is None else float(timeout)
+        report = _reporter(self._name, progress)
+        with self._lock:
+            deadline = self._clock() + timeout
+            state = self.check()
+            if state is ServiceState.ACTIVE:
+                report("already running")
+                return self
+            if not self._attached:
+                self._attached = True
+                self._register()
+            if state is not ServiceState.PENDING_STARTUP:
+                self._terminate(timeout=self.stop_timeout, force=False)  # leftovers of a failure
+                self._set(wanted=ServiceState.ACTIVE, status=ServiceState.PENDING_STARTUP,
+                          last_error=None, started=time.time())
+                report("launching")
+            try:
+                if state is not ServiceState.PENDING_STARTUP:
+                    self._launch(deadline)
+                    self._save()
+                self._wait_healthy(deadline, timeout, report)
+            except BaseException as exc:
+                self._abort_start(exc)
+                raise
+            self._set(status=ServiceState.ACTIVE, healthy_after=time.time()
+                      - self._runtime.get("started", time.time()))
+            report(f"ACTIVE at {self.endpoint}" if self.endpoint else "ACTIVE")
+            return self
+
+    def _abort_start(self, exc: BaseException) -> None:
+        try:
+            self._terminate(timeout=self.stop_timeout, force=True)
+        finally:
+            message = str(exc) if isinstance(exc, CtcdError) else f"{type(exc).__name__}: {exc}"
+            self._set(wanted=ServiceState.INACTIVE, status=ServiceState.ERROR, last_error=message)
+
+    def _wait_healthy(self, deadline: float, timeout: float, report: Callable[[str], None]) -> None:
+        next_report = self._clock() + 2.0
+        while True:
+            failure = self._startup_failure()
+            if failure is not None:
+                raise failure
+            if self.health_check():
+                return
+            now = self._clock()
+            if now >= deadline:
+                raise ServiceStartError(
+                    f"service {self._name!r} did not become healthy within {timeout:g} s",
+                    service=self._name, log_tail=self.logs(tail=20))
+            if now >= next_report:
+                report(f"starting ({timeout - (deadline - now):.0f} s)")
+                next_report = now + 2.0
+            time.sleep(min(0.1, max(0.0, deadline - now)))
+
+    def _startup_failure(self) -> ServiceStartError | None:
+        """An error when the launched process already died; None while it may still come up."""
+        return None
+
+    def stop(self, timeout: float | None = None, *, force: bool = False) -> BaseService:
+        """Stop the service (TERM, then KILL after `timeout`; KILL at once with `force`)."""
+        timeout = self.stop_timeout if timeout is None else float(timeout)
+        with self._lock:
+            self._reload()
+            if not self._attached:
+                return self
+            self._set(wanted=ServiceState.INACTIVE, status=ServiceState.PENDING_SHUTDOWN)
+            try:
+                self._terminate(timeout=timeout, force=force)
+            except BaseException as exc:
+                self._set(status=ServiceState.ERROR, last_error=str(exc))
+                raise
+            self._set(status=ServiceState.INACTIVE)
+            return self
+
+    def restart(self, timeout: float | None = None) -> BaseService:
+        self.stop()
+        return self.start(timeout=timeout)
+
+    def delete(self, *, stop: bool = True) -> None:
+        """Forget the service: stop it (unless `stop=False`) and remove its record."""
+        with self._lock:
+            if stop:
+                self.stop()
+            self._records.delete(self._name, self._uuid)
+            self._attached = False
+
+    def logs(self, tail: int = 50) -> str:
+        return ""
+
+    # -- subclass hooks -----------------------------------------------------------------------
+    def _launch(self, deadline: float) -> None:
+        raise NotImplementedError
+
+    def _observe(self) -> tuple[ServiceState, str | None]:
+        raise NotImplementedError
+
+    def _terminate(self, *, timeout: float, force: bool) -> None:
+        raise NotImplementedError
+
+    # -- the record ---------------------------------------------------------------------------
+    def _set(self, **changes: Any) -> None:
+        for key, value in changes.items():
+            self._runtime[key] = value.value if isinstance(value, ServiceState) else value
+        self._save()
+
+    def _save(self) -> None:
+        if self._attached:
+            self._records.put(self._name, self._uuid, self.kind,
+                              {"config": self.config, "runtime": self._runtime})
+
+    def _reload(self) -> None:
+        """Take the stored runtime: another process may have stopped or restarted us."""
+        if not self._attached:
+            return
+        record = self._records.get(self._name)
+        if record is None or record.uuid != self._uuid or record.data is None:
+            self._attached = False
+            self._runtime.update(status=ServiceState.INACTIVE.value, process=None,
+                                 last_error="no longer in the registry (deleted or replaced)")
+            return
+        self._runtime = record.data["runtime"]
+
+    def describe(self) -> dict[str, Any]:
+        """Everything known about the service, as JSON-able data."""
+        status = self.status
+        return {"name": self._name, "uuid": self._uuid, "kind": self.kind,
+                "status": status.value, "wanted": self._runtime["wanted"],
+                "endpoint": self.endpoint, "last_error": self.last_error,
+                "config": self.config, "runtime": self._runtime,
+                "folder": str(self.folder)}
+
+    def __repr__(self) -> str:
+        try:
+            status = self.status.value
+        except Exception as exc:  # a repr must not raise
+            status = f"unknown ({type(exc).__name__})"
+        where = f" {self.endpoint}" if self.endpoint else ""
+        return f"<{type(self).__name__} {self._name!r} {status}{where}>"
+
+
+def _reporter(name: str, progress: bool | Callable[[str], None]) -> Callable[[str], None]:
+    if callable(progress):
+        return progress
+    if progress:
+        return lambda message: print(f"[{name}] {message}", file=sys.stderr, flush=True)
+    return lambda message: None

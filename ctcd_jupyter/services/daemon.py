@@ -1,0 +1,230 @@
+"""`LocalDaemonService`: a command run as a detached local process, found again after restarts.
+
+It runs in its own session with a capped log file under `<state>/services/<name>/`, is recognised
+by pid + start time + command line, and is stopped as a whole process group.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import socket
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import PortInUseError, ServiceStartError, ServiceStopError
+from . import process
+from .base import BaseService, ServiceState
+from .process import Liveness, ServiceProcess
+from .records import Record, register_kind
+
+__all__ = ["LocalDaemonService"]
+
+LOG_NAME = "service.log"
+
+
+@register_kind("local_daemon")
+class LocalDaemonService(BaseService):
+    """Run `command` as a daemon that outlives this Python process.
+
+    `command` may contain `{port}` and `{host}`; `port=0` picks a free port at each start,
+    `port=None` means the service has no port. With `health_path` the service is healthy when
+    GET that path answers 2xx; with only a port, when the port accepts connections; otherwise
+    while the process runs.
+    """
+
+    def __init__(self, name: str, command: Sequence[str], *, port: int | None = None,
+                 host: str = "127.0.0.1", health_path: str | None = None,
+                 env: Mapping[str, str] | None = None, cwd: str | os.PathLike | None = None,
+                 log_max_bytes: int = process.DEFAULT_LOG_MAX_BYTES,
+                 home: str | Path | None = None, **kwargs: Any):
+        super().__init__(name, home=home, command=[str(c) for c in command], port=port,
+                         host=host, health_path=health_path, env=dict(env or {}),
+                         cwd=None if cwd is None else str(cwd), log_max_bytes=log_max_bytes,
+                         **kwargs)
+
+    # -- what subclasses may change ------------------------------------------------------------
+    def _command(self, host: str, port: int | None) -> list[str]:
+        return [c.format(port=port, host=host) for c in self.config["command"]]
+
+    def _env(self, host: str, port: int | None) -> dict[str, str]:
+        env = dict(os.environ)
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        env.update(self.config.get("env") or {})
+        return env
+
+    # -- addresses ----------------------------------------------------------------------------
+    @property
+    def host(self) -> str:
+        return self.config.get("host") or "127.0.0.1"
+
+    @property
+    def port(self) -> int | None:
+        port = self._runtime.get("port") or self.config.get("port")
+        return int(port) if port else None
+
+    @property
+    def base_url(self) -> str | None:
+        if not self.port:
+            return None
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def endpoint(self) -> str | None:
+        return self.base_url
+
+    @property
+    def log_path(self) -> Path:
+        return self.folder / LOG_NAME
+
+    @property
+    def _process(self) -> ServiceProcess | None:
+        data = self._runtime.get("process")
+        return ServiceProcess.from_dict(data) if data else None
+
+    @property
+    def pid(self) -> int | None:
+        sp = self._process
+        return sp.main.pid if sp else None
+
+    # -- hooks --------------------------------------------------------------------------------
+    def _launch(self, deadline: float) -> None:
+        wanted_port = self.config.get("port")
+        if wanted_port:
+            port: int | None = int(wanted_port)
+            if not process.port_is_free(self.host, port):
+                holders = process.port_holders(port)
+                raise PortInUseError(
+                    f"port {port} on {self.host} is already in use"
+                    + (f" (by {'; '.join(holders)})" if holders else "")
+                    + f"; stop that process or start {self._name!r} with another port",
+                    service=self._name, port=port)
+        elif wanted_port == 0:
+            port = process.free_port(self.host)
+        else:
+            port = None
+        self._runtime.update(port=port, process=None, returncode=None)
+        command = self._command(self.host, port)
+        try:
+            sp = process.launch(command, log_path=self.log_path, env=self._env(self.host, port),
+                                cwd=self.config.get("cwd"),
+                                log_max_bytes=int(self.config.get("log_max_bytes")
+                                                  or process.DEFAULT_LOG_MAX_BYTES))
+        except OSError as exc:
+            raise ServiceStartError(f"service {self._name!r}: {exc}", service=self._name,
+                                    log_tail=self.logs(tail=5), returncode=127) from exc
+        self._runtime["process"] = sp.to_dict()
+
+    def _startup_failure(self) -> ServiceStartError | None:
+        sp = self._process
+        if sp is None:
+            return ServiceStartError(f"service {self._name!r} has no process", service=self._name)
+        if process.liveness(sp.main) == Liveness.ALIVE:
+            return None
+        # Let the log writer drain the pipe so the tail holds the last words.
+        self._wait_group_exit(sp, self._clock() + 2.0)
+        rc = process.exit_code_in_log(self.log_path)
+        tail = self.logs(tail=30)
+        return ServiceStartError(
+            f"service {self._name!r} exited"
+            + (f" with code {rc}" if rc is not None else "")
+            + " before it became healthy; last log lines:\n" + tail,
+            service=self._name, log_tail=tail, returncode=rc)
+
+    def _wait_group_exit(self, sp: ServiceProcess, deadline: float) -> None:
+        while process.liveness(sp.leader) == Liveness.ALIVE and self._clock() < deadline:
+            time.sleep(0.02)
+
+    def _observe(self) -> tuple[ServiceState, str | None]:
+        sp = self._process
+        current = ServiceState(self._runtime["status"])
+        if sp is None:
+            if current is ServiceState.ERROR:
+                return ServiceState.ERROR, None
+            return ServiceState.INACTIVE, None
+        life = process.liveness(sp.main)
+        if life == Liveness.STALE:
+            if not process.group_members(sp):
+                self._runtime["process"] = None
+            return ServiceState.ERROR, (
+                f"stale record: pid {sp.main.pid} now belongs to an unrelated process, "
+                "which was not signalled")
+        if life == Liveness.GONE:
+            if self.wanted is not ServiceState.ACTIVE:
+                return ServiceState.INACTIVE, None
+            rc = process.exit_code_in_log(self.log_path)
+            code = f" with code {rc}" if rc is not None else ""
+            return ServiceState.ERROR, (
+                f"process {sp.main.pid} exited{code}; last log lines:\n{self.logs(tail=10)}")
+        if self.health_check():
+            return ServiceState.ACTIVE, None
+        if current in (ServiceState.PENDING_STARTUP, ServiceState.PENDING_SHUTDOWN):
+            return current, None
+        return ServiceState.ERROR, f"process {sp.main.pid} runs but fails its health check"
+
+    def _terminate(self, *, timeout: float, force: bool) -> None:
+        sp = self._process
+        if sp is None:
+            return
+        members = process.group_members(sp)
+        if members:
+            process.kill_group(sp, timeout=timeout, force=force, clock=self._clock)
+            port = self.port
+            if port and not process.wait_port_free(self.host, port, self._clock() + 5.0,
+                                                   self._clock):
+                holders = process.port_holders(port)
+                raise ServiceStopError(
+                    f"service {self._name!r} stopped but port {port} is still in use"
+                    + (f" by {'; '.join(holders)}" if holders else ""), service=self._name)
+        self._runtime["process"] = None
+        if not self.config.get("port"):  # a port picked at start is not ours once stopped
+            self._runtime["port"] = None
+        self._save()
+
+    def _record_is_live(self, record: Record) -> bool:
+        data = (record.data or {}).get("runtime", {}).get("process")
+        if not data:
+            return False
+        try:
+            return bool(process.group_members(ServiceProcess.from_dict(data)))
+        except (KeyError, TypeError, ValueError):
+            return False
+
+    def health_check(self, timeout: float = 1.0) -> bool:
+        sp = self._process
+        if sp is None or process.liveness(sp.main) != Liveness.ALIVE:
+            return False
+        port, path = self.port, self.config.get("health_path")
+        if not port:
+            return True
+        if not path:
+            try:
+                with socket.create_connection((self.host, port), timeout=timeout):
+                    return True
+            except OSError:
+                return False
+        conn = http.client.HTTPConnection(self.host, port, timeout=timeout)
+        try:
+            conn.request("GET", path)
+            return 200 <= conn.getresponse().status < 300
+        except (OSError, http.client.HTTPException):
+            return False
+        finally:
+            conn.close()
+
+    def logs(self, tail: int = 50) -> str:
+        """The last `tail` lines of the service's log (reaching into the rotated file if needed)."""
+        text = process.log_tail(self.log_path, tail)
+        have = len(text.splitlines())
+        if have < tail:
+            older = process.log_tail(self.log_path.with_name(LOG_NAME + ".1"), tail - have)
+            text = "\n".join(t for t in (older, text) if t)
+        return text
+
+    def describe(self) -> dict[str, Any]:
+        info = super().describe()
+        info.update(pid=self.pid, port=self.port, log=str(self.log_path))
+        return info
