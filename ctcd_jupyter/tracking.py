@@ -29,7 +29,12 @@ class Tracker:
     def client(self) -> Any:
         with self._lock:
             if self._client is None:
+                import logging
+
                 from mlflow.tracking import MlflowClient
+
+                # "Creating initial MLflow database tables..." is noise in a notebook cell.
+                logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
 
                 self._client = MlflowClient(tracking_uri=self.uri)
             return self._client

@@ -1,0 +1,89 @@
+"""Engine overhead, measured against baselines taken in the same run.
+
+1. Orchestration overhead per step: a 20-step pipeline of trivial steps vs exec'ing the same code
+   objects directly (goal < 1 ms per step; MLflow tracking off, cache off so every step runs).
+2. A cached rerun vs the first run for 5 steps of 100 ms each (goal < 5 %).
+3. `import ctcd_jupyter` vs `import mlflow`, each in a fresh interpreter, minus bare startup.
+
+Run: .venv/bin/python benchmarks/bench_engine.py
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import ctcd_jupyter as ctcd
+
+
+def overhead_per_step(n_steps: int = 20, repeats: int = 30) -> tuple[float, float]:
+    sources = ["x0 = 1"] + [f"x{i} = x{i - 1} + 1" for i in range(1, n_steps)]
+    with tempfile.TemporaryDirectory() as home:
+        ws = ctcd.Workspace(home, namespace={}, tracking=False)
+        pipeline = ctcd.Pipeline("bench", [ctcd.Step(f"s{i}", s) for i, s in enumerate(sources)],
+                                 workspace=ws)
+        codes = [step.compile() for step in pipeline.steps]
+        direct, orchestrated = [], []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            namespace: dict = {}
+            for code in codes:
+                exec(code, namespace)
+            direct.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            run = pipeline.run(cache=False)
+            orchestrated.append(time.perf_counter() - start)
+            assert run.ok and run.outputs[f"x{n_steps - 1}"] == n_steps
+        ws.close()
+    return statistics.median(direct) / n_steps, statistics.median(orchestrated) / n_steps
+
+
+def cached_rerun(n_steps: int = 5, seconds: float = 0.1) -> tuple[float, float]:
+    sources = [f"import time\ntime.sleep({seconds})\ny0 = 1"] + [
+        f"import time\ntime.sleep({seconds})\ny{i} = y{i - 1} + 1" for i in range(1, n_steps)]
+    with tempfile.TemporaryDirectory() as home:
+        ws = ctcd.Workspace(home, namespace={}, tracking=False)
+        pipeline = ctcd.Pipeline("cached", [ctcd.Step(f"c{i}", s) for i, s in enumerate(sources)],
+                                 workspace=ws)
+        start = time.perf_counter()
+        pipeline.run()
+        first = time.perf_counter() - start
+        reruns = []
+        for _ in range(5):
+            start = time.perf_counter()
+            run = pipeline.run()
+            reruns.append(time.perf_counter() - start)
+            assert all(s.status is ctcd.StepState.CACHED for s in run.steps)
+        ws.close()
+    return first, statistics.median(reruns)
+
+
+def import_time(module: str, repeats: int = 5) -> float:
+    def once(code: str) -> float:
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True)
+        return time.perf_counter() - start
+
+    bare = statistics.median(once("pass") for _ in range(repeats))
+    return statistics.median(once(f"import {module}") for _ in range(repeats)) - bare
+
+
+def main() -> None:
+    direct, orchestrated = overhead_per_step()
+    overhead = orchestrated - direct
+    print(f"per step: direct exec {direct * 1e6:.1f} us, pipeline {orchestrated * 1e6:.1f} us, "
+          f"overhead {overhead * 1e3:.3f} ms/step (goal < 1 ms; {orchestrated / direct:.0f}x the "
+          f"bare exec)")
+    first, rerun = cached_rerun()
+    print(f"cached rerun: first run {first:.3f} s, cached rerun {rerun * 1e3:.1f} ms = "
+          f"{rerun / first * 100:.2f} % of the first run (goal < 5 %)")
+    ours, mlflow = import_time("ctcd_jupyter"), import_time("mlflow")
+    print(f"import ctcd_jupyter {ours * 1e3:.0f} ms vs import mlflow {mlflow * 1e3:.0f} ms "
+          f"= {ours / mlflow * 100:.1f} % (ratio {ours / mlflow:.3f})")
+
+
+if __name__ == "__main__":
+    main()

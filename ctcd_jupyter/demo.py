@@ -1,0 +1,73 @@
+"""Run an example notebook headless in a fresh kernel and print what each cell shows: the
+README's "run the main example" command, and `ctcd demo`.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["EXAMPLES", "run_notebook"]
+
+EXAMPLES = {
+    "pipelines": "01_pipelines.ipynb",
+    "continuous-training": "02_continuous_training.ipynb",
+    "services": "03_services.ipynb",
+}
+
+
+def find_notebook(name: str, folder: Path | None = None) -> Path:
+    """A notebook by example name or path; examples live in `notebooks/` of the checkout."""
+    path = Path(name)
+    if path.suffix == ".ipynb" and path.exists():
+        return path
+    folder = folder or Path.cwd() / "notebooks"
+    if name in EXAMPLES and (folder / EXAMPLES[name]).exists():
+        return folder / EXAMPLES[name]
+    raise FileNotFoundError(
+        f"no notebook {name!r}: give a path to an .ipynb or one of {', '.join(EXAMPLES)} "
+        f"(looked in {folder})")
+
+
+def run_notebook(path: Path, *, timeout: float = 600, out=sys.stdout) -> bool:
+    """Execute every cell in order; print sources' first lines and text outputs. True if no
+    cell raised (cells tagged `raises-exception` are expected to)."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent.resolve())}})
+    start = time.monotonic()
+    print(f"running {path} in a fresh kernel ...", file=out)
+    ok = True
+    try:
+        client.execute()
+    except CellExecutionError as exc:
+        ok = False
+        error = str(exc)
+    for cell in notebook.cells:
+        if cell.cell_type != "code" or not cell.get("execution_count"):
+            continue
+        first = cell.source.strip().splitlines()[0] if cell.source.strip() else ""
+        print(f"\n[{cell.execution_count}] {first}", file=out)
+        for output in cell.get("outputs", []):
+            text = _text(output)
+            if text:
+                print("    " + text.rstrip().replace("\n", "\n    "), file=out)
+    elapsed = time.monotonic() - start
+    if ok:
+        print(f"\n{path.name}: all cells ran ({elapsed:.1f} s)", file=out)
+    else:
+        print(f"\n{path.name}: FAILED after {elapsed:.1f} s\n{error}", file=out)
+    return ok
+
+
+def _text(output: dict) -> str:
+    if output.get("output_type") == "stream":
+        return output.get("text", "")
+    if output.get("output_type") == "error":
+        return f"{output.get('ename')}: {output.get('evalue')}"
+    return output.get("data", {}).get("text/plain", "")

@@ -1,0 +1,45 @@
+"""The public surface: what `import ctcd_jupyter` exports, and what it must not import."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import ctcd_jupyter
+
+
+def test_import_is_light():
+    code = ("import sys, json, ctcd_jupyter; "
+            "print(json.dumps([m for m in ('mlflow', 'IPython', 'ipywidgets', 'jupyter_server',"
+            " 'pandas', 'sklearn') if m in sys.modules]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == []
+
+
+def test_all_is_pinned():
+    assert sorted(ctcd_jupyter.__all__) == sorted(EXPECTED)
+    for name in ctcd_jupyter.__all__:
+        assert hasattr(ctcd_jupyter, name), name
+
+
+def test_errors_share_one_root_and_resemble_builtins():
+    assert issubclass(ctcd_jupyter.StepDefinitionError, (ctcd_jupyter.CtcdError, ValueError))
+    assert issubclass(ctcd_jupyter.MissingInputsError, ctcd_jupyter.PipelineDefinitionError)
+    assert issubclass(ctcd_jupyter.StepError, RuntimeError)
+    assert issubclass(ctcd_jupyter.CtcdTimeoutError, TimeoutError)
+    assert issubclass(ctcd_jupyter.PortInUseError, OSError)
+    for name in ctcd_jupyter.__all__:
+        obj = getattr(ctcd_jupyter, name)
+        if isinstance(obj, type) and issubclass(obj, Exception):
+            assert issubclass(obj, ctcd_jupyter.CtcdError), name
+
+
+EXPECTED = [
+    "ArtifactError", "CtcdError", "CtcdTimeoutError", "MissingInputsError", "ParameterError",
+    "Pipeline", "PipelineDefinitionError", "PortInUseError", "PredictionError", "Run", "RunState",
+    "ScheduleError", "ServiceError", "ServiceNotFoundError", "ServiceStartError",
+    "ServiceStopError", "Step", "StepDefinitionError", "StepError", "StepRun", "StepState",
+    "TrackingError", "Workspace", "__version__", "current_run", "get_pipeline", "get_workspace",
+    "load_ipython_extension", "log_metric", "runs", "set_workspace", "unload_ipython_extension",
+]
