@@ -30,6 +30,7 @@ from .errors import (
 from .executor import current_run, log_metric
 from .pipeline import Pipeline
 from .runs import Run, RunState, StepRun, StepState
+from .schedule import Schedule
 from .steps import Step
 from .workspace import Workspace, get_workspace, set_workspace
 
@@ -47,6 +48,7 @@ __all__ = [
     "PredictionError",
     "Run",
     "RunState",
+    "Schedule",
     "ScheduleError",
     "ServiceError",
     "ServiceNotFoundError",

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Graph", "Pipeline", "build_graph"]
 
-RESERVED = frozenset({"run", "list", "show", "remove"})
+RESERVED = frozenset({"run", "list", "show", "remove", "pause", "resume", "next", "wait"})
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ def test_errors_share_one_root_and_resemble_builtins():
 EXPECTED = [
     "ArtifactError", "CtcdError", "CtcdTimeoutError", "MissingInputsError", "ParameterError",
     "Pipeline", "PipelineDefinitionError", "PortInUseError", "PredictionError", "Run", "RunState",
-    "ScheduleError", "ServiceError", "ServiceNotFoundError", "ServiceStartError",
+    "Schedule", "ScheduleError", "ServiceError", "ServiceNotFoundError", "ServiceStartError",
     "ServiceStopError", "Step", "StepDefinitionError", "StepError", "StepRun", "StepState",
     "TrackingError", "Workspace", "__version__", "current_run", "get_pipeline", "get_workspace",
     "load_ipython_extension", "log_metric", "runs", "set_workspace", "unload_ipython_extension",

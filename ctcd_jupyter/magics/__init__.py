@@ -4,6 +4,7 @@ acting on the process's workspace; `%unload_ext` stops the scheduler and removes
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from ..capture import install, uninstall
@@ -33,6 +34,13 @@ def _magic_classes() -> list[type]:
     return classes
 
 
+def _instantiate(cls: type, ipython: Any, workspace: Any) -> Any:
+    # Classes acting on the workspace take it; the services ones only need the state folder.
+    if "workspace" in inspect.signature(cls.__init__).parameters:
+        return cls(ipython, workspace)
+    return cls(ipython)
+
+
 def load_ipython_extension(ipython: Any) -> None:
     if getattr(ipython, _LOADED_ATTR, None):
         return
@@ -40,7 +48,7 @@ def load_ipython_extension(ipython: Any) -> None:
     workspace.namespace = ipython.user_ns
     # Background runs print into their run's log, never into the cell the user is running.
     install()
-    instances = [cls(ipython, workspace) for cls in _magic_classes()]
+    instances = [_instantiate(cls, ipython, workspace) for cls in _magic_classes()]
     for instance in instances:
         ipython.register_magics(instance)
     setattr(ipython, _LOADED_ATTR, instances)

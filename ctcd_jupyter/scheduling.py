@@ -1,0 +1,295 @@
+"""Continuous training: pipeline runs on schedules, in the kernel's scheduler thread.
+
+Glues the generic `Scheduler` to the workspace: each tick runs the pipeline (never from the
+cache, on a worker thread, printing only into the run's log), skipped ticks are recorded as
+SKIPPED runs, and each schedule is stored as data so a new kernel can list and resume it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import io
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .capture import capture_thread
+from .errors import CtcdError, PipelineDefinitionError, ScheduleError
+from .executor import execute, new_run_id
+from .runs import Run, RunState, save_run
+from .schedule import Schedule
+from .scheduler import (
+    Scheduler,
+    ScheduleRecord,
+    SchedulerEvent,
+    ScheduleState,
+    delete_schedule_record,
+    load_schedule_records,
+    save_schedule_record,
+)
+
+if TYPE_CHECKING:
+    from .clock import Clock
+    from .pipeline import Pipeline
+    from .workspace import Workspace
+
+__all__ = ["ScheduleInfo", "Scheduling"]
+
+
+@dataclass(frozen=True)
+class ScheduleInfo:
+    """One line of the overview: a live entry of this kernel, or a stored one (`live=False`:
+    from an earlier kernel, or another one, `owner_pid` says which)."""
+
+    record: ScheduleRecord
+    params: Mapping[str, Any]
+    live: bool
+    owner_pid: int | None
+    last_run: Run | None
+
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    @property
+    def status(self) -> str:
+        if self.live:
+            return self.record.state.value
+        if self.owner_pid and self.owner_pid != os.getpid() and _alive(self.owner_pid):
+            return f"ACTIVE in pid {self.owner_pid}"
+        if self.record.state is ScheduleState.COMPLETED:
+            return "COMPLETED"
+        return "STOPPED (kernel restarted)"
+
+
+class Scheduling:
+    """The schedules of one workspace."""
+
+    def __init__(self, workspace: Workspace, clock: Clock | None = None):
+        self.workspace = workspace
+        self.scheduler = Scheduler(clock, on_event=self._on_event)
+        self._params: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+        atexit.register(self.stop)
+
+    # -- commands ----------------------------------------------------------------------------
+    def add(self, pipeline: Pipeline, schedule: Schedule,
+            params: Mapping[str, Any] | None = None) -> ScheduleRecord:
+        """Run `pipeline` on `schedule` (replacing its earlier schedule, if any)."""
+        from .executor import default_namespace, resolve_externals
+
+        if not isinstance(schedule, Schedule):
+            raise ScheduleError(f"expected a ctcd.Schedule, got {type(schedule).__name__}")
+        params = dict(params or {})
+        graph = pipeline.graph()
+        pipeline.check_params(params, graph)
+        # Fail now, not at the first tick, when a name the steps read is missing.
+        resolve_externals(pipeline, graph, params, default_namespace(self.workspace))
+        self._params[pipeline.name] = params
+        record = self.scheduler.add(pipeline.name, schedule, self._job(pipeline.name))
+        self._save(pipeline.name)
+        return record
+
+    def pause(self, name: str) -> ScheduleRecord:
+        self._require_live(name, "pause")
+        record = self.scheduler.pause(name)
+        self._save(name)
+        return record
+
+    def resume(self, name: str) -> ScheduleRecord:
+        """Resume a paused schedule, or restore a stored one once its steps are loaded again."""
+        if name in self.scheduler:
+            record = self.scheduler.resume(name)
+            self._save(name)
+            return record
+        stored = self._stored().get(name)
+        if stored is None:
+            raise ScheduleError(f"no schedule named {name!r}{self._known()}", schedule=name)
+        previous = ScheduleRecord.from_dict(stored["record"])
+        if previous.state is ScheduleState.COMPLETED:
+            raise ScheduleError(f"schedule {name!r} has completed "
+                                f"({previous.schedule.describe()})", schedule=name)
+        pipeline = self._restore_pipeline(name, stored)
+        self._params[name] = dict(stored.get("params") or {})
+        counts = {k: getattr(previous, k) for k in ("fired", "skipped", "failed", "succeeded")}
+        record = self.scheduler.add(name, previous.schedule, self._job(pipeline.name),
+                                    last_tick=previous.last_tick, counts=counts)
+        self._save(name)
+        return record
+
+    def remove(self, name: str) -> None:
+        live = name in self.scheduler
+        if live:
+            self.scheduler.remove(name)
+        self._params.pop(name, None)
+        if not delete_schedule_record(self.workspace.store, name) and not live:
+            raise ScheduleError(f"no schedule named {name!r}{self._known()}", schedule=name)
+
+    def wait(self, name: str, runs: int = 1, timeout: float | None = None) -> list[Run]:
+        """Block until `runs` more runs of `name` finished; returns them (oldest first)."""
+        self._require_live(name, "wait for")
+        outcomes = self.scheduler.wait(name, runs=runs, timeout=timeout)
+        found = []
+        for outcome in outcomes:
+            run = outcome.result if isinstance(outcome.result, Run) else None
+            if run is None and isinstance(outcome.error, _RunFailed):
+                run = outcome.error.run
+            if run is not None:
+                found.append(run)
+        return found
+
+    def next_fires(self, name: str, n: int = 5) -> list[float]:
+        """The next `n` fire times (epoch seconds) of `name`, live or stored."""
+        if name in self.scheduler:
+            record = self.scheduler.get(name)
+            first = record.next_fire
+            if first is None:
+                return []
+            return [first, *record.schedule.next_fires(n - 1, first)][:n]
+        return self.schedule_of(name).next_fires(n, self.scheduler.clock.time())
+
+    def schedule_of(self, name: str) -> Schedule:
+        if name in self.scheduler:
+            return self.scheduler.get(name).schedule
+        stored = self._stored().get(name)
+        if stored is None:
+            raise ScheduleError(f"no schedule named {name!r}{self._known()}", schedule=name)
+        return ScheduleRecord.from_dict(stored["record"]).schedule
+
+    def overview(self) -> list[ScheduleInfo]:
+        """Every schedule: this kernel's live ones, then stored ones from other kernels."""
+        infos = []
+        stored = self._stored()
+        for record in self.scheduler.list():
+            infos.append(ScheduleInfo(record, self._params.get(record.name, {}), True,
+                                      os.getpid(), self._last_run(record.name)))
+        live = {i.name for i in infos}
+        for name, data in sorted(stored.items()):
+            if name in live:
+                continue
+            try:
+                record = ScheduleRecord.from_dict(data["record"])
+            except (KeyError, ValueError, TypeError, CtcdError):
+                continue  # an unreadable row must not hide the others
+            infos.append(ScheduleInfo(record, data.get("params") or {}, False,
+                                      data.get("owner_pid"), self._last_run(name)))
+        return infos
+
+    def stop(self, timeout: float = 2.0) -> bool:
+        """Stop the scheduler thread (unload, shutdown); stored schedules stay resumable."""
+        atexit.unregister(self.stop)
+        stopped = self.scheduler.stop(timeout)
+        for record in self.scheduler.list():
+            self._save(record.name)
+        return stopped
+
+    # -- the job -----------------------------------------------------------------------------
+    def _job(self, name: str) -> Any:
+        def job(tick: float) -> Run:
+            return self._run(name, tick)
+
+        return job
+
+    def _run(self, name: str, tick: float) -> Run:
+        # Stray output of the worker thread (warnings, library prints) also goes to the log.
+        stray = io.StringIO()
+        with capture_thread(stray):
+            try:
+                pipeline = self.workspace.get_pipeline(name)
+                run = execute(pipeline, params=dict(self._params.get(name, {})), namespace=None,
+                              cache=False, trigger="schedule", tick=tick, tee=False)
+            except CtcdError as exc:  # e.g. a notebook variable a step reads was deleted
+                run = Run(id=new_run_id(), pipeline=name, trigger="schedule", tick=tick,
+                          status=RunState.FAILED, error=f"{type(exc).__name__}: {exc}\n",
+                          started_at=self.workspace.clock())
+                run.finished_at = run.started_at
+        if stray.getvalue():
+            run.log += f"[scheduler]\n{stray.getvalue()}"
+        save_run(self.workspace.store, run)
+        if run.status is RunState.FAILED:
+            raise _RunFailed(run)
+        return run
+
+    def _on_event(self, event: SchedulerEvent) -> None:
+        if event.kind == "skipped":
+            note = (f"{event.count} tick(s) skipped: "
+                    + {"running": "the previous run was still going",
+                       "coalesced": "missed while paused or late; coalesced into one run",
+                       "catch-up limit": "more missed ticks than the catch-up limit"}.get(
+                           event.reason or "", event.reason or ""))
+            now = self.workspace.clock()
+            run = Run(id=new_run_id(), pipeline=event.name, trigger="schedule",
+                      status=RunState.SKIPPED, started_at=now, finished_at=now,
+                      tick=event.tick, log=note + "\n")
+            save_run(self.workspace.store, run)
+        if event.kind in ("fired", "succeeded", "failed", "skipped", "completed"):
+            self._save(event.name)
+
+    # -- storage -----------------------------------------------------------------------------
+    def _save(self, name: str) -> None:
+        if name not in self.scheduler:
+            return
+        record = self.scheduler.get(name)
+        stored = self.workspace.stored_pipeline(name)
+        data = {"record": record.to_dict(), "params": self._params.get(name, {}),
+                "pipeline": stored, "owner_pid": os.getpid()}
+        with self._lock:
+            save_schedule_record(self.workspace.store, name, data)
+
+    def _stored(self) -> dict[str, dict]:
+        return {row["name"]: row for row in load_schedule_records(self.workspace.store)}
+
+    def _known(self) -> str:
+        names = sorted({r.name for r in self.scheduler.list()} | set(self._stored()))
+        return f" (known: {', '.join(names) or 'none'})"
+
+    def _require_live(self, name: str, verb: str) -> None:
+        if name in self.scheduler:
+            return
+        if name in self._stored():
+            raise ScheduleError(f"schedule {name!r} is not running in this kernel; "
+                                f"`%schedule resume {name}` first", schedule=name)
+        raise ScheduleError(f"cannot {verb} {name!r}: no such schedule{self._known()}",
+                            schedule=name)
+
+    def _restore_pipeline(self, name: str, stored: Mapping[str, Any]) -> Pipeline:
+        from .pipeline import Pipeline
+
+        if name in self.workspace.pipelines:
+            return self.workspace.pipelines[name]
+        definition = stored.get("pipeline") or {}
+        step_names = [s["name"] for s in definition.get("steps", [])]
+        missing = [s for s in step_names if s not in self.workspace.steps]
+        if missing or not step_names:
+            raise ScheduleError(
+                f"schedule {name!r} runs steps that are not loaded in this kernel: "
+                f"{', '.join(missing) or '(unknown)'}; run their %%step cells (or define "
+                f"pipeline {name!r}) first, then resume", schedule=name)
+        try:
+            return Pipeline(name, step_names, workspace=self.workspace)
+        except PipelineDefinitionError as exc:
+            raise ScheduleError(f"schedule {name!r}: {exc}", schedule=name) from None
+
+    def _last_run(self, name: str) -> Run | None:
+        runs = [r for r in self.workspace.runs(name, limit=5) if r.status is not RunState.SKIPPED]
+        return runs[0] if runs else None
+
+
+class _RunFailed(CtcdError):
+    """Raised by a scheduled job so the scheduler counts the run as failed."""
+
+    def __init__(self, run: Run):
+        super().__init__(run.summary())
+        self.run = run
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
