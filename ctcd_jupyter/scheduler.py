@@ -6,6 +6,7 @@ A job is any callable `job(tick) -> object`; the pipeline engine plugs pipeline 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections import deque
@@ -142,7 +143,6 @@ class _Entry:
     last_error: str | None = None
     last_started: float | None = None
     last_finished: float | None = None
-    worker: threading.Thread | None = None
     predecessor: _Entry | None = None  # a replaced entry whose job may still be running
 
     def busy(self) -> bool:
@@ -156,10 +156,45 @@ class _Entry:
             last_started=self.last_started, last_finished=self.last_finished, **self.counts)
 
 
+class _Workers:
+    """Daemon threads kept warm for runs: handing a run to a waiting thread costs one wake-up,
+    while starting a thread costs several GIL hand-offs when a user's cell keeps the GIL busy.
+    A thread idle for `idle_timeout` seconds exits."""
+
+    def __init__(self, idle_timeout: float = 30.0):
+        self.idle_timeout = idle_timeout
+        self._tasks: queue.SimpleQueue[tuple[Callable[..., object], tuple]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0  # waiting threads minus tasks queued for them
+
+    def submit(self, fn: Callable[..., object], *args: object) -> None:
+        with self._lock:
+            spawn = self._idle == 0
+            if not spawn:
+                self._idle -= 1
+        self._tasks.put((fn, args))
+        if spawn:
+            threading.Thread(target=self._serve, name="ctcd-worker", daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                fn, args = self._tasks.get(timeout=self.idle_timeout)
+            except queue.Empty:
+                with self._lock:
+                    if self._idle > 0:  # a spare thread: nobody counts on this one
+                        self._idle -= 1
+                        return
+                continue
+            fn(*args)
+            with self._lock:
+                self._idle += 1
+
+
 class Scheduler:
     """Runs jobs on schedules from one daemon thread, started by the first `add()`.
 
-    Each run gets its own daemon worker thread, so a long job delays no other schedule; an
+    Runs go to daemon worker threads (kept warm), so a long job delays no other schedule; an
     entry never runs twice at once (a tick that finds it running is skipped). `on_event` gets a
     `SchedulerEvent` on the scheduler or worker thread; whatever it raises is logged and dropped.
     """
@@ -178,6 +213,7 @@ class Scheduler:
         self._dirty = False  # something changed since the loop last looked
         self._sleeping = False
         self._active_jobs = 0
+        self._workers = _Workers()
 
     # -- public API ------------------------------------------------------------------------
     def add(self, name: str, schedule: Schedule, job: Job, *, replace: bool = True,
@@ -306,13 +342,14 @@ class Scheduler:
             for entry in self._entries.values():
                 if entry.state is ScheduleState.ACTIVE:
                     entry.state = ScheduleState.STOPPED
-            workers = [e.worker for e in self._entries.values() if e.running and e.worker]
             self._cond.notify_all()
-        threads = ([self._thread] if self._thread else []) + workers
-        for thread in threads:
-            if thread is not threading.current_thread():
-                thread.join(max(0.0, deadline - time.monotonic()))
-        return not any(thread.is_alive() for thread in threads)
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(max(0.0, deadline - time.monotonic()))
+        with self._cond:  # jobs end on their own; give them what is left of the timeout
+            while self._active_jobs and (remaining := deadline - time.monotonic()) > 0:
+                self._cond.wait(remaining)
+            return not self._active_jobs and not (thread is not None and thread.is_alive())
 
     # -- the loop --------------------------------------------------------------------------
     def _ensure_thread(self) -> None:
@@ -415,13 +452,13 @@ class Scheduler:
         entry.last_tick = tick
         entry.counts["fired"] += 1
         self._active_jobs += 1
-        entry.worker = threading.Thread(target=self._work, args=(entry, tick), daemon=True,
-                                        name=f"ctcd-run-{entry.name}")
-        entry.worker.start()
+        self._workers.submit(self._work, entry, tick)
 
     def _work(self, entry: _Entry, tick: float) -> None:
-        """A worker thread: run the job, record the outcome, wake the loop and the waiters."""
+        """On a worker thread: run the job, record the outcome, wake the loop and the waiters."""
         started = self.clock.time()
+        thread = threading.current_thread()
+        thread.name = f"ctcd-run-{entry.name}"
         self._emit(SchedulerEvent("fired", entry.name, tick, started))
         result: object = None
         error: BaseException | None = None
@@ -443,6 +480,7 @@ class Scheduler:
             entry.last_outcome = kind
             entry.last_error = None if error is None else f"{type(error).__name__}: {error}"
             entry.last_started, entry.last_finished = started, finished
+            thread.name = "ctcd-worker"
             if self._entries.get(entry.name) is entry:
                 self._maybe_complete(entry, events)
             self._changed()
