@@ -146,6 +146,10 @@ class LocalDaemonService(BaseService):
                 return ServiceState.ERROR, None
             return ServiceState.INACTIVE, None
         life = process.liveness(sp.main)
+        if life == Liveness.ALIVE:
+            if self.health_check():
+                return ServiceState.ACTIVE, None
+            life = process.liveness(sp.main)  # it may have died while we asked
         if life == Liveness.STALE:
             if not process.group_members(sp):
                 self._runtime["process"] = None
@@ -159,8 +163,6 @@ class LocalDaemonService(BaseService):
             code = f" with code {rc}" if rc is not None else ""
             return ServiceState.ERROR, (
                 f"process {sp.main.pid} exited{code}; last log lines:\n{self.logs(tail=10)}")
-        if self.health_check():
-            return ServiceState.ACTIVE, None
         if current in (ServiceState.PENDING_STARTUP, ServiceState.PENDING_SHUTDOWN):
             return current, None
         return ServiceState.ERROR, f"process {sp.main.pid} runs but fails its health check"

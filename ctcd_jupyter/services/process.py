@@ -150,7 +150,7 @@ def _read_line(stream: Any, deadline: float) -> str:
 
 def exit_code_in_log(path: Path) -> int | None:
     """The command's exit code, as the log runner noted it at the end of the log."""
-    for line in reversed(log_tail(path, 5).splitlines()):
+    for line in reversed(log_tail(path, 40).splitlines()):
         if line.startswith(EXIT_MARK):
             try:
                 return int(line[len(EXIT_MARK):])
@@ -162,18 +162,25 @@ def exit_code_in_log(path: Path) -> int | None:
 def _identify(pid: int, fallback: Sequence[str] = ()) -> ProcessRecord:
     try:
         proc = psutil.Process(pid)
-        with proc.oneshot():
-            return ProcessRecord(pid, proc.create_time(), tuple(proc.cmdline()))
+        return ProcessRecord(pid, proc.create_time(), _cmdline(proc))
     except psutil.Error:  # already gone: keep what we know, it will read as GONE
         return ProcessRecord(pid, time.time(), tuple(fallback))
 
 
-def _matches(proc: psutil.Process, record: ProcessRecord) -> bool:
-    with proc.oneshot():
-        if abs(proc.create_time() - record.create_time) > _CREATE_TIME_SLACK:
-            return False
+def _cmdline(proc: psutil.Process) -> tuple[str, ...]:
+    # /proc/PID/cmdline reads empty for a moment around exec: look again briefly.
+    deadline = time.monotonic() + 0.2
+    while True:
         cmdline = tuple(proc.cmdline())
-    return not record.cmdline or not cmdline or cmdline == record.cmdline
+        if cmdline or time.monotonic() >= deadline:
+            return cmdline
+        time.sleep(0.01)
+
+
+def _matches(proc: psutil.Process, record: ProcessRecord) -> bool:
+    if abs(proc.create_time() - record.create_time) > _CREATE_TIME_SLACK:
+        return False
+    return not record.cmdline or _cmdline(proc) == record.cmdline
 
 
 def liveness(record: ProcessRecord) -> str:

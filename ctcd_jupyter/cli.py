@@ -1,0 +1,119 @@
+"""The `ctcd` command: act on the same state folder as the notebooks, from a shell.
+
+`cli.py` only parses and calls the engine. Each command group is one entry of `GROUPS`
+(name → help, a function adding its arguments, a handler); add `runs` and `demo` there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+from .errors import CtcdError
+
+__all__ = ["main", "GROUPS", "Group"]
+
+
+class Group(NamedTuple):
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    handler: Callable[[argparse.Namespace], int]
+
+
+# -- ctcd services ----------------------------------------------------------------------------
+def _services_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = sub.add_parser("list", help="every known service and its status")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p = sub.add_parser("describe", help="everything known about one service")
+    p.add_argument("name")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p = sub.add_parser("logs", help="the end of a service's log")
+    p.add_argument("name")
+    p.add_argument("-n", "--tail", type=int, default=50, help="number of lines (default 50)")
+    p = sub.add_parser("start", help="start a service and wait until it is healthy")
+    p.add_argument("name")
+    p.add_argument("--timeout", type=float, default=None, help="seconds to wait for health")
+    p = sub.add_parser("stop", help="stop a service (TERM, then KILL after the timeout)")
+    p.add_argument("name")
+    p.add_argument("--timeout", type=float, default=None, help="seconds before KILL")
+    p.add_argument("--force", action="store_true", help="KILL at once")
+    p = sub.add_parser("delete", help="stop a service and forget it")
+    p.add_argument("name")
+
+
+def _services(args: argparse.Namespace) -> int:
+    from .services import get_service, services
+    from .services.text import describe_text, services_table
+
+    home = args.home
+    if args.action == "list":
+        items = services(home)
+        if args.json:
+            print(json.dumps([_summary(s) for s in items], indent=2))
+        else:
+            print(services_table(items))
+        return 0
+    svc = get_service(args.name, home)
+    if args.action == "describe":
+        print(json.dumps(svc.describe(), indent=2, default=str) if args.json
+              else describe_text(svc))
+    elif args.action == "logs":
+        text = svc.logs(tail=args.tail)
+        if text:
+            print(text)
+    elif args.action == "start":
+        svc.start(timeout=args.timeout, progress=True)
+        print(f"{svc.name}: {svc.status.value} {svc.endpoint or ''}".rstrip())
+    elif args.action == "stop":
+        svc.stop(timeout=args.timeout, force=args.force)
+        print(f"{svc.name}: {svc.status.value}")
+    elif args.action == "delete":
+        svc.delete()
+        print(f"{svc.name}: deleted")
+    return 0
+
+
+def _summary(svc) -> dict:
+    return {"name": svc.name, "kind": getattr(svc, "stored_kind", svc.kind),
+            "status": svc.status.value, "endpoint": svc.endpoint, "last_error": svc.last_error}
+
+
+GROUPS: dict[str, Group] = {
+    "services": Group("list, inspect, start and stop services", _services_arguments, _services),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ctcd", description="Continuous training and deployment from notebooks.")
+    parser.add_argument("--home", default=None,
+                        help="state folder (default: $CTCD_HOME, else ./.ctcd)")
+    sub = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
+    for name, group in GROUPS.items():
+        group.add_arguments(sub.add_parser(name, help=group.help, description=group.help))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one `ctcd` command; errors print one line to stderr and give exit code 1."""
+    args = build_parser().parse_args(argv)  # usage errors exit with 2
+    try:
+        return GROUPS[args.group].handler(args)
+    except CtcdError as exc:
+        print(f"ctcd: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+              file=sys.stderr)
+        log_tail = getattr(exc, "log_tail", None)
+        if log_tail:
+            print(log_tail, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("ctcd: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""`%services`: list and control services from a notebook (text forms; the widget comes later)."""
+
+from __future__ import annotations
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+from ..errors import ServiceNotFoundError
+from ..services import get_service, services
+from ..services.text import services_table
+
+__all__ = ["ServiceMagics"]
+
+_ACTIONS = ("list", "start", "stop", "restart", "logs")
+
+
+@magics_class
+class ServiceMagics(Magics):
+    @magic_arguments()
+    @argument("action", nargs="?", default="list",
+              help="list (default), start, stop, restart or logs")
+    @argument("name", nargs="?", help="the service to act on (not for list)")
+    @argument("-n", "--tail", type=int, default=20, help="log lines to show (logs)")
+    @argument("--timeout", type=float, default=None,
+              help="seconds to wait for health (start, restart) or before KILL (stop)")
+    @argument("--force", action="store_true", help="stop: KILL at once")
+    @line_magic
+    def services(self, line: str = ""):
+        """List services, or start, stop, restart one, or show its log."""
+        args = parse_argstring(self.services, line)
+        if args.action not in _ACTIONS:
+            raise UsageError(f"%services: unknown action {args.action!r}; use one of "
+                             + ", ".join(_ACTIONS))
+        if args.action == "list":
+            if args.name:
+                raise UsageError("%services list takes no name")
+            print(services_table(services()))
+            return None
+        if not args.name:
+            raise UsageError(f"%services {args.action} needs a service NAME")
+        try:
+            svc = get_service(args.name)
+        except ServiceNotFoundError as exc:
+            raise UsageError(str(exc)) from None
+        if args.action == "logs":
+            print(svc.logs(tail=args.tail))
+        elif args.action == "start":
+            svc.start(timeout=args.timeout, progress=True)
+        elif args.action == "stop":
+            svc.stop(timeout=args.timeout, force=args.force)
+        else:
+            svc.stop(timeout=args.timeout)
+            svc.start(timeout=args.timeout, progress=True)
+        if args.action != "logs":
+            print(repr(svc))
+        return None
