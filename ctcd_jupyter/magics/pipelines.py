@@ -9,7 +9,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from ..errors import ParameterError, PipelineDefinitionError, StepDefinitionError
+from ..errors import CtcdError, ParameterError, PipelineDefinitionError, StepDefinitionError
 from ..pipeline import Pipeline
 from ..runs import Run
 from ..steps import Step
@@ -18,6 +18,19 @@ from ..workspace import Workspace
 __all__ = ["PipelineMagics", "format_runs", "parse_params"]
 
 _USER_ERRORS = (StepDefinitionError, PipelineDefinitionError, ParameterError)
+
+
+class StepCellError(CtcdError):
+    """A `%%step` cell raised when run in the notebook; the step is registered all the same."""
+
+    def __init__(self, step: str, error: BaseException):
+        super().__init__(f"step {step!r} is registered, but its cell raised "
+                         f"{type(error).__name__} (traceback above)")
+        self.step = step
+        self.error = error
+
+    def _render_traceback_(self) -> list[str]:
+        return [str(self)]
 
 
 def parse_params(items: list[list[str]] | None) -> dict[str, Any]:
@@ -75,7 +88,11 @@ class PipelineMagics(Magics):
             raise UsageError(str(exc)) from None
         self.workspace.add_step(step)
         if not args.no_run:
-            self.shell.run_cell(cell, store_history=False)
+            result = self.shell.run_cell(cell, store_history=False)
+            error = result.error_before_exec or result.error_in_exec
+            if error is not None:
+                # The traceback is already shown; failing the cell too stops "Run All" here.
+                raise StepCellError(args.name, error)
 
     @magic_arguments()
     @argument("words", nargs="*",

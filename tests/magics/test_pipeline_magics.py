@@ -43,11 +43,11 @@ def test_rerunning_a_step_cell_replaces_it(shell, workspace):
 
 def test_define_show_list_run_and_runs(shell, workspace, capsys):
     shell.run_cell("from math import sqrt")
+    shell.user_ns["ctcd"] = ctcd
+    shell.user_ns["C"] = 1
     cell(shell, "load", "X = [1.0, 4.0, 9.0]")
     cell(shell, "fit", "model = [sqrt(v) * C for v in X]")
     cell(shell, "score", "acc = sum(model) / len(model)\nctcd.log_metric('acc', acc)")
-    shell.user_ns["ctcd"] = ctcd
-    shell.user_ns["C"] = 1
     capsys.readouterr()
     shell.run_line_magic("pipeline", "ct score fit load")
     assert capsys.readouterr().out.strip() == "pipeline ct: load -> fit -> score"
@@ -82,7 +82,7 @@ def test_run_isolated_from_user_globals(shell):
 
 
 def test_user_mistakes_are_usage_errors(shell):
-    cell(shell, "a", "x = y_value")
+    cell(shell, "a --no-run", "x = y_value")
     with pytest.raises(UsageError, match="unknown step.*'b'"):
         shell.run_line_magic("pipeline", "p a b")
     shell.run_line_magic("pipeline", "p a")
@@ -125,3 +125,11 @@ def test_load_is_idempotent_and_unload_removes_magics(shell):
 def test_help_comes_from_declarations(shell):
     doc = shell.magics_manager.magics["cell"]["step"].__doc__
     assert "--no-run" in doc and "--inputs" in doc and "only register the step" in doc
+
+
+def test_failing_step_cell_fails_the_cell_but_registers_the_step(shell, workspace):
+    result = shell.run_cell("%%step broken\nvalue = undefined_name + 1")
+    error = result.error_in_exec
+    assert isinstance(error, ctcd.CtcdError) and "step 'broken' is registered" in str(error)
+    assert isinstance(error.error, NameError)
+    assert workspace.get_step("broken").inputs == ("undefined_name",)
