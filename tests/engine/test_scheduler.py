@@ -481,3 +481,16 @@ def test_real_time_wait_is_interruptible_by_ctrl_c():
     finally:
         timer.cancel()
         s.stop()
+
+
+def test_worker_threads_are_reused_and_spare_ones_exit():
+    from ctcd_jupyter.scheduler import _Workers
+
+    workers = _Workers(idle_timeout=0.05)
+    idents: list[int] = []
+    for k in range(1, 4):
+        workers.submit(lambda: idents.append(threading.get_ident()))
+        poll(lambda k=k: len(idents) == k and workers._idle == 1)
+    assert len(set(idents)) == 1  # one warm thread served all three
+    poll(lambda: not any(t.ident == idents[0] for t in threading.enumerate()))
+    assert workers._idle == 0
