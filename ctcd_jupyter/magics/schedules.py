@@ -36,7 +36,7 @@ def _when(ts: float | None, tz: Any = None) -> str:
 def format_overview(infos: list[ScheduleInfo]) -> str:
     if not infos:
         return "no schedules; create one with %schedule PIPELINE --every 1h or --cron \"0 * * * *\""
-    rows = [("schedule", "status", "when", "next fire", "last run", "runs ok/failed/skipped")]
+    rows = [("schedule", "status", "when", "next fire", "last run", "ok/failed/skipped")]
     for info in infos:
         record = info.record
         zone = record.schedule.zoneinfo
