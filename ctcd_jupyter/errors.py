@@ -9,7 +9,7 @@
     ├── ArtifactError(ValueError)            an output that cannot be stored      .step, .name
     ├── ScheduleError(ValueError)            invalid cron / interval / window     .schedule
     ├── TrackingError(RuntimeError)          MLflow refused a call                .run_id
-    ├── ServiceError(RuntimeError)           a service misbehaved                 .service, .log_tail
+    ├── ServiceError(RuntimeError)           a service misbehaved          .service, .log_tail
     │   ├── ServiceStartError                did not become healthy               .returncode
     │   ├── ServiceStopError                 did not stop / port still taken
     │   ├── ServiceNotFoundError(KeyError)   no service of that name

@@ -98,7 +98,7 @@ def test_schedule_is_stored_and_resumable_in_a_new_kernel(workspace, scheduling,
         [info] = restarted.overview()
         assert info.status == "STOPPED (kernel restarted)" and not info.live
         assert info.last_run is not None and info.last_run.status is RunState.SUCCEEDED
-        with pytest.raises(ctcd.ScheduleError, match="steps that are not loaded.*: s"):
+        with pytest.raises(ctcd.ScheduleError, match=r"steps that are not loaded.*: s"):
             restarted.resume("p")
         other.add_step(Step("s", "v = 1"))
         record = restarted.resume("p")

@@ -22,7 +22,8 @@ def test_run_is_one_mlflow_run_in_the_state_folder(tracked, home, tmp_path):
     from mlflow.tracking import MlflowClient
 
     pipeline = Pipeline("ct", [
-        Step("train", "model = C * 2\nfor i in range(3):\n    ctcd.log_metric('loss', 1 / (i + 1))"),
+        Step("train", "model = C * 2\n"
+                      "for i in range(3):\n    ctcd.log_metric('loss', 1 / (i + 1))"),
         Step("evaluate", "acc = model / 10\nctcd.log_metric('accuracy', acc)"),
     ])
     run = pipeline.run(params={"C": 4})
