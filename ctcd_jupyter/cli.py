@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from .errors import CtcdError
 
-__all__ = ["main", "GROUPS", "Group"]
+__all__ = ["GROUPS", "Group", "main"]
 
 
 class Group(NamedTuple):

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 from ..errors import CtcdError, ServiceError, ServiceStartError
 from .records import Record, ServiceRecords, validate_name
 
-__all__ = ["ServiceState", "BaseService"]
+__all__ = ["BaseService", "ServiceState"]
 
 Clock = Callable[[], float]
 
@@ -142,11 +142,18 @@ class BaseService:
 
     @property
     def wanted(self) -> ServiceState:
+        self._fresh()
         return ServiceState(self._runtime["wanted"])
 
     @property
     def last_error(self) -> str | None:
+        self._fresh()
         return self._runtime.get("last_error")
+
+    def _fresh(self) -> None:
+        """Public reads see what any process last recorded (one small SQLite read)."""
+        with self._lock:
+            self._reload()
 
     @property
     def endpoint(self) -> str | None:

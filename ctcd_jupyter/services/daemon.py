@@ -62,19 +62,32 @@ class LocalDaemonService(BaseService):
 
     @property
     def port(self) -> int | None:
+        self._fresh()
+        return self._port()
+
+    def _port(self) -> int | None:
         port = self._runtime.get("port") or self.config.get("port")
         return int(port) if port else None
 
     @property
     def base_url(self) -> str | None:
-        if not self.port:
+        self._fresh()
+        return self._base_url()
+
+    def _base_url(self) -> str | None:
+        port = self._port()
+        if not port:
             return None
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"http://{host}:{port}"
 
     @property
     def endpoint(self) -> str | None:
-        return self.base_url
+        self._fresh()
+        return self._endpoint()
+
+    def _endpoint(self) -> str | None:
+        return self._base_url()
 
     @property
     def log_path(self) -> Path:
@@ -87,6 +100,7 @@ class LocalDaemonService(BaseService):
 
     @property
     def pid(self) -> int | None:
+        self._fresh()
         sp = self._process
         return sp.main.pid if sp else None
 
@@ -157,7 +171,7 @@ class LocalDaemonService(BaseService):
                 f"stale record: pid {sp.main.pid} now belongs to an unrelated process, "
                 "which was not signalled")
         if life == Liveness.GONE:
-            if self.wanted is not ServiceState.ACTIVE:
+            if self._runtime.get("wanted") != ServiceState.ACTIVE.value:
                 return ServiceState.INACTIVE, None
             rc = process.exit_code_in_log(self.log_path)
             code = f" with code {rc}" if rc is not None else ""
@@ -174,7 +188,7 @@ class LocalDaemonService(BaseService):
         members = process.group_members(sp)
         if members:
             process.kill_group(sp, timeout=timeout, force=force, clock=self._clock)
-            port = self.port
+            port = self._port()
             if port and not process.wait_port_free(self.host, port, self._clock() + 5.0,
                                                    self._clock):
                 holders = process.port_holders(port)
@@ -199,7 +213,7 @@ class LocalDaemonService(BaseService):
         sp = self._process
         if sp is None or process.liveness(sp.main) != Liveness.ALIVE:
             return False
-        port, path = self.port, self.config.get("health_path")
+        port, path = self._port(), self.config.get("health_path")
         if not port:
             return True
         if not path:

@@ -1,7 +1,7 @@
 """`MLFlowDeploymentService`: a model served by `mlflow models serve`, and predictions from it.
 
-mlflow itself is never imported here except to look up a model's input columns on demand; the
-server runs in its own process tree, launched through the MLflow CLI.
+mlflow itself is never imported here: the server runs in its own process tree, launched through
+the MLflow CLI.
 """
 
 from __future__ import annotations
@@ -72,9 +72,8 @@ class MLFlowDeploymentService(LocalDaemonService):
     def workers(self) -> int:
         return int(self.config["workers"])
 
-    @property
-    def endpoint(self) -> str | None:
-        base = self.base_url
+    def _endpoint(self) -> str | None:
+        base = self._base_url()
         return f"{base}/invocations" if base else None
 
     def _command(self, host: str, port: int | None) -> list[str]:
@@ -119,7 +118,7 @@ class MLFlowDeploymentService(LocalDaemonService):
         import requests
 
         session = self._session()
-        endpoint = self.endpoint
+        endpoint = self._endpoint()  # no store read on the hot path; refreshed on failure
         for attempt in (1, 2):
             if endpoint is None:
                 break
@@ -133,7 +132,7 @@ class MLFlowDeploymentService(LocalDaemonService):
                     service=self._name) from exc
             if attempt == 1:  # another process may have restarted it on a new port
                 self.check()
-                endpoint = self.endpoint
+                endpoint = self._endpoint()
         status = self.check()
         raise PredictionError(
             f"service {self._name!r} is not reachable (status {status.value}"
@@ -160,25 +159,39 @@ class MLFlowDeploymentService(LocalDaemonService):
             return None
         if self.config.get("columns"):
             return self.config["columns"]
-        cached = self.__dict__.get("_signature_columns", False)
-        if cached is False:
+        cached = self.__dict__.get("_signature_columns")
+        if cached is None:  # looked up until found: the server may not have been up yet
             cached = self.__dict__["_signature_columns"] = self._signature_columns()
         return cached
 
     def _signature_columns(self) -> list[str] | None:
-        try:
-            from mlflow.artifacts import download_artifacts
-            from mlflow.models import Model
-
-            uri = self.model_uri.rstrip("/")
-            path = download_artifacts(artifact_uri=f"{uri}/MLmodel",
-                                      tracking_uri=self.config["tracking_uri"])
-            schema = Model.load(path).get_input_schema()
-            if schema is None or not schema.has_input_names():
-                return None
-            return list(schema.input_names())
-        except Exception:  # no signature to name the columns: send the rows unnamed
+        """Input names from the signature of the model the server loaded: the uvicorn process
+        names the model's local copy in `__pyfunc_model_path__` (no MLflow import needed)."""
+        sp = self._process
+        if sp is None:
             return None
+        for proc in process.group_members(sp):
+            try:
+                path = proc.environ().get("__pyfunc_model_path__")
+            except Exception:  # gone or not ours to read
+                continue
+            if path:
+                return _input_names(Path(path.removeprefix("file://")) / "MLmodel")
+        return None
+
+
+def _input_names(mlmodel: Path) -> list[str] | None:
+    try:
+        import yaml
+
+        signature = (yaml.safe_load(mlmodel.read_text()) or {}).get("signature") or {}
+        inputs = json.loads(signature.get("inputs") or "null")
+    except (OSError, ValueError, ImportError, AttributeError):
+        return None
+    if isinstance(inputs, list) and inputs and all(isinstance(i, dict) and "name" in i
+                                                   for i in inputs):
+        return [str(i["name"]) for i in inputs]
+    return None
 
 
 def _server_message(response: Any) -> str:

@@ -9,7 +9,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["encode", "decode"]
+__all__ = ["decode", "encode"]
 
 
 def _module(obj: object) -> str:
@@ -37,7 +37,7 @@ def encode(data: Any, columns: Sequence[str] | None = None) -> bytes:
                           for v in values):
             cols = [list(v.tolist() if hasattr(v, "tolist") else v) for v in values]
             body = {"dataframe_split": {"columns": list(data), "data": [list(r) for r in
-                                                                         zip(*cols)]}}
+                                                                         zip(*cols, strict=False)]}}
         else:
             body = {"dataframe_records": [dict(data)]}
     elif isinstance(data, Sequence) and not isinstance(data, (str, bytes)):

@@ -8,6 +8,7 @@ target's identity (pid + start time + command line) matches what was recorded at
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -23,17 +24,17 @@ from typing import Any
 import psutil
 
 __all__ = [
+    "Liveness",
     "ProcessRecord",
     "ServiceProcess",
-    "Liveness",
-    "launch",
-    "liveness",
+    "free_port",
     "group_members",
     "kill_group",
-    "port_is_free",
-    "free_port",
-    "wait_port_free",
+    "launch",
+    "liveness",
     "log_tail",
+    "port_is_free",
+    "wait_port_free",
 ]
 
 RUNNER = Path(__file__).with_name("_logrunner.py")
@@ -221,10 +222,8 @@ def group_members(sp: ServiceProcess) -> list[psutil.Process]:
 
 def _signal_all(procs: list[psutil.Process], sig: int) -> None:
     for proc in procs:
-        try:
-            proc.send_signal(sig)  # psutil refuses if the pid was reused meanwhile
-        except psutil.Error:
-            pass
+        with contextlib.suppress(psutil.Error):  # psutil refuses a pid reused meanwhile
+            proc.send_signal(sig)
 
 
 def kill_group(sp: ServiceProcess, *, timeout: float, force: bool = False,

@@ -41,6 +41,9 @@ class UnknownService(BaseService):
     def check(self) -> ServiceState:
         return ServiceState.ERROR
 
+    def _fresh(self) -> None:  # nothing readable to refresh from
+        pass
+
     def _refuse(self, *args: Any, **kwargs: Any) -> Any:
         raise ServiceError(
             f"service {self._name!r} has an unreadable record ({self.last_error}); "

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from .base import BaseService
 
-__all__ = ["services_table", "describe_text"]
+__all__ = ["describe_text", "services_table"]
 
 
 def services_table(items: Sequence[BaseService]) -> str:
@@ -25,8 +25,9 @@ def services_table(items: Sequence[BaseService]) -> str:
         rows.append((svc.name, kind, status, str(pid) if pid and status != "INACTIVE" else "-",
                      where or "-"))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r[:4], widths)) + "  " + r[4]
-                     for r in rows)
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4]
+        for r in rows)
 
 
 def describe_text(svc: BaseService) -> str:

@@ -13,7 +13,7 @@ import time
 
 import psutil
 import pytest
-from conftest import ping_command, wait_for
+from service_helpers import ping_command, wait_for
 
 from ctcd_jupyter.errors import PortInUseError, ServiceError, ServiceStartError
 from ctcd_jupyter.services import (

@@ -8,6 +8,7 @@ segment with Nagle on, and a kept-alive client's delayed ACK costs ~40 ms per re
 which `mlflow models serve` passes on to uvicorn unchanged. Imports nothing from ctcd_jupyter.
 """
 
+import contextlib
 import socket
 
 from uvicorn.config import HTTP_PROTOCOLS
@@ -20,8 +21,6 @@ class NoDelayHTTPProtocol(_Base):
     def connection_made(self, transport):
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            try:
+            with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:
-                pass
         super().connection_made(transport)
