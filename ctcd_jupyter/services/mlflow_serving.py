@@ -142,7 +142,9 @@ class MLFlowDeploymentService(LocalDaemonService):
 
     def _session(self) -> Any:
         # One kept-alive session per thread: requests.Session is not thread-safe.
-        local = self.__dict__.setdefault("_sessions", threading.local())
+        local = self.__dict__.get("_sessions")
+        if local is None:
+            local = self.__dict__.setdefault("_sessions", threading.local())
         session = getattr(local, "session", None)
         if session is None:
             import requests
