@@ -11,6 +11,7 @@ time and the resident memory of the server's whole process tree. Run:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import tempfile
@@ -20,7 +21,7 @@ from collections.abc import Callable
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
     ordered = sorted(samples)
-    p99 = ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
     return statistics.median(ordered), p99
 
 
@@ -63,10 +64,8 @@ def tree_rss_mib(svc) -> float:
 
     total = 0
     for proc in process.group_members(svc._process):
-        try:
+        with contextlib.suppress(Exception):
             total += proc.memory_info().rss
-        except Exception:
-            pass
     return total / 2**20
 
 
@@ -108,7 +107,7 @@ def main() -> None:
             session = requests.Session()
             headers = {"Content-Type": "application/json"}
 
-            def raw_post(endpoint=svc.endpoint, session=session):
+            def raw_post(endpoint=svc.endpoint, session=session, headers=headers):
                 response = session.post(endpoint, data=body, headers=headers, timeout=30)
                 response.raise_for_status()
                 return response.content
