@@ -21,6 +21,7 @@ from .errors import (
     ScheduleError,
     ServiceError,
     ServiceNotFoundError,
+    ServiceSpecError,
     ServiceStartError,
     ServiceStopError,
     StepDefinitionError,
@@ -31,6 +32,14 @@ from .executor import current_run, log_metric
 from .pipeline import Pipeline
 from .runs import Run, RunState, StepRun, StepState
 from .schedule import Schedule
+from .services import (
+    BaseService,
+    LocalDaemonService,
+    MLFlowDeploymentService,
+    ServiceState,
+    get_service,
+    services,
+)
 from .steps import Step
 from .workspace import Workspace, get_workspace, set_workspace
 
@@ -38,8 +47,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ArtifactError",
+    "BaseService",
     "CtcdError",
     "CtcdTimeoutError",
+    "LocalDaemonService",
+    "MLFlowDeploymentService",
     "MissingInputsError",
     "ParameterError",
     "Pipeline",
@@ -52,7 +64,9 @@ __all__ = [
     "ScheduleError",
     "ServiceError",
     "ServiceNotFoundError",
+    "ServiceSpecError",
     "ServiceStartError",
+    "ServiceState",
     "ServiceStopError",
     "Step",
     "StepDefinitionError",
@@ -64,10 +78,12 @@ __all__ = [
     "__version__",
     "current_run",
     "get_pipeline",
+    "get_service",
     "get_workspace",
     "load_ipython_extension",
     "log_metric",
     "runs",
+    "services",
     "set_workspace",
     "unload_ipython_extension",
 ]

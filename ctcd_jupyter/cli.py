@@ -82,8 +82,63 @@ def _summary(svc) -> dict:
             "status": svc.status.value, "endpoint": svc.endpoint, "last_error": svc.last_error}
 
 
+# -- ctcd runs --------------------------------------------------------------------------------
+def _runs_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("pipeline", nargs="?", default=None, help="only this pipeline's runs")
+    parser.add_argument("-n", type=int, default=20, help="how many runs (default 20)")
+    parser.add_argument("--show", metavar="RUN_ID", default=None,
+                        help="one run in full: steps, notes, error and log (an id prefix works)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from .runs import format_run, format_runs, load_run, load_runs
+    from .state import state_home
+    from .store import Store
+
+    store = Store(state_home(args.home))
+    try:
+        if args.show:
+            run = load_run(store, args.show)
+            if run is None:
+                print(f"ctcd: error: no single run matches {args.show!r}", file=sys.stderr)
+                return 1
+            print(json.dumps(run.to_dict(), indent=2) if args.json else format_run(run))
+            return 0
+        runs = load_runs(store, args.pipeline, limit=max(1, args.n))
+        print(json.dumps([r.to_dict() for r in runs], indent=2) if args.json
+              else format_runs(runs))
+        return 0
+    finally:
+        store.close()
+
+
+# -- ctcd demo --------------------------------------------------------------------------------
+def _demo_arguments(parser: argparse.ArgumentParser) -> None:
+    from .demo import EXAMPLES
+
+    parser.add_argument("example", nargs="?", default="pipelines",
+                        help=f"an example ({', '.join(EXAMPLES)}) or a notebook path "
+                             "(default: pipelines)")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds per cell")
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import find_notebook, run_notebook
+
+    try:
+        path = find_notebook(args.example)
+    except FileNotFoundError as exc:
+        print(f"ctcd: error: {exc}", file=sys.stderr)
+        return 1
+    return 0 if run_notebook(path, timeout=args.timeout) else 1
+
+
 GROUPS: dict[str, Group] = {
     "services": Group("list, inspect, start and stop services", _services_arguments, _services),
+    "runs": Group("pipeline run history", _runs_arguments, _runs),
+    "demo": Group("run an example notebook headless and print what it shows",
+                  _demo_arguments, _demo),
 }
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import TextIO
 
 __all__ = ["EXAMPLES", "run_notebook"]
 
@@ -30,9 +31,10 @@ def find_notebook(name: str, folder: Path | None = None) -> Path:
         f"(looked in {folder})")
 
 
-def run_notebook(path: Path, *, timeout: float = 600, out=sys.stdout) -> bool:
+def run_notebook(path: Path, *, timeout: float = 600, out: TextIO | None = None) -> bool:
     """Execute every cell in order; print sources' first lines and text outputs. True if no
     cell raised (cells tagged `raises-exception` are expected to)."""
+    out = out or sys.stdout
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError

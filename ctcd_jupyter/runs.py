@@ -17,7 +17,8 @@ from .store import Store
 if TYPE_CHECKING:
     from .artifacts import ArtifactStore
 
-__all__ = ["Run", "RunState", "StepRun", "StepState", "load_run", "load_runs", "save_run"]
+__all__ = ["Run", "RunState", "StepRun", "StepState", "format_run", "format_runs", "load_run",
+           "load_runs", "save_run"]
 
 
 class RunState(str, Enum):
@@ -262,6 +263,36 @@ def load_run(store: Store, run_id: str, artifacts: ArtifactStore | None = None) 
     run = Run.from_dict(Store.loads(rows[0]["data"]))
     run._artifacts = artifacts
     return run
+
+
+def format_runs(runs: list[Run]) -> str:
+    if not runs:
+        return "no runs yet"
+    rows = [("id", "pipeline", "trigger", "status", "started", "duration", "metrics")]
+    for run in runs:
+        duration = "-" if run.duration is None else f"{run.duration:.2f}s"
+        metrics = " ".join(f"{k}={v:.4g}" for k, v in run.metrics.items())
+        rows.append((run.id, run.pipeline, run.trigger, run.status.value,
+                     run.started.strftime("%Y-%m-%d %H:%M:%S"), duration, metrics))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1]
+                     for r in rows).rstrip()
+
+
+def format_run(run: Run) -> str:
+    """A run in full: summary, steps with status, duration and notes, error, log."""
+    lines = [run.summary(), f"started {run.started:%Y-%m-%d %H:%M:%S}  trigger {run.trigger}"
+             + (f"  params {run.params}" if run.params else "")]
+    for step in run.steps:
+        took = "" if step.duration is None else f"  {_format_seconds(step.duration)}"
+        lines.append(f"  {step.name:<20} {step.status.value:<9}{took}")
+        lines += [f"      {note}" for note in step.notes]
+    lines += [f"warning: {w}" for w in run.warnings]
+    if run.error:
+        lines += ["error:", run.error.rstrip()]
+    if run.log:
+        lines += ["log:", run.log.rstrip()]
+    return "\n".join(lines)
 
 
 def _format_seconds(seconds: float) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["ensure_dir", "state_home", "mlflow_tracking_uri"]
+__all__ = ["ensure_dir", "mlflow_tracking_uri", "state_home"]
 
 
 def state_home(home: str | os.PathLike | None = None) -> Path:

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Store", "SCHEMA"]
+__all__ = ["SCHEMA", "Store"]
 
 # One table per noun. Each record's detail lives in a JSON `data` column so a record can grow
 # fields without a migration; the columns beside it are the ones we filter or sort on.

@@ -11,11 +11,11 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 
 from ..errors import CtcdError, ParameterError, PipelineDefinitionError, StepDefinitionError
 from ..pipeline import Pipeline
-from ..runs import Run
+from ..runs import Run, format_runs
 from ..steps import Step
 from ..workspace import Workspace
 
-__all__ = ["PipelineMagics", "format_runs", "parse_params"]
+__all__ = ["PipelineMagics", "parse_params"]
 
 _USER_ERRORS = (StepDefinitionError, PipelineDefinitionError, ParameterError)
 
@@ -46,20 +46,6 @@ def parse_params(items: list[list[str]] | None) -> dict[str, Any]:
         except (ValueError, SyntaxError):
             params[key] = text
     return params
-
-
-def format_runs(runs: list[Run]) -> str:
-    if not runs:
-        return "no runs yet"
-    rows = [("id", "pipeline", "trigger", "status", "started", "duration", "metrics")]
-    for run in runs:
-        duration = "-" if run.duration is None else f"{run.duration:.2f}s"
-        metrics = " ".join(f"{k}={v:.4g}" for k, v in run.metrics.items())
-        rows.append((run.id, run.pipeline, run.trigger, run.status.value,
-                     run.started.strftime("%Y-%m-%d %H:%M:%S"), duration, metrics))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1]
-                     for r in rows).rstrip()
 
 
 @magics_class

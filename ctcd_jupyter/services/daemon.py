@@ -29,8 +29,9 @@ LOG_NAME = "service.log"
 class LocalDaemonService(BaseService):
     """Run `command` as a daemon that outlives this Python process.
 
-    `command` may contain `{port}` and `{host}`; `port=0` picks a free port at each start,
-    `port=None` means the service has no port. With `health_path` the service is healthy when
+    `command` may contain `{port}` and `{host}`; `port=0` picks a free port at each start, and
+    so does `port=None` when the command has `{port}`; otherwise `port=None` means the service
+    has no port. With `health_path` the service is healthy when
     GET that path answers 2xx; with only a port, when the port accepts connections; otherwise
     while the process runs.
     """
@@ -40,6 +41,8 @@ class LocalDaemonService(BaseService):
                  env: Mapping[str, str] | None = None, cwd: str | os.PathLike | None = None,
                  log_max_bytes: int = process.DEFAULT_LOG_MAX_BYTES,
                  home: str | Path | None = None, **kwargs: Any):
+        if port is None and any("{port}" in str(c) for c in command):
+            port = 0  # the command wants a port: "{port}" must never become "None"
         super().__init__(name, home=home, command=[str(c) for c in command], port=port,
                          host=host, health_path=health_path, env=dict(env or {}),
                          cwd=None if cwd is None else str(cwd), log_max_bytes=log_max_bytes,

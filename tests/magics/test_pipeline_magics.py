@@ -28,7 +28,7 @@ def test_no_run_only_registers_and_overrides_apply(shell, workspace):
 
 def test_syntax_error_is_one_line_usage_error_and_old_step_kept(shell, workspace):
     cell(shell, "train", "model = 1")
-    with pytest.raises(UsageError, match="step 'train' has a syntax error at line 2"):
+    with pytest.raises(UsageError, match=r"step .train. has a syntax error at line 2"):
         cell(shell, "train", "model = 2\nscore = (")
     assert workspace.get_step("train").source == "model = 1"
 
@@ -83,7 +83,7 @@ def test_run_isolated_from_user_globals(shell):
 
 def test_user_mistakes_are_usage_errors(shell):
     cell(shell, "a --no-run", "x = y_value")
-    with pytest.raises(UsageError, match="unknown step.*'b'"):
+    with pytest.raises(UsageError, match=r"unknown step.*'b'"):
         shell.run_line_magic("pipeline", "p a b")
     shell.run_line_magic("pipeline", "p a")
     with pytest.raises(UsageError, match="no step reads parameter 'z'"):

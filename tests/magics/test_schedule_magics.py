@@ -70,7 +70,7 @@ def test_cron_next_and_validation(ct, capsys):
 def test_wait_timeout_is_a_clear_error(ct):
     ct.run_line_magic("schedule", "ct --every 1h --start +1h")
     start = time.monotonic()
-    with pytest.raises(UsageError, match="0 of 1 runs finished within 0.2 s"):
+    with pytest.raises(UsageError, match=r"0 of 1 runs finished within 0\.2 s"):
         ct.run_line_magic("schedule", "wait ct --timeout 0.2")
     assert time.monotonic() - start < 5
 
