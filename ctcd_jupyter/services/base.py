@@ -188,8 +188,11 @@ class BaseService:
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self, timeout: float | None = None, *,
-              progress: bool | Callable[[str], None] = False) -> BaseService:
+              progress: bool | Callable[[str], None] | None = None) -> BaseService:
         """Start the service and wait until it is healthy; a no-op when it already is.
+
+        `progress`: None shows one self-updating status line when called from a notebook
+        cell (silent elsewhere); True prints each step to stderr; a callable gets the messages.
 
         On any failure (including a timeout or an interrupt) whatever was launched is stopped,
         the service is marked ERROR with the reason, and the error is raised.
@@ -334,9 +337,35 @@ class BaseService:
         return f"<{type(self).__name__} {self._name!r} {status}{where}>"
 
 
-def _reporter(name: str, progress: bool | Callable[[str], None]) -> Callable[[str], None]:
+def _reporter(name: str, progress: bool | Callable[[str], None] | None,
+              ) -> Callable[[str], None]:
     if callable(progress):
         return progress
+    if progress is None:
+        return _notebook_reporter(name) or (lambda message: None)
     if progress:
         return lambda message: print(f"[{name}] {message}", file=sys.stderr, flush=True)
     return lambda message: None
+
+
+def _notebook_reporter(name: str) -> Callable[[str], None] | None:
+    """One output line that updates in place, in a Jupyter kernel's main thread only (a
+    terminal would print every update, a background thread would write into another cell)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if (shell is None or type(shell).__name__ != "ZMQInteractiveShell"
+            or threading.current_thread() is not threading.main_thread()):
+        return None
+    from IPython.display import display
+
+    handle: Any = None
+
+    def report(message: str) -> None:
+        nonlocal handle
+        bundle = {"text/plain": f"{name}: {message}"}
+        if handle is None:
+            handle = display(bundle, raw=True, display_id=True)
+        else:
+            handle.update(bundle, raw=True)
+
+    return report
