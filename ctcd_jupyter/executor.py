@@ -7,6 +7,7 @@ from __future__ import annotations
 import builtins
 import io
 import math
+import sys
 import threading
 import time
 import traceback
@@ -16,7 +17,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .capture import capture_thread
-from .errors import ArtifactError, MissingInputsError, StepError
+from .errors import ArtifactError, CtcdError, MissingInputsError, StepError
 from .fingerprint import step_fingerprint, value_fingerprint
 from .runs import Run, RunState, StepRun, StepState, save_run
 from .store import Store
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from .steps import Step
     from .workspace import Workspace
 
-__all__ = ["current_run", "execute", "log_metric"]
+__all__ = ["PipelineBusy", "current_run", "execute", "log_metric"]
 
 _context = threading.local()
 
@@ -88,14 +89,36 @@ def default_namespace(workspace: Workspace) -> Mapping[str, Any]:
     return vars(__main__)
 
 
+class PipelineBusy(CtcdError):
+    """Another run of the same pipeline is going (raised only with `wait=False`)."""
+
+
 def execute(pipeline: Pipeline, *, params: dict[str, Any], namespace: Mapping[str, Any] | None,
             cache: bool, trigger: str = "manual", tick: float | None = None,
-            tee: bool | None = None, run_id: str | None = None) -> Run:
+            tee: bool | None = None, run_id: str | None = None, wait: bool = True) -> Run:
     """Run `pipeline` once and return the finished, stored Run.
 
     Definition problems (unknown step, cycle, unknown parameter, missing input) raise before a
     run is recorded. A failing step makes the run FAILED; it does not raise. KeyboardInterrupt
-    is recorded (FAILED, interrupted) and re-raised."""
+    is recorded (FAILED, interrupted) and re-raised. Two runs of one pipeline never overlap:
+    this one waits for the other, or with `wait=False` raises PipelineBusy."""
+    lock = pipeline.workspace.run_lock(pipeline.name)
+    if not lock.acquire(blocking=False):
+        if not wait:
+            raise PipelineBusy(f"a run of {pipeline.name!r} is still going")
+        print(f"waiting for the running run of {pipeline.name!r} to finish ...",
+              file=sys.stderr, flush=True)
+        lock.acquire()
+    try:
+        return _execute(pipeline, params=params, namespace=namespace, cache=cache,
+                        trigger=trigger, tick=tick, tee=tee, run_id=run_id)
+    finally:
+        lock.release()
+
+
+def _execute(pipeline: Pipeline, *, params: dict[str, Any],
+             namespace: Mapping[str, Any] | None, cache: bool, trigger: str,
+             tick: float | None, tee: bool | None, run_id: str | None) -> Run:
     workspace = pipeline.workspace
     graph = pipeline.graph()
     pipeline.check_params(params, graph)

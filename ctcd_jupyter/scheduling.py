@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .capture import capture_thread
 from .errors import CtcdError, PipelineDefinitionError, ScheduleError
-from .executor import execute, new_run_id
+from .executor import PipelineBusy, execute, new_run_id
 from .runs import Run, RunState, save_run
 from .schedule import Schedule
 from .scheduler import (
@@ -199,7 +199,12 @@ class Scheduling:
             try:
                 pipeline = self.workspace.get_pipeline(name)
                 run = execute(pipeline, params=dict(self._params.get(name, {})), namespace=None,
-                              cache=False, trigger="schedule", tick=tick, tee=False)
+                              cache=False, trigger="schedule", tick=tick, tee=False, wait=False)
+            except PipelineBusy:
+                # a manual run of the same pipeline is going: this tick is skipped, not queued
+                run = self._skipped_run(name, tick, "a manual run of the pipeline was going")
+                save_run(self.workspace.store, run)
+                return run
             except CtcdError as exc:  # e.g. a notebook variable a step reads was deleted
                 run = Run(id=new_run_id(), pipeline=name, trigger="schedule", tick=tick,
                           status=RunState.FAILED, error=f"{type(exc).__name__}: {exc}\n",
@@ -219,13 +224,14 @@ class Scheduling:
                        "coalesced": "missed while paused or late; coalesced into one run",
                        "catch-up limit": "more missed ticks than the catch-up limit"}.get(
                            event.reason or "", event.reason or ""))
-            now = self.workspace.clock()
-            run = Run(id=new_run_id(), pipeline=event.name, trigger="schedule",
-                      status=RunState.SKIPPED, started_at=now, finished_at=now,
-                      tick=event.tick, log=note + "\n")
-            save_run(self.workspace.store, run)
+            save_run(self.workspace.store, self._skipped_run(event.name, event.tick, note))
         if event.kind in ("fired", "succeeded", "failed", "skipped", "completed"):
             self._save(event.name)
+
+    def _skipped_run(self, name: str, tick: float | None, why: str) -> Run:
+        now = self.workspace.clock()
+        return Run(id=new_run_id(), pipeline=name, trigger="schedule", status=RunState.SKIPPED,
+                   started_at=now, finished_at=now, tick=tick, log=why + "\n")
 
     # -- storage -----------------------------------------------------------------------------
     def _save(self, name: str) -> None:

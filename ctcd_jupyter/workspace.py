@@ -45,6 +45,7 @@ class Workspace:
         self.pipelines: dict[str, Pipeline] = {}
         self._tracker: Tracker | None = None
         self._lock = threading.RLock()
+        self._run_locks: dict[str, threading.Lock] = {}
         self._scheduling: Any = None
 
     # -- steps and pipelines -----------------------------------------------------------------
@@ -93,6 +94,11 @@ class Workspace:
         return Store.loads(rows[0]["data"]) if rows else None
 
     # -- runs --------------------------------------------------------------------------------
+    def run_lock(self, pipeline: str) -> threading.Lock:
+        """Held while `pipeline` runs: runs of one pipeline never overlap in this process."""
+        with self._lock:
+            return self._run_locks.setdefault(pipeline, threading.Lock())
+
     def runs(self, pipeline: str | None = None, limit: int | None = None) -> list[Run]:
         return load_runs(self.store, pipeline, limit, artifacts=self.artifacts)
 

@@ -119,3 +119,23 @@ def test_unknown_schedule_names_are_clear(scheduling):
         scheduling.pause("nope")
     with pytest.raises(ctcd.ScheduleError, match="no schedule named 'nope'"):
         scheduling.remove("nope")
+
+
+def test_tick_during_a_manual_run_is_skipped_not_overlapped(workspace, scheduling, clock):
+    import threading
+
+    started, release = threading.Event(), threading.Event()
+    workspace.namespace = {"started": started, "release": release}
+    Pipeline("p", [Step("s", "started.set()\nrelease.wait(30)\nv = 1", cache=False)])
+    manual = threading.Thread(target=lambda: ctcd.get_pipeline("p").run())
+    manual.start()
+    assert started.wait(10)
+    started.clear()
+    scheduling.add(ctcd.get_pipeline("p"), Schedule(interval_second=10))
+    scheduling.scheduler.wait_idle(timeout=10)
+    release.set()
+    manual.join(10)
+    runs = ctcd.runs("p")
+    skipped = [r for r in runs if r.status is RunState.SKIPPED]
+    assert len(skipped) == 1 and "manual run" in skipped[0].log
+    assert [r.trigger for r in runs if r.status is RunState.SUCCEEDED] == ["manual"]
