@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import sys
 import types
 from typing import Any
 
@@ -28,13 +29,34 @@ def value_fingerprint(value: Any) -> str | None:
         if isinstance(value, type) or (callable(value) and not hasattr(value, "__dict__")):
             # Classes and builtins: identified by where they live (and the library version).
             module = getattr(value, "__module__", "") or ""
-            root = __import__("sys").modules.get(module.split(".")[0])
+            root = sys.modules.get(module.split(".")[0])
             return _sha("type", module, getattr(value, "__qualname__", repr(value)),
                         str(getattr(root, "__version__", "")))
+        fast = _array_fingerprint(value)
+        if fast is not None:
+            return fast
         kind, data = serialize(value)
         return _sha(kind, data)
     except Exception:
         return None
+
+
+def _array_fingerprint(value: Any) -> str | None:
+    """Hash arrays and frames from their buffers: a big DataFrame in the notebook is read
+    every run, and pickling it only to hash it would cost a full copy."""
+    np = sys.modules.get("numpy")
+    pd = sys.modules.get("pandas")
+    if np is not None and type(value) is np.ndarray and value.dtype != object:
+        data = np.ascontiguousarray(value)
+        return _sha("ndarray", str(data.dtype), repr(data.shape), memoryview(data).cast("B"))
+    if pd is not None and isinstance(value, (pd.DataFrame, pd.Series)):
+        rows = pd.util.hash_pandas_object(value, index=True).to_numpy()
+        columns = repr(list(value.columns)) if isinstance(value, pd.DataFrame) else value.name
+        dtypes = repr(value.dtypes.to_dict()) if isinstance(value, pd.DataFrame) else str(
+            value.dtype)
+        return _sha("pandas", type(value).__name__, str(columns), dtypes,
+                    memoryview(rows).cast("B"))
+    return None
 
 
 def step_fingerprint(source_hash: str, inputs: dict[str, str], outputs: tuple[str, ...]) -> str:
@@ -50,9 +72,9 @@ def _code_hash(code: types.CodeType) -> str:
     return _sha(*parts)
 
 
-def _sha(*parts: str | bytes) -> str:
+def _sha(*parts: str | bytes | memoryview) -> str:
     digest = hashlib.sha256()
     for part in parts:
-        digest.update(part if isinstance(part, bytes) else part.encode())
+        digest.update(part.encode() if isinstance(part, str) else part)
         digest.update(b"\0")
     return digest.hexdigest()
