@@ -18,7 +18,6 @@ from typing import Any
 from .clock import Clock, SystemClock
 from .errors import CtcdTimeoutError, ScheduleError
 from .schedule import Schedule
-from .store import Store
 
 __all__ = [
     "JobOutcome",
@@ -26,9 +25,6 @@ __all__ = [
     "ScheduleState",
     "Scheduler",
     "SchedulerEvent",
-    "delete_schedule_record",
-    "load_schedule_records",
-    "save_schedule_record",
 ]
 
 log = logging.getLogger(__name__)
@@ -528,26 +524,3 @@ class Scheduler:
 
 def _clock_text(ts: float | None, schedule: Schedule) -> str:
     return "-" if ts is None else schedule._fmt(ts)
-
-
-# -- persistence: schedule records as JSON rows in the store's `schedules` table -------------
-def save_schedule_record(store: Store, name: str, data: Mapping[str, Any]) -> None:
-    """Insert or replace the JSON record `data` of schedule `name`."""
-    store.execute(
-        "INSERT INTO schedules (name, data, updated) VALUES (?, ?, ?) "
-        "ON CONFLICT(name) DO UPDATE SET data = excluded.data, updated = excluded.updated",
-        (name, Store.dumps(dict(data)), time.time()),
-    )
-
-
-def load_schedule_records(store: Store) -> list[dict[str, Any]]:
-    """Every stored record, by name, each with its `name` and `updated` (epoch) keys set."""
-    rows = store.execute("SELECT name, data, updated FROM schedules ORDER BY name")
-    return [{**Store.loads(row["data"]), "name": row["name"], "updated": row["updated"]}
-            for row in rows]
-
-
-def delete_schedule_record(store: Store, name: str) -> bool:
-    """Delete the record of `name`; returns whether there was one."""
-    with store.transaction() as conn:
-        return conn.execute("DELETE FROM schedules WHERE name = ?", (name,)).rowcount > 0

@@ -11,6 +11,7 @@ import atexit
 import io
 import os
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -20,22 +21,16 @@ from .errors import CtcdError, PipelineDefinitionError, ScheduleError
 from .executor import PipelineBusy, execute, new_run_id
 from .runs import Run, RunState, save_run
 from .schedule import Schedule
-from .scheduler import (
-    Scheduler,
-    ScheduleRecord,
-    SchedulerEvent,
-    ScheduleState,
-    delete_schedule_record,
-    load_schedule_records,
-    save_schedule_record,
-)
+from .scheduler import Scheduler, ScheduleRecord, SchedulerEvent, ScheduleState
+from .store import Store
 
 if TYPE_CHECKING:
     from .clock import Clock
     from .pipeline import Pipeline
     from .workspace import Workspace
 
-__all__ = ["ScheduleInfo", "Scheduling"]
+__all__ = ["ScheduleInfo", "Scheduling", "delete_schedule_record", "load_schedule_records",
+           "save_schedule_record"]
 
 
 @dataclass(frozen=True)
@@ -299,3 +294,26 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+# -- persistence: schedule records as JSON rows in the store's `schedules` table -------------
+def save_schedule_record(store: Store, name: str, data: Mapping[str, Any]) -> None:
+    """Insert or replace the JSON record `data` of schedule `name`."""
+    store.execute(
+        "INSERT INTO schedules (name, data, updated) VALUES (?, ?, ?) "
+        "ON CONFLICT(name) DO UPDATE SET data = excluded.data, updated = excluded.updated",
+        (name, Store.dumps(dict(data)), time.time()),
+    )
+
+
+def load_schedule_records(store: Store) -> list[dict[str, Any]]:
+    """Every stored record, by name, each with its `name` and `updated` (epoch) keys set."""
+    rows = store.execute("SELECT name, data, updated FROM schedules ORDER BY name")
+    return [{**Store.loads(row["data"]), "name": row["name"], "updated": row["updated"]}
+            for row in rows]
+
+
+def delete_schedule_record(store: Store, name: str) -> bool:
+    """Delete the record of `name`; returns whether there was one."""
+    with store.transaction() as conn:
+        return conn.execute("DELETE FROM schedules WHERE name = ?", (name,)).rowcount > 0

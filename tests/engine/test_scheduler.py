@@ -11,10 +11,8 @@ import pytest
 from ctcd_jupyter.clock import FakeClock, SystemClock
 from ctcd_jupyter.errors import CtcdTimeoutError, ScheduleError
 from ctcd_jupyter.schedule import Schedule
-from ctcd_jupyter.scheduler import (
-    Scheduler,
-    ScheduleRecord,
-    ScheduleState,
+from ctcd_jupyter.scheduler import Scheduler, ScheduleRecord, ScheduleState
+from ctcd_jupyter.scheduling import (
     delete_schedule_record,
     load_schedule_records,
     save_schedule_record,
