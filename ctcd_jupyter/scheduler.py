@@ -227,11 +227,18 @@ class Scheduler:
             if old is not None and not replace:
                 raise ScheduleError(f"schedule {name!r} exists; remove it first", schedule=name)
             now = self.clock.time()
+            explicit_start = schedule.start
             schedule = schedule.anchored(now)
             entry = _Entry(name, schedule, job, last_tick=last_tick)
             entry.state = ScheduleState.PAUSED if paused else ScheduleState.ACTIVE
-            entry.next_fire = (schedule.next_fire(last_tick) if last_tick is not None
-                               else schedule.next_fire(now, inclusive=True))
+            if last_tick is not None:
+                entry.next_fire = schedule.next_fire(last_tick)
+            elif explicit_start is not None and explicit_start <= now:
+                # A start in the past counts as missed ticks: one run now (or each, with
+                # catch-up), as after a pause. `start_time=datetime.now()` runs right away.
+                entry.next_fire = schedule.next_fire(explicit_start, inclusive=True)
+            else:
+                entry.next_fire = schedule.next_fire(now, inclusive=True)
             entry.counts.update({k: int(v) for k, v in (counts or {}).items() if k in _COUNTS})
             if old is not None and old.busy():
                 entry.predecessor = old if old.running else old.predecessor

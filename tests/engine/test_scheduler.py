@@ -492,3 +492,26 @@ def test_worker_threads_are_reused_and_spare_ones_exit():
     assert len(set(idents)) == 1  # one warm thread served all three
     poll(lambda: not any(t.ident == idents[0] for t in threading.enumerate()))
     assert workers._idle == 0
+
+
+def test_start_in_the_past_runs_once_now_on_the_grid(clock, sched):
+    job = Recorder()
+    sched.add("a", every(60, start_time=T0 - 600), job)
+    sched.wait_idle()
+    assert job.ticks == [T0]  # ten missed ticks coalesced into one run at the latest
+    assert sched.get("a").skipped == 10 and sched.get("a").next_fire == T0 + 60
+
+
+def test_start_in_the_past_with_catchup_runs_each_missed_tick(clock, sched):
+    job = Recorder()
+    sched.add("a", every(60, start_time=T0 - 180, catchup=True), job)
+    sched.wait_idle()
+    assert job.ticks == [T0 - 180, T0 - 120, T0 - 60, T0]
+
+
+def test_cron_without_start_waits_for_its_next_time(clock, sched):
+    clock.set(T0 + 30)  # T0 itself is on the hour
+    job = Recorder()
+    sched.add("a", Schedule(cron_expression="0 * * * *", tz="UTC", now=T0), job)
+    sched.wait_idle()
+    assert job.ticks == [] and sched.get("a").next_fire == T0 + 3600
