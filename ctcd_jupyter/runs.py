@@ -266,17 +266,32 @@ def load_run(store: Store, run_id: str, artifacts: ArtifactStore | None = None) 
 
 
 def format_runs(runs: list[Run]) -> str:
+    """The `%runs` table; the last column holds the metrics, or why a run failed or skipped."""
     if not runs:
         return "no runs yet"
-    rows = [("id", "pipeline", "trigger", "status", "started", "duration", "metrics")]
+    rows = [("id", "pipeline", "trigger", "status", "started", "duration", "metrics / note")]
     for run in runs:
         duration = "-" if run.duration is None else f"{run.duration:.2f}s"
-        metrics = " ".join(f"{k}={v:.4g}" for k, v in run.metrics.items())
         rows.append((run.id, run.pipeline, run.trigger, run.status.value,
-                     run.started.strftime("%Y-%m-%d %H:%M:%S"), duration, metrics))
+                     run.started.strftime("%Y-%m-%d %H:%M:%S"), duration, _run_note(run)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1]
-                     for r in rows).rstrip()
+    return "\n".join(("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False))
+                      + "  " + r[-1]).rstrip() for r in rows)
+
+
+def _run_note(run: Run) -> str:
+    note = " ".join(f"{k}={_format_metric(v)}" for k, v in run.metrics.items())
+    if run.status is RunState.FAILED:
+        last = (run.error or "failed").strip().splitlines()[-1]
+        where = f"{run.failed_step}: " if run.failed_step else ""
+        note = (note + "  " if note else "") + _shorten(where + last, 80)
+    elif run.status is RunState.SKIPPED and run.log:
+        note = _shorten(run.log.strip().splitlines()[0], 80)
+    return note
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def format_run(run: Run) -> str:
