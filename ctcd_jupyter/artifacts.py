@@ -194,7 +194,9 @@ class ArtifactStore:
             data = path.read_bytes()
             kind = self.meta(aid)["serializer"]
         except FileNotFoundError as exc:
-            raise ArtifactError(f"artifact {aid[:12]} is missing from {self.root}") from exc
+            raise ArtifactError(
+                f"artifact {aid[:12]} is missing from {self.root}: only the outputs of each "
+                f"pipeline's newest runs are kept ($CTCD_KEEP_RUNS)") from exc
         return deserialize(kind, data)
 
 

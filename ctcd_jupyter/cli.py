@@ -113,6 +113,27 @@ def _runs(args: argparse.Namespace) -> int:
         store.close()
 
 
+# -- ctcd gc ----------------------------------------------------------------------------------
+def _gc_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--keep", type=int, default=None, metavar="N",
+                        help="runs per pipeline whose outputs are kept "
+                             "(default: $CTCD_KEEP_RUNS, else 50)")
+
+
+def _gc(args: argparse.Namespace) -> int:
+    from .workspace import Workspace
+
+    if args.keep is not None and args.keep < 1:
+        print("ctcd: error: --keep must be at least 1", file=sys.stderr)
+        return 2
+    workspace = Workspace(args.home, tracking=False)
+    try:
+        print(workspace.prune(args.keep))
+    finally:
+        workspace.close()
+    return 0
+
+
 # -- ctcd demo --------------------------------------------------------------------------------
 def _demo_arguments(parser: argparse.ArgumentParser) -> None:
     from .demo import EXAMPLES
@@ -137,6 +158,7 @@ def _demo(args: argparse.Namespace) -> int:
 GROUPS: dict[str, Group] = {
     "services": Group("list, inspect, start and stop services", _services_arguments, _services),
     "runs": Group("pipeline run history", _runs_arguments, _runs),
+    "gc": Group("delete step outputs that only old runs reference", _gc_arguments, _gc),
     "demo": Group("run an example notebook headless and print what it shows",
                   _demo_arguments, _demo),
 }

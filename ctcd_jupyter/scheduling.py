@@ -8,8 +8,10 @@ SKIPPED runs, and each schedule is stored as data so a new kernel can list and r
 from __future__ import annotations
 
 import atexit
+import contextlib
 import io
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Mapping
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
     from .clock import Clock
     from .pipeline import Pipeline
     from .workspace import Workspace
+
+PRUNE_EVERY = 10  # scheduled runs of one pipeline between two artifact prunes
 
 __all__ = ["ScheduleInfo", "Scheduling", "delete_schedule_record", "load_schedule_records",
            "save_schedule_record"]
@@ -66,6 +70,7 @@ class Scheduling:
         self.workspace = workspace
         self.scheduler = Scheduler(clock, on_event=self._on_event)
         self._params: dict[str, dict[str, Any]] = {}
+        self._runs_since_prune: dict[str, int] = {}
         self._lock = threading.Lock()
         atexit.register(self.stop)
 
@@ -208,9 +213,19 @@ class Scheduling:
         if stray.getvalue():
             run.log += f"[scheduler]\n{stray.getvalue()}"
         save_run(self.workspace.store, run)
+        self._maybe_prune(name)
         if run.status is RunState.FAILED:
             raise _RunFailed(run)
         return run
+
+    def _maybe_prune(self, name: str) -> None:
+        # Fresh data means fresh artifacts every tick: drop what only old runs reference.
+        self._runs_since_prune[name] = self._runs_since_prune.get(name, 0) + 1
+        if self._runs_since_prune[name] < PRUNE_EVERY:
+            return
+        self._runs_since_prune[name] = 0
+        with contextlib.suppress(OSError, sqlite3.Error):
+            self.workspace.prune()
 
     def _on_event(self, event: SchedulerEvent) -> None:
         if event.kind == "skipped":

@@ -105,6 +105,12 @@ class Workspace:
     def get_run(self, run_id: str) -> Run | None:
         return load_run(self.store, run_id, artifacts=self.artifacts)
 
+    def prune(self, keep_runs: int | None = None, *, min_age: float = 300.0) -> Any:
+        """Delete step outputs only old runs reference (see `ctcd_jupyter.retention`)."""
+        from .retention import prune
+
+        return prune(self, keep_runs, min_age=min_age)
+
     @property
     def tracker(self) -> Tracker | None:
         if not self.tracking:
