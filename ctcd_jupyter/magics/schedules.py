@@ -28,9 +28,13 @@ def _unquote(text: str | None) -> str | None:
 
 
 def _when(ts: float | None, tz: Any = None) -> str:
+    """A time in the schedule's zone; today's times without the date, to keep rows short."""
     if ts is None:
         return "-"
-    return datetime.fromtimestamp(ts, tz).strftime("%Y-%m-%d %H:%M:%S")
+    moment = datetime.fromtimestamp(ts, tz)
+    if moment.date() == datetime.now(tz).date():
+        return moment.strftime("%H:%M:%S")
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def format_overview(infos: list[ScheduleInfo]) -> str:
