@@ -178,24 +178,16 @@ class _Execution:
     def _run_step(self, step: Step, record: StepRun) -> None:
         record.started = self.workspace.clock()
         record.status = StepState.RUNNING
-        inputs, fingerprints = {}, {}
+        inputs = {}
         for name in step.inputs:
             producer = self.graph.producers.get(name)
-            if producer is not None and producer != step.name:
-                inputs[name] = self.values[name]
-                fingerprints[name] = self.ids.get(name)
-            else:
-                inputs[name] = self.externals[name]
-                if name not in self.external_fps:
-                    self.external_fps[name] = value_fingerprint(self.externals[name])
-                fingerprints[name] = self.external_fps[name]
-        unknown = sorted(n for n, fp in fingerprints.items() if fp is None)
-        if unknown:
-            record.notes.append(f"not cacheable: cannot fingerprint {', '.join(unknown)}")
-        else:
-            record.fingerprint = step_fingerprint(step.source_hash, fingerprints, step.outputs)
-        if self.cache and step.cache and record.fingerprint and self._load_cached(step, record):
-            return
+            internal = producer is not None and producer != step.name
+            inputs[name] = self.values[name] if internal else self.externals[name]
+        # Fingerprints cost a hash of every notebook value read: only when the cache is used.
+        if self.cache and step.cache:
+            self._fingerprint(step, record)
+            if record.fingerprint and self._load_cached(step, record):
+                return
         namespace: dict[str, Any] = {"__builtins__": builtins, "__name__": "__main__", **inputs}
         buffer = io.StringIO()
         _context.step = record
@@ -219,6 +211,22 @@ class _Execution:
         if record.fingerprint and step.cache:
             entry = {"outputs": record.outputs, "metrics": record.metrics, "run": self.run.id}
             self.cache_rows.append((record.fingerprint, step.name, Store.dumps(entry), time.time()))
+
+    def _fingerprint(self, step: Step, record: StepRun) -> None:
+        fingerprints = {}
+        for name in step.inputs:
+            producer = self.graph.producers.get(name)
+            if producer is not None and producer != step.name:
+                fingerprints[name] = self.ids.get(name)
+            else:
+                if name not in self.external_fps:
+                    self.external_fps[name] = value_fingerprint(self.externals[name])
+                fingerprints[name] = self.external_fps[name]
+        unknown = sorted(n for n, fp in fingerprints.items() if fp is None)
+        if unknown:
+            record.notes.append(f"not cacheable: cannot fingerprint {', '.join(unknown)}")
+        else:
+            record.fingerprint = step_fingerprint(step.source_hash, fingerprints, step.outputs)
 
     def _needed(self, step: Step, name: str) -> bool:
         return bool(self.graph.consumers(step.name, name)) or "outputs" in step.declared
