@@ -72,7 +72,13 @@ class Scheduling:
         self._params: dict[str, dict[str, Any]] = {}
         self._runs_since_prune: dict[str, int] = {}
         self._lock = threading.Lock()
-        atexit.register(self.stop)
+        self._armed = False
+
+    def _arm(self) -> None:
+        # Kernel shutdown runs atexit: stop the thread then (again after an unload/reload).
+        if not self._armed:
+            atexit.register(self.stop)
+            self._armed = True
 
     # -- commands ----------------------------------------------------------------------------
     def add(self, pipeline: Pipeline, schedule: Schedule,
@@ -88,6 +94,7 @@ class Scheduling:
         # Fail now, not at the first tick, when a name the steps read is missing.
         resolve_externals(pipeline, graph, params, default_namespace(self.workspace))
         self._params[pipeline.name] = params
+        self._arm()
         record = self.scheduler.add(pipeline.name, schedule, self._job(pipeline.name))
         self._save(pipeline.name)
         return record
@@ -100,6 +107,7 @@ class Scheduling:
 
     def resume(self, name: str) -> ScheduleRecord:
         """Resume a paused schedule, or restore a stored one once its steps are loaded again."""
+        self._arm()
         if name in self.scheduler:
             record = self.scheduler.resume(name)
             self._save(name)
@@ -180,6 +188,7 @@ class Scheduling:
     def stop(self, timeout: float = 2.0) -> bool:
         """Stop the scheduler thread (unload, shutdown); stored schedules stay resumable."""
         atexit.unregister(self.stop)
+        self._armed = False
         stopped = self.scheduler.stop(timeout)
         for record in self.scheduler.list():
             self._save(record.name)
