@@ -22,6 +22,7 @@ from .store import Store
 
 if TYPE_CHECKING:
     from .pipeline import Pipeline
+    from .scheduling import Scheduling
     from .tracking import Tracker
 
 __all__ = ["Workspace", "get_workspace", "set_workspace"]
@@ -122,17 +123,13 @@ class Workspace:
                 self._tracker = Tracker(self.home)
             return self._tracker
 
-    # -- schedules (wired by ctcd_jupyter.scheduling) ----------------------------------------
+    # -- schedules (ctcd_jupyter.scheduling) --------------------------------------------------
     def schedule(self, pipeline: Pipeline, schedule: Any, params: Mapping | None = None) -> Any:
-        from .scheduling import Scheduling
-
-        with self._lock:
-            if self._scheduling is None:
-                self._scheduling = Scheduling(self)
-        return self._scheduling.add(pipeline, schedule, params=params)
+        return self.scheduling.add(pipeline, schedule, params=params)
 
     @property
-    def scheduling(self) -> Any:
+    def scheduling(self) -> Scheduling:
+        """This workspace's schedules and scheduler thread (created on first use)."""
         from .scheduling import Scheduling
 
         with self._lock:
