@@ -84,7 +84,7 @@ def test_interrupted_cell_does_not_stop_scheduler_and_unload_stops_it(ct):
     assert scheduler_threads()
     start = time.monotonic()
     ct.run_line_magic("unload_ext", "ctcd_jupyter")
-    assert time.monotonic() - start < 2
+    assert time.monotonic() - start < 2.5  # stop() budget is 2 s; slack for a loaded CI
     assert not scheduler_threads()
     ct.run_line_magic("load_ext", "ctcd_jupyter")  # the fixture unloads again
 
