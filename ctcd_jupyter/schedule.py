@@ -320,6 +320,8 @@ class Schedule:
             fire = start + k * self.interval_second
             return fire - self.interval_second if fire > at else fire
         fire = self._cron(at + 1e-6).get_prev(datetime).timestamp()
+        while self._repeated_wall_time(fire):
+            fire = self._cron(fire).get_prev(datetime).timestamp()
         return None if self._start is not None and fire < self._start else fire
 
     def count_fires(self, first: float, last: float, cap: int = CRON_COUNT_CAP) -> int:
@@ -361,7 +363,16 @@ class Schedule:
     def _next_cron(self, after: float, inclusive: bool) -> float:
         # croniter is strict (> start) and works in whole seconds, so step back just under
         base = after - 1e-6 if inclusive else after
-        return self._cron(base).get_next(datetime).timestamp()
+        fire = self._cron(base).get_next(datetime).timestamp()
+        while self._repeated_wall_time(fire):
+            fire = self._cron(fire).get_next(datetime).timestamp()
+        return fire
+
+    def _repeated_wall_time(self, fire: float) -> bool:
+        """A fixed-hour job ("30 2 * * *") runs once when clocks fall back, as cron does: the
+        second 02:30 (fold=1) is the same wall time again. Jobs with `*` hours run each hour."""
+        hours = self.cron_expression.split()[1] if self.cron_expression else "*"
+        return "*" not in hours and datetime.fromtimestamp(fire, self._zone).fold == 1
 
     def _cron(self, at: float) -> Any:
         from croniter import croniter

@@ -83,8 +83,12 @@ def test_cron_across_dst_transitions():
     fall = hourly.next_fires(4, after=berlin(2027, 10, 31, 0, 30))
     assert [b - a for a, b in pairwise(fall)] == [3600, 3600, 3600]
     assert [datetime.fromtimestamp(t, BERLIN).hour for t in fall] == [1, 2, 2, 3]
-    # a daily 02:30 job on the spring-forward day runs at 03:00, the first time that exists
+    # a daily 02:30 job runs once on the fall-back day (the first 02:30), as cron does
     daily = Schedule(cron_expression="30 2 * * *", tz="Europe/Berlin")
+    fall_daily = daily.next_fires(3, after=berlin(2027, 10, 30, 12, 0))
+    assert [b - a for a, b in pairwise(fall_daily)] == [25 * 3600, 24 * 3600]
+    assert daily.previous_fire(fall_daily[1] + 7200) == fall_daily[1]
+    # a daily 02:30 job on the spring-forward day runs at 03:00, the first time that exists
     fire = daily.next_fire(berlin(2027, 3, 28, 0, 0))
     assert datetime.fromtimestamp(fire, BERLIN).replace(tzinfo=None) == datetime(2027, 3, 28, 3)
 
