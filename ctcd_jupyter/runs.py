@@ -9,6 +9,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
+from html import escape
 from typing import TYPE_CHECKING, Any
 
 from .errors import StepError
@@ -201,7 +202,26 @@ class Run:
         return f"<Run {self.id} {self.pipeline} {self.status.value}>"
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        printer.text(repr(self))
+        printer.text(self.summary())
+
+    def _repr_html_(self) -> str:
+        """The run in a notebook: summary, then a row per step (status, time, notes)."""
+        colors = {"SUCCEEDED": "#2e7d32", "CACHED": "#1565c0", "FAILED": "#c62828",
+                  "SKIPPED": "#757575", "RUNNING": "#ef6c00", "PENDING": "#757575"}
+        rows = []
+        for step in self.steps:
+            took = "" if step.duration is None else _format_seconds(step.duration)
+            notes = "; ".join([*step.notes, *(f"{k}={_format_metric(v)}"
+                                              for k, v in step.metrics.items())])
+            rows.append(
+                f"<tr><td>{escape(step.name)}</td><td style='color:"
+                f"{colors.get(step.status.value, 'inherit')}'>{step.status.value}</td>"
+                f"<td>{took}</td><td style='text-align:left'>{escape(notes)}</td></tr>")
+        error = ""
+        if self.error:
+            error = f"<pre style='color:#c62828'>{escape(self.error.rstrip())}</pre>"
+        return (f"<div><b>{escape(self.summary())}</b><table><tr><th>step</th><th>status</th>"
+                f"<th>time</th><th>notes</th></tr>{''.join(rows)}</table>{error}</div>")
 
     # -- storage -----------------------------------------------------------------------------
     def to_dict(self) -> dict:

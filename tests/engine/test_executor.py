@@ -178,3 +178,10 @@ def test_runs_survive_a_new_workspace_on_the_same_folder(workspace, home):
         assert other.runs()[0].outputs["x"] == 1
     finally:
         other.close()
+
+
+def test_run_shows_itself_in_a_notebook(workspace):
+    run = make(workspace, "a = 1", "b = a / 0").run()
+    html = run._repr_html_()
+    assert run.id in html and "<td>s0</td>" in html and "FAILED" in html
+    assert "ZeroDivisionError" in html and "&lt;step s1&gt;" in html
