@@ -6,13 +6,16 @@ step, and runs the deadline-bounded waits; subclasses only launch, probe and ter
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import fcntl
 import json
+import os
 import sys
 import threading
 import time
 import uuid as uuidlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -77,7 +80,31 @@ class BaseService:
         self._records = ServiceRecords(home)
         self._clock = clock
         self._lock = threading.RLock()
+        self._held = 0  # depth of _exclusive() in this object (the file lock is not reentrant)
         self._attached = True
+
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """Start and stop hold this: one at a time per service name across threads and
+        processes (two kernels starting "iris" at once would launch two servers)."""
+        with self._lock:
+            if self._held:
+                self._held += 1
+                try:
+                    yield
+                finally:
+                    self._held -= 1
+                return
+            fd = os.open(self.folder / ".lock", os.O_CREAT | os.O_RDWR, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                self._held = 1
+                try:
+                    yield
+                finally:
+                    self._held = 0
+            finally:
+                os.close(fd)  # closing releases the lock
 
     @classmethod
     def _from_record(cls, record: Record, *, home: str | Path | None = None,
@@ -199,7 +226,7 @@ class BaseService:
         """
         timeout = self.start_timeout if timeout is None else float(timeout)
         report = _reporter(self._name, progress)
-        with self._lock:
+        with self._exclusive():
             deadline = self._clock() + timeout
             state = self.check()
             if state is ServiceState.ACTIVE:
@@ -258,7 +285,7 @@ class BaseService:
     def stop(self, timeout: float | None = None, *, force: bool = False) -> BaseService:
         """Stop the service (TERM, then KILL after `timeout`; KILL at once with `force`)."""
         timeout = self.stop_timeout if timeout is None else float(timeout)
-        with self._lock:
+        with self._exclusive():
             self._reload()
             if not self._attached:
                 return self
