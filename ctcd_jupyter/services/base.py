@@ -244,7 +244,17 @@ class BaseService:
                 if state is not ServiceState.PENDING_STARTUP:
                     self._launch(deadline)
                     self._save()
-                self._wait_healthy(deadline, timeout, report)
+                try:
+                    self._wait_healthy(deadline, timeout, report)
+                except ServiceStartError as exc:
+                    if not self._retry_start(exc):
+                        raise
+                    # e.g. a port picked as free was taken before the server bound it
+                    report("retrying on another port")
+                    self._terminate(timeout=self.stop_timeout, force=True)
+                    self._launch(deadline)
+                    self._save()
+                    self._wait_healthy(deadline, timeout, report)
             except BaseException as exc:
                 self._abort_start(exc)
                 raise
@@ -277,6 +287,10 @@ class BaseService:
                 report(f"starting ({timeout - (deadline - now):.0f} s)")
                 next_report = now + 2.0
             time.sleep(min(0.1, max(0.0, deadline - now)))
+
+    def _retry_start(self, error: ServiceStartError) -> bool:
+        """Whether a failed start is worth one more launch (subclasses decide)."""
+        return False
 
     def _startup_failure(self) -> ServiceStartError | None:
         """An error when the launched process already died; None while it may still come up."""

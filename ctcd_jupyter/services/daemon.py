@@ -212,6 +212,12 @@ class LocalDaemonService(BaseService):
         except (KeyError, TypeError, ValueError):
             return False
 
+    def _retry_start(self, error: ServiceStartError) -> bool:
+        # Only a port we picked ourselves: a port the user fixed stays a clear error.
+        tail = (error.log_tail or "").lower()
+        return self.config.get("port") == 0 and ("address already in use" in tail
+                                                 or "errno 98" in tail)
+
     def health_check(self, timeout: float = 1.0) -> bool:
         sp = self._process
         if sp is None or process.liveness(sp.main) != Liveness.ALIVE:
