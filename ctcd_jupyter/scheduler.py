@@ -25,6 +25,7 @@ __all__ = [
     "ScheduleState",
     "Scheduler",
     "SchedulerEvent",
+    "SkipTick",
 ]
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,11 @@ Job = Callable[[float], object]
 EventHandler = Callable[["SchedulerEvent"], object]
 MAX_CATCHUP = 100
 _COUNTS = ("fired", "skipped", "failed", "succeeded")
+
+
+class SkipTick(Exception):
+    """Raised by a job to say this tick did not run: counted and reported as skipped, with the
+    exception's message as the reason."""
 
 
 class ScheduleState(str, Enum):
@@ -465,20 +471,25 @@ class Scheduler:
         self._emit(SchedulerEvent("fired", entry.name, tick, started))
         result: object = None
         error: BaseException | None = None
+        skipped: SkipTick | None = None
         try:
             result = entry.job(tick)
+        except SkipTick as exc:
+            skipped = exc
         except BaseException as exc:
             error = exc
         finished = self.clock.time()
         outcome = JobOutcome(tick, started, finished, error is None, result, error)
-        kind = "succeeded" if error is None else "failed"
+        kind = "skipped" if skipped else "succeeded" if error is None else "failed"
         events = [SchedulerEvent(kind, entry.name, tick, finished, error=error, result=result,
-                                 duration=finished - started)]
+                                 duration=finished - started,
+                                 reason=str(skipped) if skipped else None)]
         with self._cond:
             entry.running = False
             self._active_jobs -= 1
-            entry.completions += 1
-            entry.outcomes.append(outcome)
+            if not skipped:  # a skipped tick is no run: wait() goes on waiting
+                entry.completions += 1
+                entry.outcomes.append(outcome)
             entry.counts[kind] += 1
             entry.last_outcome = kind
             entry.last_error = None if error is None else f"{type(error).__name__}: {error}"

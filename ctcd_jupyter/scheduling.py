@@ -23,7 +23,7 @@ from .errors import CtcdError, PipelineDefinitionError, ScheduleError
 from .executor import PipelineBusy, execute, new_run_id
 from .runs import Run, RunState, save_run
 from .schedule import Schedule
-from .scheduler import Scheduler, ScheduleRecord, SchedulerEvent, ScheduleState
+from .scheduler import Scheduler, ScheduleRecord, SchedulerEvent, ScheduleState, SkipTick
 from .store import Store
 
 if TYPE_CHECKING:
@@ -210,10 +210,8 @@ class Scheduling:
                 run = execute(pipeline, params=dict(self._params.get(name, {})), namespace=None,
                               cache=False, trigger="schedule", tick=tick, tee=False, wait=False)
             except PipelineBusy:
-                # a manual run of the same pipeline is going: this tick is skipped, not queued
-                run = self._skipped_run(name, tick, "a manual run of the pipeline was going")
-                save_run(self.workspace.store, run)
-                return run
+                # A manual run of the same pipeline is going: skip this tick, never queue it.
+                raise SkipTick("manual run") from None
             except CtcdError as exc:  # e.g. a notebook variable a step reads was deleted
                 run = Run(id=new_run_id(), pipeline=name, trigger="schedule", tick=tick,
                           status=RunState.FAILED, error=f"{type(exc).__name__}: {exc}\n",
@@ -240,6 +238,7 @@ class Scheduling:
         if event.kind == "skipped":
             note = (f"{event.count} tick(s) skipped: "
                     + {"running": "the previous run was still going",
+                       "manual run": "a manual run of the pipeline was going",
                        "coalesced": "missed while paused or late; coalesced into one run",
                        "catch-up limit": "more missed ticks than the catch-up limit"}.get(
                            event.reason or "", event.reason or ""))

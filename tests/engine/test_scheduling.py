@@ -139,3 +139,5 @@ def test_tick_during_a_manual_run_is_skipped_not_overlapped(workspace, schedulin
     skipped = [r for r in runs if r.status is RunState.SKIPPED]
     assert len(skipped) == 1 and "manual run" in skipped[0].log
     assert [r.trigger for r in runs if r.status is RunState.SUCCEEDED] == ["manual"]
+    record = scheduling.scheduler.get("p")
+    assert (record.succeeded, record.failed, record.skipped) == (0, 0, 1)
