@@ -92,12 +92,13 @@ def _runs_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _runs(args: argparse.Namespace) -> int:
-    from .runs import format_run, format_runs, load_run, load_runs
+    from .runs import format_run, format_runs, load_run, load_runs, reap_orphaned_runs
     from .state import state_home
     from .store import Store
 
     store = Store(state_home(args.home))
     try:
+        reap_orphaned_runs(store)
         if args.show:
             run = load_run(store, args.show)
             if run is None:

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .runs import reap_orphaned_runs
 from .store import Store
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ def prune(workspace: Workspace, keep_runs: int | None = None, *,
     when it ends."""
     keep_runs = keep_runs_setting() if keep_runs is None else max(1, int(keep_runs))
     store = workspace.store
+    reap_orphaned_runs(store)  # a dead kernel's RUNNING run must not hold everything back
     kept: set[str] = set()
     keep_ids: set[str] = set()
     per_pipeline: dict[str, int] = {}

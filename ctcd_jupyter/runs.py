@@ -4,6 +4,8 @@ and shown by `%runs` / `ctcd.runs()`.
 
 from __future__ import annotations
 
+import functools
+import os
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -20,6 +22,18 @@ if TYPE_CHECKING:
 
 __all__ = ["Run", "RunState", "StepRun", "StepState", "format_run", "format_runs", "load_run",
            "load_runs", "save_run"]
+
+
+def process_identity() -> dict[str, float]:
+    """{"pid", "started"} of this process, to tell it from a later one that reuses the pid."""
+    return dict(_identity(os.getpid()))
+
+
+@functools.lru_cache(maxsize=4)
+def _identity(pid: int) -> tuple[tuple[str, float], ...]:
+    import psutil
+
+    return (("pid", pid), ("started", psutil.Process(pid).create_time()))
 
 
 class RunState(str, Enum):
@@ -135,6 +149,7 @@ class Run:
     mlflow_run_id: str | None = None
     tick: float | None = None
     warnings: list[str] = field(default_factory=list)
+    owner: dict[str, float] = field(default_factory=process_identity)  # pid + its start time
     _artifacts: ArtifactStore | None = field(default=None, repr=False, compare=False)
     _exception: BaseException | None = field(default=None, repr=False, compare=False)
 
@@ -231,7 +246,7 @@ class Run:
                 "steps": [s.to_dict() for s in self.steps], "metrics": self.metrics,
                 "log": self.log, "error": self.error, "failed_step": self.failed_step,
                 "mlflow_run_id": self.mlflow_run_id, "tick": self.tick,
-                "warnings": self.warnings}
+                "warnings": self.warnings, "owner": self.owner}
 
     @classmethod
     def from_dict(cls, data: Mapping) -> Run:
@@ -242,7 +257,8 @@ class Run:
                    metrics=dict(data.get("metrics") or {}), log=data.get("log") or "",
                    error=data.get("error"), failed_step=data.get("failed_step"),
                    mlflow_run_id=data.get("mlflow_run_id"), tick=data.get("tick"),
-                   warnings=list(data.get("warnings") or []))
+                   warnings=list(data.get("warnings") or []),
+                   owner=dict(data.get("owner") or {}))
 
 
 def save_run(store: Store, run: Run) -> None:
@@ -252,6 +268,44 @@ def save_run(store: Store, run: Run) -> None:
         (run.id, run.pipeline, run.trigger, run.status.value, run.started_at, run.finished_at,
          Store.dumps(run.to_dict())),
     )
+
+
+def owner_alive(owner: Mapping[str, float]) -> bool:
+    """Whether the process recorded in `owner` still runs (unknown owners count as alive)."""
+    import psutil
+
+    if not owner:
+        return True
+    try:
+        return abs(psutil.Process(int(owner["pid"])).create_time() - owner["started"]) < 1.0
+    except (psutil.NoSuchProcess, KeyError, ValueError):
+        return False
+    except psutil.Error:
+        return True
+
+
+def reap_orphaned_runs(store: Store) -> int:
+    """Mark RUNNING runs whose process is gone (a kernel died mid-run) as FAILED; returns how
+    many. Without this they would show as running forever and hold back artifact pruning."""
+    reaped = 0
+    for row in store.execute("SELECT data FROM runs WHERE status = 'RUNNING'"):
+        try:
+            run = Run.from_dict(Store.loads(row["data"]))
+        except (ValueError, KeyError, TypeError):
+            continue
+        if owner_alive(run.owner):
+            continue
+        run.status = RunState.FAILED
+        run.finished_at = run.finished_at or run.started_at
+        run.error = (f"the process running this run (pid {run.owner.get('pid')}) exited "
+                     "before it finished, e.g. the kernel was restarted or died\n")
+        for step in run.steps:
+            if step.status in (StepState.RUNNING, StepState.PENDING):
+                step.status = StepState.FAILED if step.status is StepState.RUNNING \
+                    else StepState.SKIPPED
+        save_run(store, run)
+        reaped += 1
+    return reaped
 
 
 def load_runs(store: Store, pipeline: str | None = None, limit: int | None = None,

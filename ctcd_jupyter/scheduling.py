@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from .capture import capture_thread
 from .errors import CtcdError, PipelineDefinitionError, ScheduleError
 from .executor import PipelineBusy, execute, new_run_id
-from .runs import Run, RunState, save_run
+from .runs import Run, RunState, owner_alive, process_identity, save_run
 from .schedule import Schedule
 from .scheduler import Scheduler, ScheduleRecord, SchedulerEvent, ScheduleState, SkipTick
 from .store import Store
@@ -40,12 +40,12 @@ __all__ = ["ScheduleInfo", "Scheduling", "delete_schedule_record", "load_schedul
 @dataclass(frozen=True)
 class ScheduleInfo:
     """One line of the overview: a live entry of this kernel, or a stored one (`live=False`:
-    from an earlier kernel, or another one, `owner_pid` says which)."""
+    from an earlier kernel, or another one, `owner` says which)."""
 
     record: ScheduleRecord
     params: Mapping[str, Any]
     live: bool
-    owner_pid: int | None
+    owner: Mapping[str, float]
     last_run: Run | None
 
     @property
@@ -53,11 +53,17 @@ class ScheduleInfo:
         return self.record.name
 
     @property
+    def foreign_owner(self) -> bool:
+        """Another live process (kernel) runs this schedule."""
+        return (not self.live and self.record.state is ScheduleState.ACTIVE and bool(self.owner)
+                and self.owner.get("pid") != os.getpid() and owner_alive(self.owner))
+
+    @property
     def status(self) -> str:
         if self.live:
             return self.record.state.value
-        if self.owner_pid and self.owner_pid != os.getpid() and _alive(self.owner_pid):
-            return f"ACTIVE in pid {self.owner_pid}"
+        if self.foreign_owner:
+            return f"ACTIVE in pid {self.owner['pid']:.0f}"
         if self.record.state is ScheduleState.COMPLETED:
             return "COMPLETED"
         return "STOPPED (kernel restarted)"
@@ -93,6 +99,7 @@ class Scheduling:
         pipeline.check_params(params, graph)
         # Fail now, not at the first tick, when a name the steps read is missing.
         resolve_externals(pipeline, graph, params, default_namespace(self.workspace))
+        self._refuse_foreign(pipeline.name)
         self._params[pipeline.name] = params
         self._arm()
         record = self.scheduler.add(pipeline.name, schedule, self._job(pipeline.name))
@@ -115,6 +122,7 @@ class Scheduling:
         stored = self._stored().get(name)
         if stored is None:
             raise ScheduleError(f"no schedule named {name!r}{self._known()}", schedule=name)
+        self._refuse_foreign(name)
         previous = ScheduleRecord.from_dict(stored["record"])
         if previous.state is ScheduleState.COMPLETED:
             raise ScheduleError(f"schedule {name!r} has completed "
@@ -172,7 +180,7 @@ class Scheduling:
         stored = self._stored()
         for record in self.scheduler.list():
             infos.append(ScheduleInfo(record, self._params.get(record.name, {}), True,
-                                      os.getpid(), self._last_run(record.name)))
+                                      process_identity(), self._last_run(record.name)))
         live = {i.name for i in infos}
         for name, data in sorted(stored.items()):
             if name in live:
@@ -182,7 +190,7 @@ class Scheduling:
             except (KeyError, ValueError, TypeError, CtcdError):
                 continue  # an unreadable row must not hide the others
             infos.append(ScheduleInfo(record, data.get("params") or {}, False,
-                                      data.get("owner_pid"), self._last_run(name)))
+                                      data.get("owner") or {}, self._last_run(name)))
         return infos
 
     def stop(self, timeout: float = 2.0) -> bool:
@@ -258,7 +266,7 @@ class Scheduling:
         record = self.scheduler.get(name)
         stored = self.workspace.stored_pipeline(name)
         data = {"record": record.to_dict(), "params": self._params.get(name, {}),
-                "pipeline": stored, "owner_pid": os.getpid()}
+                "pipeline": stored, "owner": process_identity()}
         with self._lock:
             save_schedule_record(self.workspace.store, name, data)
 
@@ -268,6 +276,16 @@ class Scheduling:
     def _known(self) -> str:
         names = sorted({r.name for r in self.scheduler.list()} | set(self._stored()))
         return f" (known: {', '.join(names) or 'none'})"
+
+    def _refuse_foreign(self, name: str) -> None:
+        # Two kernels running one schedule would run the pipeline twice per tick.
+        if name in self.scheduler:
+            return
+        for info in self.overview():
+            if info.name == name and info.foreign_owner:
+                raise ScheduleError(
+                    f"schedule {name!r} is active in another kernel (pid "
+                    f"{info.owner['pid']:.0f}); pause or remove it there first", schedule=name)
 
     def _require_live(self, name: str, verb: str) -> None:
         if name in self.scheduler:
@@ -307,16 +325,6 @@ class _RunFailed(CtcdError):
     def __init__(self, run: Run):
         super().__init__(run.summary())
         self.run = run
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # -- persistence: schedule records as JSON rows in the store's `schedules` table -------------

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .artifacts import ArtifactStore
 from .errors import PipelineDefinitionError, did_you_mean
-from .runs import Run, load_run, load_runs
+from .runs import Run, load_run, load_runs, reap_orphaned_runs
 from .state import state_home
 from .steps import Step
 from .store import Store
@@ -101,6 +101,8 @@ class Workspace:
             return self._run_locks.setdefault(pipeline, threading.Lock())
 
     def runs(self, pipeline: str | None = None, limit: int | None = None) -> list[Run]:
+        """Runs, newest first; runs whose process died mid-run are marked FAILED first."""
+        reap_orphaned_runs(self.store)
         return load_runs(self.store, pipeline, limit, artifacts=self.artifacts)
 
     def get_run(self, run_id: str) -> Run | None:

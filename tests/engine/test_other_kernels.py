@@ -1,0 +1,63 @@
+"""Several processes on one state folder: a kernel that died mid-run, a schedule that another
+live kernel runs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import ctcd_jupyter as ctcd
+from ctcd_jupyter.runs import Run, process_identity, save_run
+from ctcd_jupyter.scheduling import Scheduling
+
+OTHER_KERNEL = """
+import sys
+import ctcd_jupyter as ctcd
+ws = ctcd.Workspace(sys.argv[1], namespace={}, tracking=False)
+ctcd.set_workspace(ws)
+p = ctcd.Pipeline("ct", [ctcd.Step("s", "x = 1")], workspace=ws)
+p.run(schedule=ctcd.Schedule(interval_second=3600))
+print("scheduled", flush=True)
+sys.stdin.read()  # keep running until the test closes stdin
+"""
+
+
+def test_run_of_a_process_that_died_is_marked_failed(workspace):
+    code = "import json; from ctcd_jupyter.runs import process_identity; "\
+           "print(json.dumps(process_identity()))"
+    dead = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    owner = json.loads(dead.stdout)
+    save_run(workspace.store, Run(id="deadbeef0000", pipeline="p", owner=owner,
+                                  started_at=1.0))
+    save_run(workspace.store, Run(id="alive0000000", pipeline="p", started_at=2.0,
+                                  owner=process_identity()))
+    by_id = {r.id: r for r in workspace.runs()}
+    assert by_id["deadbeef0000"].status is ctcd.RunState.FAILED
+    assert "exited before it finished" in by_id["deadbeef0000"].error
+    assert by_id["alive0000000"].status is ctcd.RunState.RUNNING
+
+
+def test_schedule_of_another_live_kernel_is_shown_and_not_doubled(workspace, home):
+    other = subprocess.Popen([sys.executable, "-c", OTHER_KERNEL, str(home)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout.readline().strip() == "scheduled"
+        workspace.add_step(ctcd.Step("s", "x = 1"))
+        pipeline = ctcd.Pipeline("ct", ["s"], workspace=workspace)
+        mine = Scheduling(workspace)
+        [info] = mine.overview()
+        assert info.status == f"ACTIVE in pid {other.pid}"
+        with pytest.raises(ctcd.ScheduleError, match="active in another kernel"):
+            mine.resume("ct")
+        with pytest.raises(ctcd.ScheduleError, match="active in another kernel"):
+            mine.add(pipeline, ctcd.Schedule(interval_second=60))
+    finally:
+        other.stdin.close()
+        other.wait(timeout=30)
+    [info] = mine.overview()
+    assert info.status == "STOPPED (kernel restarted)"
+    mine.resume("ct")  # now it is ours to run
+    mine.stop()
