@@ -8,6 +8,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -76,10 +77,20 @@ class Store:
             os.chmod(self.path, 0o600)
         self._conn.row_factory = sqlite3.Row
         with self._lock:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("PRAGMA busy_timeout=30000")
-            self._conn.executescript(SCHEMA)
+            # Switching to WAL takes an exclusive lock and does not wait on the busy timeout:
+            # two processes opening a new state folder at once must retry, not fail.
+            deadline = time.monotonic() + 30.0
+            while True:
+                try:
+                    self._conn.execute("PRAGMA journal_mode=WAL")
+                    self._conn.executescript(SCHEMA)
+                    break
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.01)
+            self._conn.execute("PRAGMA synchronous=NORMAL")
 
     def execute(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
         with self._lock:

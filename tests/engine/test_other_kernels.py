@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -61,3 +62,18 @@ def test_schedule_of_another_live_kernel_is_shown_and_not_doubled(workspace, hom
     assert info.status == "STOPPED (kernel restarted)"
     mine.resume("ct")  # now it is ours to run
     mine.stop()
+
+
+def test_processes_opening_a_new_state_folder_at_once(tmp_path):
+    # All children import first, then open the same new database at one agreed instant.
+    code = ("import sys, time, pathlib; from ctcd_jupyter.store import Store; "
+            "time.sleep(max(0.0, float(sys.argv[2]) - time.time())); "
+            "Store(pathlib.Path(sys.argv[1])).execute('SELECT 1')")
+    for attempt in range(3):
+        home = tmp_path / f"fresh{attempt}"
+        home.mkdir()
+        at = str(time.time() + 1.5)
+        procs = [subprocess.Popen([sys.executable, "-c", code, str(home), at],
+                                  stderr=subprocess.PIPE, text=True) for _ in range(8)]
+        errors = [p.communicate(timeout=60)[1] for p in procs]
+        assert [p.returncode for p in procs] == [0] * 8, "\n".join(errors)
