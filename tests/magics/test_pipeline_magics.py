@@ -114,9 +114,10 @@ def test_failing_run_raises_step_error_with_cell_line(shell, capsys):
 
 def test_load_is_idempotent_and_unload_removes_magics(shell):
     shell.run_line_magic("load_ext", "ctcd_jupyter")
-    assert "pipeline" in shell.magics_manager.magics["line"]
+    line_magics = shell.magics_manager.magics["line"]
+    assert {"pipeline", "runs", "schedule", "services"} <= set(line_magics)
     shell.run_line_magic("unload_ext", "ctcd_jupyter")
-    assert "pipeline" not in shell.magics_manager.magics["line"]
+    assert not {"pipeline", "runs", "schedule", "services"} & set(line_magics)
     assert "step" not in shell.magics_manager.magics["cell"]
     shell.run_line_magic("load_ext", "ctcd_jupyter")
     assert "step" in shell.magics_manager.magics["cell"]
