@@ -9,6 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from .criteria import better_than_champion, threshold
+from .deployment import (
+    DeploymentError,
+    MLFlowDeployerConfig,
+    deployments,
+    mlflow_deploy,
+    mlflow_deployer_step,
+)
 from .errors import (
     ArtifactError,
     CtcdError,
@@ -50,7 +58,9 @@ __all__ = [
     "BaseService",
     "CtcdError",
     "CtcdTimeoutError",
+    "DeploymentError",
     "LocalDaemonService",
+    "MLFlowDeployerConfig",
     "MLFlowDeploymentService",
     "MissingInputsError",
     "ParameterError",
@@ -76,15 +86,20 @@ __all__ = [
     "TrackingError",
     "Workspace",
     "__version__",
+    "better_than_champion",
     "current_run",
+    "deployments",
     "get_pipeline",
     "get_service",
     "get_workspace",
     "load_ipython_extension",
     "log_metric",
+    "mlflow_deploy",
+    "mlflow_deployer_step",
     "runs",
     "services",
     "set_workspace",
+    "threshold",
     "unload_ipython_extension",
 ]
 

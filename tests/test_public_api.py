@@ -36,12 +36,14 @@ def test_errors_share_one_root_and_resemble_builtins():
 
 
 EXPECTED = [
-    "ArtifactError", "BaseService", "CtcdError", "CtcdTimeoutError", "LocalDaemonService",
-    "MLFlowDeploymentService", "MissingInputsError", "ParameterError", "Pipeline",
-    "PipelineDefinitionError", "PortInUseError", "PredictionError", "Run", "RunState",
-    "Schedule", "ScheduleError", "ServiceError", "ServiceNotFoundError", "ServiceSpecError",
-    "ServiceStartError", "ServiceState", "ServiceStopError", "Step", "StepDefinitionError",
-    "StepError", "StepRun", "StepState", "TrackingError", "Workspace", "__version__",
-    "current_run", "get_pipeline", "get_service", "get_workspace", "load_ipython_extension",
-    "log_metric", "runs", "services", "set_workspace", "unload_ipython_extension",
+    "ArtifactError", "BaseService", "CtcdError", "CtcdTimeoutError", "DeploymentError",
+    "LocalDaemonService", "MLFlowDeployerConfig", "MLFlowDeploymentService",
+    "MissingInputsError", "ParameterError", "Pipeline", "PipelineDefinitionError",
+    "PortInUseError", "PredictionError", "Run", "RunState", "Schedule", "ScheduleError",
+    "ServiceError", "ServiceNotFoundError", "ServiceSpecError", "ServiceStartError",
+    "ServiceState", "ServiceStopError", "Step", "StepDefinitionError", "StepError", "StepRun",
+    "StepState", "TrackingError", "Workspace", "__version__", "better_than_champion",
+    "current_run", "deployments", "get_pipeline", "get_service", "get_workspace",
+    "load_ipython_extension", "log_metric", "mlflow_deploy", "mlflow_deployer_step", "runs",
+    "services", "set_workspace", "threshold", "unload_ipython_extension",
 ]

@@ -94,7 +94,9 @@ class LocalDaemonService(BaseService):
 
     @property
     def log_path(self) -> Path:
-        return self.folder / LOG_NAME
+        """The log of the running process (a model swap alternates between two files)."""
+        recorded = self._runtime.get("log_path")
+        return Path(recorded) if recorded else self.folder / LOG_NAME
 
     @property
     def _process(self) -> ServiceProcess | None:
@@ -123,7 +125,8 @@ class LocalDaemonService(BaseService):
             port = process.free_port(self.host)
         else:
             port = None
-        self._runtime.update(port=port, process=None, returncode=None)
+        self._runtime.update(port=port, process=None, returncode=None,
+                             log_path=str(self.log_path))
         command = self._command(self.host, port)
         try:
             sp = process.launch(command, log_path=self.log_path, env=self._env(self.host, port),
@@ -245,7 +248,8 @@ class LocalDaemonService(BaseService):
         text = process.log_tail(self.log_path, tail)
         have = len(text.splitlines())
         if have < tail:
-            older = process.log_tail(self.log_path.with_name(LOG_NAME + ".1"), tail - have)
+            older = process.log_tail(self.log_path.with_name(self.log_path.name + ".1"),
+                                     tail - have)
             text = "\n".join(t for t in (older, text) if t)
         return text
 

@@ -10,15 +10,16 @@ import json
 import os
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..errors import PredictionError
 from ..state import mlflow_tracking_uri, state_home
 from . import payload, process
-from .base import BaseService
-from .daemon import LocalDaemonService
+from .base import BaseService, ServiceState, _reporter
+from .daemon import LOG_NAME, LocalDaemonService
 from .records import register_kind
 
 __all__ = ["MLFlowDeploymentService"]
@@ -26,6 +27,7 @@ __all__ = ["MLFlowDeploymentService"]
 _HOOKS = Path(__file__).with_name("_uvicorn_hooks")
 _NODELAY_PROTOCOL = "ctcd_nodelay_http:NoDelayHTTPProtocol"
 _JSON = {"Content-Type": "application/json"}
+SWAP_LOG = "service.b.log"  # a swapped-in server logs here, then the next one to service.log
 
 
 @register_kind("mlflow_deployment")
@@ -95,6 +97,61 @@ class MLFlowDeploymentService(LocalDaemonService):
         if not self.config.get("access_log", True):
             env["UVICORN_ACCESS_LOG"] = "false"
         return env
+
+    # -- replacing the model ------------------------------------------------------------------
+    def swap_model(self, model_uri: str, *, probe: Any = None, timeout: float | None = None,
+                   workers: int | None = None,
+                   progress: bool | Callable[[str], None] | None = False,
+                   ) -> MLFlowDeploymentService:
+        """Serve `model_uri` instead, without downtime: a second server starts beside the
+        running one, must answer its health check (and predict `probe`, if given), then the
+        service's endpoint switches to it and the old server is stopped gracefully. If anything
+        fails before the switch, the new server is killed and the old one keeps serving.
+        When nothing is serving, this is a plain start on the new model."""
+        timeout = self.start_timeout if timeout is None else float(timeout)
+        report = _reporter(self._name, progress)
+        config = {**self.config, "model_uri": str(model_uri)}
+        if workers is not None:
+            config["workers"] = int(workers)
+        with self._exclusive():
+            if self.check() is not ServiceState.ACTIVE:
+                self._terminate(timeout=self.stop_timeout, force=True)
+                self.config = config
+                self._save()
+                self.start(timeout=timeout, progress=progress)
+                if probe is not None:
+                    try:
+                        self.predict(probe)
+                    except BaseException:
+                        self.stop(force=True)  # nothing was serving: leave nothing half-right
+                        raise
+                return self
+            shadow = type(self)._detached(self._name, self._uuid, config, home=self.home)
+            other = SWAP_LOG if self.log_path.name != SWAP_LOG else LOG_NAME
+            shadow._runtime["log_path"] = str(self.folder / other)
+            deadline = self._clock() + timeout
+            report(f"starting a second server for {model_uri}")
+            try:
+                shadow._launch(deadline)
+                shadow._wait_healthy(deadline, timeout, report)
+                if probe is not None:
+                    shadow.predict(probe)
+            except BaseException:
+                shadow._terminate(timeout=self.stop_timeout, force=True)
+                raise
+            old = self._process
+            self.config = shadow.config
+            self._runtime.update(
+                process=shadow._runtime["process"], port=shadow._runtime["port"],
+                log_path=shadow._runtime["log_path"], status=ServiceState.ACTIVE.value,
+                wanted=ServiceState.ACTIVE.value, last_error=None, started=time.time())
+            self._save()
+            self.__dict__.pop("_signature_columns", None)
+            report(f"switched to {model_uri} at {self._endpoint()}; stopping the old server")
+            if old is not None:
+                # TERM lets uvicorn finish the requests in flight (drain), KILL after the timeout
+                process.kill_group(old, timeout=self.stop_timeout, force=False, clock=self._clock)
+            return self
 
     # -- predictions --------------------------------------------------------------------------
     def predict(self, data: Any, *, timeout: float | None = None) -> Any:

@@ -1,0 +1,272 @@
+"""Continuous deployment: `mlflow_deploy` logs and registers a newly trained model, and replaces
+the served model, without downtime, when it passes the criterion; every decision is recorded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import tempfile
+import time
+import warnings
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .criteria import Champion, Criterion, Verdict, criterion_from_dict
+from .errors import CtcdError, ServiceNotFoundError
+from .executor import current_run
+from .store import Store
+from .workspace import Workspace, get_workspace
+
+__all__ = ["DeploymentError", "DeploymentRecord", "MLFlowDeployerConfig", "deployments",
+           "mlflow_deploy", "mlflow_deployer_step"]
+
+CHAMPION = "champion"
+
+
+class DeploymentError(CtcdError, RuntimeError):
+    """The new model could not be served; the old one (if any) keeps serving."""
+
+    def __init__(self, message: str, *, model_name: str | None = None,
+                 version: str | None = None):
+        super().__init__(message)
+        self.model_name = model_name
+        self.version = version
+
+
+@dataclass
+class DeploymentRecord:
+    """One decision: deployed (now serving), kept (criterion failed) or failed (error)."""
+
+    model_name: str
+    outcome: str
+    reason: str
+    metric: str | None = None
+    value: float | None = None
+    champion_value: float | None = None
+    version: str | None = None
+    champion_version: str | None = None
+    run_id: str | None = None
+    endpoint: str | None = None
+    created: float = field(default_factory=time.time)
+    id: int | None = None
+
+    def __str__(self) -> str:
+        version = f" v{self.version}" if self.version else ""
+        return f"{self.model_name}{version}: {self.outcome.upper()} ({self.reason})"
+
+
+def deployments(model_name: str | None = None, *, workspace: Workspace | None = None,
+                limit: int | None = None) -> list[DeploymentRecord]:
+    """Recorded decisions, newest first."""
+    store = (workspace or get_workspace()).store
+    sql, args = "SELECT id, data FROM deployments", ()
+    if model_name is not None:
+        sql, args = sql + " WHERE model_name = ?", (model_name,)
+    sql += " ORDER BY id DESC" + (f" LIMIT {int(limit)}" if limit else "")
+    records = []
+    for row in store.execute(sql, args):
+        data = Store.loads(row["data"])
+        data["id"] = row["id"]
+        records.append(DeploymentRecord(**data))
+    return records
+
+
+def _record(store: Store, record: DeploymentRecord) -> DeploymentRecord:
+    data = asdict(record)
+    data.pop("id")
+    rows = store.execute("INSERT INTO deployments (model_name, data, created) VALUES (?, ?, ?) "
+                         "RETURNING id", (record.model_name, Store.dumps(data), record.created))
+    record.id = rows[0]["id"]
+    return record
+
+
+def mlflow_deploy(model: Any, model_name: str, *, criterion: Criterion | None = None,
+                  metrics: Mapping[str, float] | None = None, metric: float | None = None,
+                  workers: int = 1, timeout: float = 180.0, input_example: Any = None,
+                  workspace: Workspace | None = None) -> Any:
+    """Deploy `model` as `model_name` if it passes `criterion`; returns the service serving
+    `model_name` afterwards (the new server, the kept one, or None when nothing serves).
+
+    Metrics: `metrics`, plus `metric=` (one value, named after the criterion's metric), plus
+    what this run logged with `ctcd.log_metric`. A model that passes is logged and registered
+    in the MLflow Model Registry, served beside the old server, health-checked and sent one
+    real prediction (`input_example`), then the service switches to it, the `champion` alias
+    moves, and the old server is stopped. A failure before the switch leaves the old one
+    serving and raises `DeploymentError`.
+    """
+    from .services import MLFlowDeploymentService, get_service
+
+    workspace = workspace or get_workspace()
+    run = current_run()
+    merged = dict(run.metrics) if run is not None else {}
+    merged.update(metrics or {})
+    if metric is not None:
+        names = criterion.metric_names() if criterion is not None else []
+        merged[names[0] if names else "metric"] = float(metric)
+
+    try:
+        service = get_service(model_name, workspace.home)
+    except ServiceNotFoundError:
+        service = None
+    serving = service is not None and service.is_running
+    registry = _Registry(workspace)
+    champion = registry.champion(model_name, service if serving else None)
+
+    candidate_predict = getattr(model, "predict", None)
+    verdict = (criterion.evaluate(merged, champion, candidate_predict) if criterion is not None
+               else Verdict(True, "no criterion"))
+    record = DeploymentRecord(model_name, "kept", verdict.reason, verdict.metric, verdict.value,
+                              verdict.champion_value, None,
+                              champion.version if champion else None,
+                              run.id if run is not None else None)
+    if not verdict.passed:
+        record.endpoint = service.endpoint if serving else None
+        _record(workspace.store, record)
+        print(f"kept {model_name}" + (f" v{champion.version}" if champion else "")
+              + f": {verdict.reason}")
+        return service if serving else None
+
+    version = registry.register(model, model_name, merged, input_example, run)
+    record.version = version
+    uri = f"models:/{model_name}/{version}"
+    try:
+        if serving:
+            service.swap_model(uri, probe=input_example, timeout=timeout, workers=workers)
+        else:
+            service = MLFlowDeploymentService(model_name, uri, workers=workers,
+                                              home=workspace.home)
+            service.swap_model(uri, probe=input_example, timeout=timeout)
+    except Exception as exc:
+        record.outcome, record.reason = "failed", f"{verdict.reason}; serving failed: {exc}"
+        _record(workspace.store, record)
+        raise DeploymentError(
+            f"model {model_name!r} v{version} passed ({verdict.reason}) but could not be "
+            f"served: {exc}" + ("; the previous server keeps serving" if serving else ""),
+            model_name=model_name, version=version) from exc
+    registry.set_champion(model_name, version)
+    record.outcome, record.endpoint = "deployed", service.endpoint
+    _record(workspace.store, record)
+    print(f"deployed {model_name} v{version} at {service.endpoint}: {verdict.reason}")
+    return service
+
+
+class _Registry:
+    """The MLflow Model Registry, through an explicit client on the workspace's tracking URI."""
+
+    def __init__(self, workspace: Workspace):
+        from .tracking import Tracker
+
+        self.tracker = workspace.tracker or Tracker(workspace.home)
+        self.client = self.tracker.client
+
+    def champion(self, model_name: str, service: Any) -> Champion | None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            version = self.client.get_model_version_by_alias(model_name, CHAMPION)
+        except MlflowException:
+            version = None
+        if version is None and service is None:
+            return None
+        metrics = {k.removeprefix("ctcd.metric."): float(v)
+                   for k, v in (version.tags if version else {}).items()
+                   if k.startswith("ctcd.metric.")}
+        return Champion(str(version.version) if version else None, metrics,
+                        service.predict if service is not None else None)
+
+    def register(self, model: Any, model_name: str, metrics: Mapping[str, float],
+                 input_example: Any, run: Any) -> str:
+        client = self.client
+        run_id = run.mlflow_run_id if run is not None and run.mlflow_run_id else None
+        if run_id is None:
+            experiment = self.tracker.experiment_id(f"{model_name}-deployments")
+            run_id = client.create_run(experiment, run_name=f"deploy-{model_name}").info.run_id
+            client.set_terminated(run_id)
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "model"
+            _save_model(model, path, input_example)
+            client.log_artifacts(run_id, str(path), "model")
+        source = f"{client.get_run(run_id).info.artifact_uri}/model"
+        from mlflow.exceptions import MlflowException
+
+        with contextlib.suppress(MlflowException):  # it exists
+            client.create_registered_model(model_name)
+        tags = {f"ctcd.metric.{k}": str(v) for k, v in metrics.items()}
+        version = client.create_model_version(model_name, source=source, run_id=run_id,
+                                              tags=tags)
+        return str(version.version)
+
+    def set_champion(self, model_name: str, version: str) -> None:
+        self.client.set_registered_model_alias(model_name, CHAMPION, version)
+
+
+def _save_model(model: Any, path: Path, input_example: Any) -> None:
+    """scikit-learn models in their own flavor; anything else with `.predict` as a pyfunc."""
+    import mlflow.pyfunc
+    from mlflow.models import infer_signature
+
+    signature = None
+    if input_example is not None and hasattr(model, "predict"):
+        signature = infer_signature(input_example, model.predict(input_example))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        level = logging.getLogger("mlflow").level
+        logging.getLogger("mlflow").setLevel(logging.ERROR)  # pickle-format and schema hints
+        try:
+            if type(model).__module__.startswith("sklearn"):
+                import mlflow.sklearn
+
+                mlflow.sklearn.save_model(model, str(path), serialization_format="cloudpickle",
+                                          signature=signature, pip_requirements=[])
+            elif hasattr(model, "predict"):
+                class PredictWrapper(mlflow.pyfunc.PythonModel):
+                    def __init__(self, inner: Any):
+                        self.inner = inner
+
+                    def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
+                        return self.inner.predict(model_input)
+
+                mlflow.pyfunc.save_model(str(path), python_model=PredictWrapper(model),
+                                         signature=signature, pip_requirements=[])
+            else:
+                raise CtcdError(f"cannot deploy a {type(model).__name__}: it has no predict()")
+        finally:
+            logging.getLogger("mlflow").setLevel(level)
+
+
+# -- seed compatibility -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class MLFlowDeployerConfig:
+    """The seed's deployer settings, usable with `mlflow_deployer_step`."""
+
+    model_name: str
+    workers: int = 1
+    criterion: Criterion | None = None
+    timeout: float = 180.0
+
+    def to_dict(self) -> dict:
+        return {"model_name": self.model_name, "workers": self.workers, "timeout": self.timeout,
+                "criterion": None if self.criterion is None else self.criterion.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MLFlowDeployerConfig:
+        criterion = data.get("criterion")
+        return cls(data["model_name"], int(data.get("workers", 1)),
+                   criterion_from_dict(criterion) if criterion else None,
+                   float(data.get("timeout", 180.0)))
+
+
+def mlflow_deployer_step(config: MLFlowDeployerConfig, *, name: str = "deploy") -> Any:
+    """A ready step that deploys the `model` an upstream step produced (reads `model`, writes
+    `service`); its settings are stored in the step's source as data."""
+    from .steps import Step
+
+    settings = repr(config.to_dict())  # a Python literal: the step stays plain data
+    source = ("import ctcd_jupyter.deployment as _deployment\n"
+              f"_config = _deployment.MLFlowDeployerConfig.from_dict({settings})\n"
+              "service = _deployment.mlflow_deploy(model, _config.model_name, "
+              "criterion=_config.criterion, workers=_config.workers, timeout=_config.timeout)\n")
+    return Step(name, source, inputs=["model"], outputs=["service"])
