@@ -15,6 +15,7 @@ EXAMPLES = {
     "pipelines": "01_pipelines.ipynb",
     "continuous-training": "02_continuous_training.ipynb",
     "services": "03_services.ipynb",
+    "continuous-deployment": "04_continuous_deployment.ipynb",
 }
 
 
