@@ -347,13 +347,13 @@ def format_runs(runs: list[Run]) -> str:
     for run in runs:
         duration = "-" if run.duration is None else f"{run.duration:.2f}s"
         rows.append((run.id, run.pipeline, run.trigger, run.status.value,
-                     run.started.strftime("%Y-%m-%d %H:%M:%S"), duration, _run_note(run)))
+                     run.started.strftime("%Y-%m-%d %H:%M:%S"), duration, run_note(run)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     return "\n".join(("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False))
                       + "  " + r[-1]).rstrip() for r in rows)
 
 
-def _run_note(run: Run) -> str:
+def run_note(run: Run) -> str:
     note = " ".join(f"{k}={_format_metric(v)}" for k, v in run.metrics.items())
     if run.status is RunState.FAILED:
         last = (run.error or "failed").strip().splitlines()[-1]

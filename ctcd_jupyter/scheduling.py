@@ -14,7 +14,8 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping
+import weakref
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -79,6 +80,24 @@ class Scheduling:
         self._runs_since_prune: dict[str, int] = {}
         self._lock = threading.Lock()
         self._armed = False
+        self._listeners: list[weakref.ref] = []
+
+    def subscribe(self, callback: Callable[[SchedulerEvent], object]) -> None:
+        """Call `callback(event)` after every scheduler event (on the scheduler's or a worker's
+        thread). Held weakly: a closed widget does not stay alive for its subscription."""
+        ref = weakref.WeakMethod(callback) if hasattr(callback, "__self__") else weakref.ref(
+            callback)
+        with self._lock:
+            self._listeners.append(ref)
+
+    def _notify(self, event: SchedulerEvent) -> None:
+        with self._lock:
+            self._listeners = [ref for ref in self._listeners if ref() is not None]
+            callbacks = [ref() for ref in self._listeners]
+        for callback in callbacks:
+            if callback is not None:
+                with contextlib.suppress(Exception):  # a listener must not break the scheduler
+                    callback(event)
 
     def _arm(self) -> None:
         # Kernel shutdown runs atexit: stop the thread then (again after an unload/reload).
@@ -253,6 +272,7 @@ class Scheduling:
             save_run(self.workspace.store, self._skipped_run(event.name, event.tick, note))
         if event.kind in ("fired", "succeeded", "failed", "skipped", "completed"):
             self._save(event.name)
+        self._notify(event)
 
     def _skipped_run(self, name: str, tick: float | None, why: str) -> Run:
         now = self.workspace.clock()

@@ -10,9 +10,24 @@ from typing import Any
 from ..capture import install, uninstall
 from ..workspace import get_workspace
 
-__all__ = ["load_ipython_extension", "unload_ipython_extension"]
+__all__ = ["load_ipython_extension", "show_widget", "unload_ipython_extension"]
 
 _LOADED_ATTR = "_ctcd_magics"
+
+
+def show_widget(shell: Any, name: str) -> bool:
+    """Display panel `name` of ctcd_jupyter.widgets when the front end can show widgets (a
+    Jupyter kernel with ipywidgets installed); False means: print the text form instead."""
+    if type(shell).__name__ != "ZMQInteractiveShell":
+        return False
+    try:
+        from .. import widgets
+    except ImportError:
+        return False
+    from IPython.display import display
+
+    display(getattr(widgets, name)())
+    return True
 
 
 def _magic_classes() -> list[type]:

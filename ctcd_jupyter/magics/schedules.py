@@ -13,6 +13,7 @@ from ..errors import CtcdError, CtcdTimeoutError
 from ..schedule import Schedule, parse_duration, parse_when
 from ..scheduling import ScheduleInfo
 from ..workspace import Workspace
+from . import show_widget
 from .pipelines import parse_params
 
 __all__ = ["ScheduleMagics", "format_overview"]
@@ -91,7 +92,8 @@ class ScheduleMagics(Magics):
         words = args.words
         try:
             if not words:
-                print(format_overview(scheduling.overview()))
+                if not show_widget(self.shell, "SchedulesPanel"):
+                    print(format_overview(scheduling.overview()))
                 return None
             if words[0] in _VERBS:
                 if len(words) != 2:

@@ -9,6 +9,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from ..errors import ServiceNotFoundError
 from ..services import get_service, services
 from ..services.text import services_table
+from . import show_widget
 
 __all__ = ["ServiceMagics"]
 
@@ -27,7 +28,10 @@ class ServiceMagics(Magics):
     @argument("--force", action="store_true", help="stop: KILL at once")
     @line_magic
     def services(self, line: str = ""):
-        """List services, or start, stop, restart one, or show its log."""
+        """The services panel (a widget in a notebook; the list elsewhere), or list, start, stop,
+        restart one, or show its log."""
+        if not line.strip() and show_widget(self.shell, "ServicesPanel"):
+            return None
         args = parse_argstring(self.services, line)
         if args.action not in _ACTIONS:
             raise UsageError(f"%services: unknown action {args.action!r}; use one of "

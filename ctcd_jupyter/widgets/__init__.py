@@ -1,0 +1,11 @@
+"""ipywidgets views of the workspace: services with start/stop/logs/predict controls, schedules
+with pause/resume/remove and their runs. Importing this module imports ipywidgets.
+"""
+
+from __future__ import annotations
+
+from .runs import RunsView
+from .schedules import SchedulesPanel
+from .services import ServicesPanel
+
+__all__ = ["RunsView", "SchedulesPanel", "ServicesPanel"]

@@ -1,0 +1,54 @@
+"""Widgets are real ipywidgets objects driven by clicking their buttons; services behind them are
+real processes in a temporary state folder."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+
+PING_SERVER = """
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200 if self.path == "/ping" else 404)
+        self.end_headers()
+    def log_message(self, *args):
+        sys.stdout.write("request %s\\n" % self.path)
+        sys.stdout.flush()
+print("serving", flush=True)
+http.server.HTTPServer((sys.argv[1], int(sys.argv[2])), H).serve_forever()
+"""
+
+
+@pytest.fixture
+def ping_server(tmp_path):
+    path = tmp_path / "ping_server.py"
+    path.write_text(PING_SERVER)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def stop_services(home):
+    yield
+    from ctcd_jupyter.services import services
+
+    for svc in services(home):
+        with contextlib.suppress(Exception):
+            svc.stop(timeout=10, force=True)
+
+
+def buttons(row):
+    """{description: button} of one panel row."""
+    return {child.description: child for child in row.children if hasattr(child, "click")}
+
+
+def eventually(predicate, timeout: float = 10.0):
+    """Poll `predicate` until it holds or the deadline passes (events arrive on other threads)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout} s")
+        time.sleep(0.01)
