@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 import ctcd_jupyter as ctcd
@@ -9,12 +11,19 @@ import ctcd_jupyter as ctcd
 
 @pytest.fixture
 def home(tmp_path, monkeypatch):
-    """A fresh state folder; MLflow off unless a test turns it on."""
+    """A fresh state folder; MLflow off unless a test turns it on. Services a test left in it
+    are stopped afterwards."""
     state = tmp_path / "ctcd-home"
     monkeypatch.setenv("CTCD_HOME", str(state))
     monkeypatch.setenv("CTCD_TRACKING", "0")
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    return state
+    yield state
+    if (state / "state.db").exists():
+        from ctcd_jupyter.services import services
+
+        for svc in services(state):
+            with contextlib.suppress(Exception):
+                svc.stop(timeout=10, force=True)
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@ real processes in a temporary state folder."""
 
 from __future__ import annotations
 
-import contextlib
-
 import pytest
 
 PING_SERVER = """
@@ -26,16 +24,6 @@ def ping_server(tmp_path):
     path = tmp_path / "ping_server.py"
     path.write_text(PING_SERVER)
     return path
-
-
-@pytest.fixture(autouse=True)
-def stop_services(home):
-    yield
-    from ctcd_jupyter.services import services
-
-    for svc in services(home):
-        with contextlib.suppress(Exception):
-            svc.stop(timeout=10, force=True)
 
 
 def buttons(row):
