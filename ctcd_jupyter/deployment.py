@@ -112,6 +112,10 @@ def mlflow_deploy(model: Any, model_name: str, *, criterion: Criterion | None = 
     except ServiceNotFoundError:
         service = None
     serving = service is not None and service.is_running
+    if serving and not isinstance(service, MLFlowDeploymentService):
+        raise DeploymentError(
+            f"a {service.kind} service named {model_name!r} is running; stop it or deploy "
+            "under another model_name", model_name=model_name)
     registry = _Registry(workspace)
     champion = registry.champion(model_name, service if serving else None)
 

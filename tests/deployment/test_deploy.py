@@ -94,3 +94,15 @@ def test_deployer_step_in_a_pipeline(workspace, iris):
     record = ctcd.deployments("iris-step")[0]
     assert record.outcome == "deployed" and record.run_id == run.id
     service.stop()
+
+
+def test_a_name_taken_by_another_kind_of_service_is_refused(workspace, iris):
+    import sys
+
+    X, y = iris
+    other = ctcd.LocalDaemonService("taken", [sys.executable, "-c",
+                                              "import time; time.sleep(600)"])
+    other.start(timeout=30, progress=False)
+    with pytest.raises(ctcd.DeploymentError, match="a local_daemon service named 'taken'"):
+        ctcd.mlflow_deploy(LogisticRegression(max_iter=300).fit(X, y), "taken")
+    assert other.is_running and ctcd.deployments("taken") == []
