@@ -139,9 +139,9 @@ def _gc(args: argparse.Namespace) -> int:
 def _demo_arguments(parser: argparse.ArgumentParser) -> None:
     from .demo import EXAMPLES
 
-    parser.add_argument("example", nargs="?", default="pipelines",
+    parser.add_argument("example", nargs="?", default="continuous-deployment",
                         help=f"an example ({', '.join(EXAMPLES)}) or a notebook path "
-                             "(default: pipelines)")
+                             "(default: continuous-deployment, end to end)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds per cell")
 
 
