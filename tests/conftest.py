@@ -8,6 +8,9 @@ import pytest
 
 import ctcd_jupyter as ctcd
 
+# jp_fetch & co. for tests/server: a real Jupyter server with the extension.
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
 
 @pytest.fixture
 def home(tmp_path, monkeypatch):
