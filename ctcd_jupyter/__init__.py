@@ -114,6 +114,11 @@ def runs(pipeline: str | None = None, limit: int | None = None) -> list[Run]:
     return get_workspace().runs(pipeline, limit)
 
 
+def _jupyter_labextension_paths() -> list[dict]:
+    # For `jupyter labextension develop`; installs copy it via the wheel's shared-data.
+    return [{"src": "labextension", "dest": "ctcd-jupyter-labextension"}]
+
+
 def _jupyter_server_extension_points() -> list[dict]:
     # The server extension (ctcd_jupyter/server) is enabled by jupyter-config on install.
     return [{"module": "ctcd_jupyter.server"}]
