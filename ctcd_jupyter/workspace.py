@@ -139,11 +139,15 @@ class Workspace:
                 self._scheduling = Scheduling(self)
             return self._scheduling
 
-    def close(self) -> None:
-        """Stop the scheduler (if any) and close the store."""
+    def stop_scheduling(self) -> None:
+        """Stop the scheduler thread, if one was started; schedules stay stored and resumable."""
         if self._scheduling is not None:
             self._scheduling.stop()
-            self._scheduling = None
+
+    def close(self) -> None:
+        """Stop the scheduler (if any) and close the store."""
+        self.stop_scheduling()
+        self._scheduling = None
         self.store.close()
 
 

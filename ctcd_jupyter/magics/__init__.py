@@ -32,21 +32,10 @@ def show_widget(shell: Any, name: str) -> bool:
 
 def _magic_classes() -> list[type]:
     from .pipelines import PipelineMagics
+    from .schedules import ScheduleMagics
+    from .services import ServiceMagics
 
-    classes: list[type] = [PipelineMagics]
-    try:
-        from .schedules import ScheduleMagics
-    except ImportError:  # pragma: no cover - during development only
-        pass
-    else:
-        classes.append(ScheduleMagics)
-    try:
-        from .services import ServiceMagics
-    except ImportError:  # pragma: no cover - during development only
-        pass
-    else:
-        classes.append(ServiceMagics)
-    return classes
+    return [PipelineMagics, ScheduleMagics, ServiceMagics]
 
 
 def _instantiate(cls: type, ipython: Any, workspace: Any) -> Any:
@@ -73,9 +62,7 @@ def unload_ipython_extension(ipython: Any) -> None:
     instances = getattr(ipython, _LOADED_ATTR, None)
     if not instances:
         return
-    workspace = get_workspace()
-    if workspace._scheduling is not None:
-        workspace._scheduling.stop()
+    get_workspace().stop_scheduling()
     manager = ipython.magics_manager
     for instance in instances:
         for kind, names in instance.magics.items():
