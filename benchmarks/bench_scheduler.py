@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 import psutil
 
-from ctcd_jupyter.schedule import Schedule
-from ctcd_jupyter.scheduler import Scheduler, SchedulerEvent
+from ctcd_jupyter.schedules.scheduler import Scheduler, SchedulerEvent
+from ctcd_jupyter.schedules.trigger import Schedule
 
 Mark = Callable[[], None]
 JobFactory = Callable[[Mark], Callable[[float], object]]

@@ -11,16 +11,20 @@ from typing import Any
 
 from .criteria import better_than_champion, threshold
 from .deployment import (
-    DeploymentError,
     MLFlowDeployerConfig,
     deployments,
     mlflow_deploy,
     mlflow_deployer_step,
 )
+from .engine.executor import current_run, log_metric
+from .engine.pipeline import Pipeline
+from .engine.run import Run, RunState, StepRun, StepState
+from .engine.steps import Step
 from .errors import (
     ArtifactError,
     CtcdError,
     CtcdTimeoutError,
+    DeploymentError,
     MissingInputsError,
     ParameterError,
     PipelineDefinitionError,
@@ -36,10 +40,7 @@ from .errors import (
     StepError,
     TrackingError,
 )
-from .executor import current_run, log_metric
-from .pipeline import Pipeline
-from .runs import Run, RunState, StepRun, StepState
-from .schedule import Schedule
+from .schedules.trigger import Schedule
 from .services import (
     BaseService,
     LocalDaemonService,
@@ -48,7 +49,6 @@ from .services import (
     get_service,
     services,
 )
-from .steps import Step
 from .workspace import Workspace, get_workspace, set_workspace
 
 __version__ = "0.1.0"

@@ -47,19 +47,19 @@ def _services_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _services(args: argparse.Namespace) -> int:
     from .services import get_service, services
-    from .services.text import describe_text, services_table
+    from .views.services import describe_text, service_json, services_table
 
     home = args.home
     if args.action == "list":
         items = services(home)
         if args.json:
-            print(json.dumps([_summary(s) for s in items], indent=2))
+            print(json.dumps([service_json(s) for s in items], indent=2, default=str))
         else:
             print(services_table(items))
         return 0
     svc = get_service(args.name, home)
     if args.action == "describe":
-        print(json.dumps(svc.describe(), indent=2, default=str) if args.json
+        print(json.dumps(service_json(svc, detail=True), indent=2, default=str) if args.json
               else describe_text(svc))
     elif args.action == "logs":
         text = svc.logs(tail=args.tail)
@@ -77,11 +77,6 @@ def _services(args: argparse.Namespace) -> int:
     return 0
 
 
-def _summary(svc) -> dict:
-    return {"name": svc.name, "kind": getattr(svc, "stored_kind", svc.kind),
-            "status": svc.status.value, "endpoint": svc.endpoint, "last_error": svc.last_error}
-
-
 # -- ctcd runs --------------------------------------------------------------------------------
 def _runs_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("pipeline", nargs="?", default=None, help="only this pipeline's runs")
@@ -92,9 +87,9 @@ def _runs_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _runs(args: argparse.Namespace) -> int:
-    from .runs import format_run, format_runs, load_run, load_runs, reap_orphaned_runs
-    from .state import state_home
-    from .store import Store
+    from .engine.run_store import load_run, load_runs, reap_orphaned_runs
+    from .state import Store, state_home
+    from .views.runs import run_json, run_text, runs_table
 
     store = Store(state_home(args.home))
     try:
@@ -104,11 +99,12 @@ def _runs(args: argparse.Namespace) -> int:
             if run is None:
                 print(f"ctcd: error: no single run matches {args.show!r}", file=sys.stderr)
                 return 1
-            print(json.dumps(run.to_dict(), indent=2) if args.json else format_run(run))
+            print(json.dumps(run_json(run, detail=True), indent=2, default=str) if args.json
+                  else run_text(run))
             return 0
         runs = load_runs(store, args.pipeline, limit=max(1, args.n))
-        print(json.dumps([r.to_dict() for r in runs], indent=2) if args.json
-              else format_runs(runs))
+        print(json.dumps([run_json(r) for r in runs], indent=2, default=str) if args.json
+              else runs_table(runs))
         return 0
     finally:
         store.close()

@@ -11,16 +11,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from .errors import CtcdError
+from .errors import CriterionError
 
 __all__ = ["CRITERIA", "AllOf", "BetterThanChampion", "Champion", "Criterion", "Threshold",
            "Verdict", "better_than_champion", "criterion_from_dict", "threshold"]
 
 Predict = Callable[[Any], Any]
-
-
-class CriterionError(CtcdError, ValueError):
-    """A criterion that cannot be evaluated (e.g. the metric it needs was not given)."""
 
 
 @dataclass(frozen=True)

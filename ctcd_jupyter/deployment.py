@@ -15,25 +15,18 @@ from pathlib import Path
 from typing import Any
 
 from .criteria import Champion, Criterion, Verdict, criterion_from_dict
-from .errors import CtcdError, ServiceNotFoundError
-from .executor import current_run
-from .store import Store
-from .workspace import Workspace, get_workspace
+from .engine.context import Context as Workspace
+from .engine.context import current_context as get_workspace
+from .engine.context import current_run
+from .engine.tracking import Tracker
+from .errors import CtcdError, DeploymentError, ServiceNotFoundError
+from .state import Store
 
 __all__ = ["DeploymentError", "DeploymentRecord", "MLFlowDeployerConfig", "deployments",
            "mlflow_deploy", "mlflow_deployer_step"]
 
 CHAMPION = "champion"
 
-
-class DeploymentError(CtcdError, RuntimeError):
-    """The new model could not be served; the old one (if any) keeps serving."""
-
-    def __init__(self, message: str, *, model_name: str | None = None,
-                 version: str | None = None):
-        super().__init__(message)
-        self.model_name = model_name
-        self.version = version
 
 
 @dataclass
@@ -161,8 +154,6 @@ class _Registry:
     """The MLflow Model Registry, through an explicit client on the workspace's tracking URI."""
 
     def __init__(self, workspace: Workspace):
-        from .tracking import Tracker
-
         self.tracker = workspace.tracker or Tracker(workspace.home)
         self.client = self.tracker.client
 
@@ -266,7 +257,7 @@ class MLFlowDeployerConfig:
 def mlflow_deployer_step(config: MLFlowDeployerConfig, *, name: str = "deploy") -> Any:
     """A ready step that deploys the `model` an upstream step produced (reads `model`, writes
     `service`); its settings are stored in the step's source as data."""
-    from .steps import Step
+    from .engine.steps import Step
 
     settings = repr(config.to_dict())  # a Python literal: the step stays plain data
     source = ("import ctcd_jupyter.deployment as _deployment\n"

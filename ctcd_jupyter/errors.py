@@ -6,6 +6,8 @@
     │   └── MissingInputsError               names nobody provides                .missing
     ├── ParameterError(ValueError)           a --param no step reads, bad value   .names
     ├── StepError(RuntimeError)              a step raised during a run   .step, .run_id, .traceback
+    ├── StepCellError                        a %%step cell raised (step registered)  .step, .error
+    ├── PipelineBusy(RuntimeError)           a run of the pipeline is going       .pipeline
     ├── ArtifactError(ValueError)            an output that cannot be stored      .step, .name
     ├── ScheduleError(ValueError)            invalid cron / interval / window     .schedule
     ├── TrackingError(RuntimeError)          MLflow refused a call                .run_id
@@ -16,6 +18,8 @@
     │   ├── PortInUseError(OSError)          the requested port is taken          .port
     │   ├── ServiceSpecError(ValueError)     bad name/spec, unknown or unstorable kind .kind
     │   └── PredictionError                  the server answered 4xx/5xx          .status_code
+    ├── DeploymentError(RuntimeError)        a model could not be served       .model_name, .version
+    ├── CriterionError(ValueError)           a criterion cannot be evaluated
     └── CtcdTimeoutError(TimeoutError)       a wait ran past its deadline         .timeout
 """
 
@@ -26,10 +30,13 @@ from collections.abc import Iterable
 
 __all__ = [
     "ArtifactError",
+    "CriterionError",
     "CtcdError",
     "CtcdTimeoutError",
+    "DeploymentError",
     "MissingInputsError",
     "ParameterError",
+    "PipelineBusy",
     "PipelineDefinitionError",
     "PortInUseError",
     "PredictionError",
@@ -39,6 +46,7 @@ __all__ = [
     "ServiceSpecError",
     "ServiceStartError",
     "ServiceStopError",
+    "StepCellError",
     "StepDefinitionError",
     "StepError",
     "TrackingError",
@@ -96,6 +104,27 @@ class StepError(CtcdError, RuntimeError):
         # traceback points at the failing line of the cell.
         lines = (self.traceback or "").rstrip("\n").splitlines()
         return [*lines, f"{type(self).__name__}: {self}"]
+
+
+class StepCellError(CtcdError):
+    """A `%%step` cell raised when run in the notebook; the step is registered all the same."""
+
+    def __init__(self, step: str, error: BaseException):
+        super().__init__(f"step {step!r} is registered, but its cell raised "
+                         f"{type(error).__name__} (traceback above)")
+        self.step = step
+        self.error = error
+
+    def _render_traceback_(self) -> list[str]:
+        return [str(self)]
+
+
+class PipelineBusy(CtcdError, RuntimeError):
+    """Another run of the same pipeline is going (raised only when asked not to wait)."""
+
+    def __init__(self, message: str, *, pipeline: str | None = None):
+        super().__init__(message)
+        self.pipeline = pipeline
 
 
 class ArtifactError(CtcdError, ValueError):
@@ -161,6 +190,20 @@ class PredictionError(ServiceError):
         super().__init__(message, service=service)
         self.status_code = status_code
         self.server_message = server_message
+
+
+class DeploymentError(CtcdError, RuntimeError):
+    """The new model could not be served; the old one (if any) keeps serving."""
+
+    def __init__(self, message: str, *, model_name: str | None = None,
+                 version: str | None = None):
+        super().__init__(message)
+        self.model_name = model_name
+        self.version = version
+
+
+class CriterionError(CtcdError, ValueError):
+    """A criterion that cannot be evaluated (e.g. the metric it needs was not given)."""
 
 
 class CtcdTimeoutError(CtcdError, TimeoutError):

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ArtifactError
-from .state import ensure_dir
+from ..errors import ArtifactError
+from ..state import ensure_dir
 
 __all__ = [
     "SERIALIZERS",
@@ -73,24 +73,6 @@ def _load_ndarray(data: bytes) -> Any:
     return np.load(io.BytesIO(data), allow_pickle=False)
 
 
-def _is_service(value: Any) -> bool:
-    services = _loaded("ctcd_jupyter.services")
-    return services is not None and isinstance(value, services.BaseService)
-
-
-def _dump_service(value: Any) -> bytes:
-    # A service is a running process elsewhere: store its spec and identity, never the object.
-    from .services import service_to_spec
-
-    return json.dumps(service_to_spec(value), sort_keys=True).encode()
-
-
-def _load_service(data: bytes) -> Any:
-    from .services import service_from_spec
-
-    return service_from_spec(json.loads(data))
-
-
 def _dump_pickle(value: Any) -> bytes:
     if isinstance(value, io.IOBase):
         raise TypeError("open files and streams hold a handle, not data")
@@ -114,7 +96,6 @@ def _loaded(module: str) -> Any:
 SERIALIZERS: list[Serializer] = [
     Serializer("json", _is_plain_json, lambda v: json.dumps(v).encode(), json.loads),
     Serializer("numpy", _is_ndarray, _dump_ndarray, _load_ndarray),
-    Serializer("service", _is_service, _dump_service, _load_service),
     Serializer("pickle", lambda v: True, _dump_pickle, pickle.loads),
 ]
 

@@ -7,34 +7,27 @@ from __future__ import annotations
 import builtins
 import io
 import math
-import sys
 import threading
 import time
 import traceback
 import types
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..errors import ArtifactError, MissingInputsError, PipelineBusy, StepError
+from ..state import Store
 from .capture import capture_thread
-from .errors import ArtifactError, CtcdError, MissingInputsError, StepError
+from .context import Context, current_run, current_step, in_step, running
 from .fingerprint import step_fingerprint, value_fingerprint
-from .runs import Run, RunState, StepRun, StepState, save_run
-from .store import Store
+from .run import Run, RunState, StepRun, StepState
+from .run_store import save_run
 
 if TYPE_CHECKING:
     from .pipeline import Graph, Pipeline
     from .steps import Step
-    from .workspace import Workspace
 
-__all__ = ["PipelineBusy", "current_run", "execute", "log_metric"]
-
-_context = threading.local()
-
-
-def current_run() -> Run | None:
-    """The run executing on this thread, if any (inside a step)."""
-    return getattr(_context, "run", None)
+__all__ = ["current_run", "execute", "log_metric", "new_run_id", "resolve_externals"]
 
 
 def log_metric(name: str, value: float, step: int | None = None) -> float:
@@ -50,9 +43,10 @@ def log_metric(name: str, value: float, step: int | None = None) -> float:
     run = current_run()
     if run is not None:
         run.metrics[name] = number
-        if getattr(_context, "step", None) is not None:
-            _context.step.metrics[name] = number
-        history = _context.history
+        record = current_step()
+        if record is not None:
+            record.metrics[name] = number
+        history = run._history
         history.append((name, number, int(time.time() * 1000),
                         step if step is not None else sum(1 for h in history if h[0] == name)))
     return number
@@ -81,33 +75,24 @@ def resolve_externals(pipeline: Pipeline, graph: Graph, params: Mapping[str, Any
     return values
 
 
-def default_namespace(workspace: Workspace) -> Mapping[str, Any]:
-    if workspace.namespace is not None:
-        return workspace.namespace
-    import __main__
-
-    return vars(__main__)
-
-
-class PipelineBusy(CtcdError):
-    """Another run of the same pipeline is going (raised only with `wait=False`)."""
-
-
 def execute(pipeline: Pipeline, *, params: dict[str, Any], namespace: Mapping[str, Any] | None,
             cache: bool, trigger: str = "manual", tick: float | None = None,
-            tee: bool | None = None, run_id: str | None = None, wait: bool = True) -> Run:
+            tee: bool | None = None, run_id: str | None = None, wait: bool = True,
+            on_wait: Callable[[str], None] | None = None) -> Run:
     """Run `pipeline` once and return the finished, stored Run.
 
     Definition problems (unknown step, cycle, unknown parameter, missing input) raise before a
     run is recorded. A failing step makes the run FAILED; it does not raise. KeyboardInterrupt
     is recorded (FAILED, interrupted) and re-raised. Two runs of one pipeline never overlap:
-    this one waits for the other, or with `wait=False` raises PipelineBusy."""
-    lock = pipeline.workspace.run_lock(pipeline.name)
+    this one waits for the other (telling `on_wait` first), or with `wait=False` raises
+    PipelineBusy."""
+    lock = pipeline.context.run_lock(pipeline.name)
     if not lock.acquire(blocking=False):
         if not wait:
-            raise PipelineBusy(f"a run of {pipeline.name!r} is still going")
-        print(f"waiting for the running run of {pipeline.name!r} to finish ...",
-              file=sys.stderr, flush=True)
+            raise PipelineBusy(f"a run of {pipeline.name!r} is still going",
+                               pipeline=pipeline.name)
+        if on_wait is not None:
+            on_wait(f"waiting for the running run of {pipeline.name!r} to finish ...")
         lock.acquire()
     try:
         return _execute(pipeline, params=params, namespace=namespace, cache=cache,
@@ -119,27 +104,27 @@ def execute(pipeline: Pipeline, *, params: dict[str, Any], namespace: Mapping[st
 def _execute(pipeline: Pipeline, *, params: dict[str, Any],
              namespace: Mapping[str, Any] | None, cache: bool, trigger: str,
              tick: float | None, tee: bool | None, run_id: str | None) -> Run:
-    workspace = pipeline.workspace
+    context = pipeline.context
     graph = pipeline.graph()
     pipeline.check_params(params, graph)
-    namespace = namespace if namespace is not None else default_namespace(workspace)
+    namespace = namespace if namespace is not None else context.user_namespace()
     externals = resolve_externals(pipeline, graph, params, namespace)
     if tee is None:
         tee = threading.current_thread() is threading.main_thread()
     run = Run(id=run_id or new_run_id(), pipeline=pipeline.name, trigger=trigger,
-              started_at=workspace.clock(), params=dict(params), tick=tick,
+              started_at=context.now(), params=dict(params), tick=tick,
               steps=[StepRun(s.name) for s in graph.steps])
-    run._artifacts = workspace.artifacts
-    save_run(workspace.store, run)
-    return _Execution(workspace, graph, run, externals, cache, tee).go()
+    run._artifacts = context.artifacts
+    save_run(context.store, run)
+    return _Execution(context, graph, run, externals, cache, tee).go()
 
 
 class _Execution:
     """The bookkeeping of one run; `go()` records everything in try/finally."""
 
-    def __init__(self, workspace: Workspace, graph: Graph, run: Run, externals: dict[str, Any],
+    def __init__(self, context: Context, graph: Graph, run: Run, externals: dict[str, Any],
                  cache: bool, tee: bool):
-        self.workspace = workspace
+        self.context = context
         self.graph = graph
         self.run = run
         self.externals = externals
@@ -149,26 +134,28 @@ class _Execution:
         self.ids: dict[str, str] = {}
         self.external_fps: dict[str, str | None] = {}
         self.cache_rows: list[tuple[str, str, str, float]] = []
-        self.history: list[tuple[str, float, int, int]] = []
 
     def go(self) -> Run:
-        run = self.run
-        self._start_tracking()
-        previous = (getattr(_context, "run", None), getattr(_context, "history", None))
-        _context.run, _context.history = run, self.history
+        run, observers = self.run, self.context.observers
         interrupted: BaseException | None = None
         try:
-            for step, record in zip(self.graph.steps, run.steps, strict=True):
-                if run.failed_step is not None:
-                    record.status = StepState.SKIPPED
-                    continue
-                try:
-                    self._run_step(step, record)
-                except KeyboardInterrupt as exc:
-                    interrupted = exc
-                    self._fail(step, record, exc, note="interrupted")
+            with running(run, self.context):
+                observers.emit("run_start", run)
+                for step, record in zip(self.graph.steps, run.steps, strict=True):
+                    if run.failed_step is not None:
+                        record.status = StepState.SKIPPED
+                        continue
+                    observers.emit("step_start", run, record)
+                    try:
+                        self._run_step(step, record)
+                    except KeyboardInterrupt as exc:
+                        interrupted = exc
+                        self._fail(step, record, exc, note="interrupted")
+                    except BaseException as exc:
+                        # is never recorded as succeeded, whatever ended it
+                        self._fail(step, record, exc, internal=True)
+                    observers.emit("step_end", run, record)
         finally:
-            _context.run, _context.history = previous
             self._finish()
         if interrupted is not None:
             raise interrupted
@@ -176,7 +163,7 @@ class _Execution:
 
     # -- one step ----------------------------------------------------------------------------
     def _run_step(self, step: Step, record: StepRun) -> None:
-        record.started = self.workspace.clock()
+        record.started = self.context.now()
         record.status = StepState.RUNNING
         inputs = {}
         for name in step.inputs:
@@ -190,23 +177,23 @@ class _Execution:
                 return
         namespace: dict[str, Any] = {"__builtins__": builtins, "__name__": "__main__", **inputs}
         buffer = io.StringIO()
-        _context.step = record
         try:
             code = step.compile()
-            with capture_thread(buffer, tee=self.tee):
+            with in_step(record), capture_thread(buffer, tee=self.tee):
                 exec(code, namespace)
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
             self._fail(step, record, exc)
             return
         finally:
-            _context.step = None
             record.log = buffer.getvalue()
         try:
             self._store_outputs(step, record, namespace)
         except (ArtifactError, StepError) as exc:
             self._fail(step, record, exc, internal=True)
             return
-        record.finished = self.workspace.clock()
+        record.finished = self.context.now()
         record.status = StepState.SUCCEEDED
         if record.fingerprint and step.cache:
             entry = {"outputs": record.outputs, "metrics": record.metrics, "run": self.run.id}
@@ -247,7 +234,12 @@ class _Execution:
                 record.notes.append(f"not stored: {name} is a module")
                 continue
             try:
-                aid = self.workspace.artifacts.put(value, step=step.name, name=name)
+                aid = self.context.artifacts.put(value, step=step.name, name=name)
+            except OSError as exc:  # disk full, read-only state folder: the run must fail
+                raise ArtifactError(
+                    f"cannot store output {name!r} of step {step.name!r} in "
+                    f"{self.context.artifacts.root}: {exc.strerror or exc}; free disk space or "
+                    f"make the state folder writable", step=step.name, name=name) from exc
             except ArtifactError:
                 if needed:
                     raise
@@ -258,13 +250,13 @@ class _Execution:
             record.outputs[name] = aid
 
     def _load_cached(self, step: Step, record: StepRun) -> bool:
-        rows = self.workspace.store.execute(
+        rows = self.context.store.execute(
             "SELECT outputs FROM step_cache WHERE fingerprint = ?", (record.fingerprint,))
         if not rows:
             return False
         entry = Store.loads(rows[0]["outputs"])
         outputs: dict[str, str] = entry["outputs"]
-        artifacts = self.workspace.artifacts
+        artifacts = self.context.artifacts
         if not all(artifacts.exists(aid) for aid in outputs.values()):
             return False
         needed = [n for n in step.outputs if self.graph.consumers(step.name, n)]
@@ -282,7 +274,7 @@ class _Execution:
         self.run.metrics.update(record.metrics)
         record.notes.append(f"cached: outputs of run {entry.get('run', '?')}")
         record.status = StepState.CACHED
-        record.finished = self.workspace.clock()
+        record.finished = self.context.now()
         return True
 
     def _fail(self, step: Step, record: StepRun, exc: BaseException, *, note: str = "",
@@ -298,7 +290,7 @@ class _Execution:
             text = f"{type(exc).__name__}: {exc}\n"
         record.status = StepState.FAILED
         record.error = text
-        record.finished = self.workspace.clock()
+        record.finished = self.context.now()
         if note:
             record.notes.append(note)
         self.run.failed_step = step.name
@@ -306,36 +298,29 @@ class _Execution:
         self.run._exception = exc
 
     # -- the run as a whole ------------------------------------------------------------------
-    def _start_tracking(self) -> None:
-        tracker = self.workspace.tracker
-        if tracker is None:
-            return
-        try:
-            self.run.mlflow_run_id = tracker.start(self.run)
-        except Exception as exc:  # tracking must never cost the user a run
-            self.run.warnings.append(f"MLflow tracking unavailable: {type(exc).__name__}: {exc}")
-
     def _finish(self) -> None:
         run = self.run
         for record in run.steps:
             if record.status in (StepState.PENDING, StepState.RUNNING):
                 record.status = StepState.SKIPPED
-        run.status = RunState.FAILED if run.failed_step else RunState.SUCCEEDED
-        run.finished_at = self.workspace.clock()
+        done = all(s.status in (StepState.SUCCEEDED, StepState.CACHED) for s in run.steps)
+        if run.failed_step is None and not done:
+            unrun = [s.name for s in run.steps if s.status is StepState.SKIPPED]
+            run.error = run.error or (f"the run ended before step(s) {', '.join(unrun)} ran\n")
+        run.status = RunState.SUCCEEDED if done and run.failed_step is None else RunState.FAILED
+        run.finished_at = self.context.now()
         run.log = "".join(f"[{s.name}]\n{s.log}" + ("" if s.log.endswith("\n") else "\n")
                           for s in run.steps if s.log)
         bad = [k for k, v in run.metrics.items() if not math.isfinite(v)]
         if bad:
             run.warnings.append(f"non-finite metric(s): {', '.join(bad)}")
-        store = self.workspace.store
+        store = self.context.store
         if self.cache_rows:
             with store.transaction() as conn:
                 conn.executemany("INSERT OR REPLACE INTO step_cache (fingerprint, step, outputs, "
                                  "created) VALUES (?, ?, ?, ?)", self.cache_rows)
-        tracker = self.workspace.tracker
-        if tracker is not None and run.mlflow_run_id is not None:
-            try:
-                tracker.finish(run, self.history)
-            except Exception as exc:
-                run.warnings.append(f"MLflow tracking failed: {type(exc).__name__}: {exc}")
         save_run(store, run)
+        warnings = len(run.warnings)
+        self.context.observers.emit("run_end", run)
+        if len(run.warnings) != warnings:  # e.g. MLflow tracking failed: keep the warning
+            save_run(store, run)

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .errors import ParameterError, PipelineDefinitionError, did_you_mean
+from ..errors import ParameterError, PipelineDefinitionError, did_you_mean
+from .context import Context, default_context
+from .executor import execute
 from .steps import Step, check_name
 
 if TYPE_CHECKING:
-    from .runs import Run
-    from .schedule import Schedule
-    from .workspace import Workspace
+    from .run import Run
 
 __all__ = ["Graph", "Pipeline", "build_graph"]
-
-RESERVED = frozenset({"run", "list", "show", "remove", "pause", "resume", "next", "wait"})
 
 
 @dataclass(frozen=True)
@@ -122,23 +120,18 @@ class Pipeline:
     pipeline is used, so re-running a `%%step` cell changes the pipeline too."""
 
     def __init__(self, name: str, steps: Sequence[Step | str], *,
-                 workspace: Workspace | None = None):
-        from .workspace import get_workspace
-
+                 workspace: Context | None = None):
         check_name("pipeline", name)
-        if name in RESERVED:
-            raise PipelineDefinitionError(
-                f"{name!r} is a reserved word of %pipeline; pick another pipeline name",
-                pipeline=name)
         if not steps:
             raise PipelineDefinitionError(f"pipeline {name!r} needs at least one step",
                                           pipeline=name)
         self.name = name
-        self.workspace = workspace or get_workspace()
+        # `workspace=` names the Context the pipeline lives in (a ctcd.Workspace, usually).
+        self.context: Context = workspace or default_context()
         names = []
         for step in steps:
             if isinstance(step, Step):
-                self.workspace.add_step(step)
+                self.context.add_step(step)
                 step = step.name
             names.append(step)
         duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -147,11 +140,16 @@ class Pipeline:
                 f"pipeline {name!r} lists step(s) twice: {', '.join(duplicates)}", pipeline=name)
         self.step_names = tuple(names)
         self.graph()  # fail now, not at the first run, on unknown steps, cycles, two writers
-        self.workspace.add_pipeline(self)
+        self.context.add_pipeline(self)
+
+    @property
+    def workspace(self) -> Context:
+        """The context (a ctcd.Workspace, usually) this pipeline lives in."""
+        return self.context
 
     @property
     def steps(self) -> list[Step]:
-        known = self.workspace.steps
+        known = self.context.steps
         missing = [n for n in self.step_names if n not in known]
         if missing:
             hints = [f"{m!r}{did_you_mean(m, known)}" for m in missing]
@@ -174,20 +172,21 @@ class Pipeline:
                 f"names its steps read from outside: {', '.join(readable) or 'none'}",
                 names=unknown)
 
-    def run(self, params: Mapping[str, Any] | None = None, schedule: Schedule | None = None, *,
+    def run(self, params: Mapping[str, Any] | None = None, schedule: Any = None, *,
             cache: bool | None = None, namespace: Mapping[str, Any] | None = None,
-            trigger: str = "manual") -> Run | Any:
-        """Run now and return the finished `Run`; with `schedule`, register it with the
-        scheduler instead (returns the schedule's entry).
+            trigger: str = "manual", on_wait: Callable[[str], None] | None = None) -> Any:
+        """Run now and return the finished `Run`; with `schedule` (a ctcd.Schedule), register
+        it with the context's scheduler instead and return the schedule's record (a
+        `ScheduleRecord`; the engine does not know schedules: `Workspace.schedule` does).
 
         `cache=None` means: use the cache for manual runs, never for scheduled ones (continuous
         training exists to see fresh data)."""
         if schedule is not None:
-            return self.workspace.schedule(self, schedule, params=params)
-        from .executor import execute
-
-        return execute(self, params=dict(params or {}), namespace=namespace,
-                       cache=True if cache is None else cache, trigger=trigger)
+            return self.context.schedule(self, schedule, params=params)
+        run: Run = execute(self, params=dict(params or {}), namespace=namespace,
+                           cache=True if cache is None else cache, trigger=trigger,
+                           on_wait=on_wait)
+        return run
 
     def to_dict(self) -> dict:
         """The definition with its steps' sources, so it can be restored in a new kernel."""
@@ -207,9 +206,7 @@ class Pipeline:
         if graph.edges:
             lines.append("edges:")
             lines += [f"  {p} -> {c}  ({n})" for p, c, n in graph.edges]
-        from .executor import default_namespace
-
-        namespace = default_namespace(self.workspace)
+        namespace = self.context.user_namespace()
         found = sorted(n for n in graph.external if n in namespace)
         params = sorted(n for n in graph.external if n not in namespace)
         lines.append("from the notebook: " + (", ".join(found) or "-"))

@@ -9,11 +9,11 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .runs import reap_orphaned_runs
-from .store import Store
+from ..state import Store
+from .run_store import reap_orphaned_runs
 
 if TYPE_CHECKING:
-    from .workspace import Workspace
+    from .context import Context
 
 __all__ = ["DEFAULT_KEEP_RUNS", "PruneReport", "keep_runs_setting", "prune"]
 
@@ -41,7 +41,7 @@ class PruneReport:
                 f"{self.kept_runs} runs")
 
 
-def prune(workspace: Workspace, keep_runs: int | None = None, *,
+def prune(workspace: Context, keep_runs: int | None = None, *,
           min_age: float = 300.0) -> PruneReport:
     """Delete artifacts no kept run references: each pipeline's newest `keep_runs` runs (and
     every run still going) keep their outputs and the cache entries they made. Files younger

@@ -1,5 +1,5 @@
-"""Run records: what one execution of a pipeline did, step by step, as stored in the state store
-and shown by `%runs` / `ctcd.runs()`.
+"""The run model: what one execution of a pipeline did, step by step (`Run`, `StepRun` and their
+documented states). Storing them is `run_store`'s job, showing them `views.runs`'.
 """
 
 from __future__ import annotations
@@ -11,17 +11,17 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
-from html import escape
 from typing import TYPE_CHECKING, Any
 
-from .errors import StepError
-from .store import Store
+from ..errors import StepError
+from ..views import runs as run_views
+from ..views.format import duration as _duration
+from ..views.format import metric as _metric
 
 if TYPE_CHECKING:
     from .artifacts import ArtifactStore
 
-__all__ = ["Run", "RunState", "StepRun", "StepState", "format_run", "format_runs", "load_run",
-           "load_runs", "save_run"]
+__all__ = ["Run", "RunOutputs", "RunState", "StepRun", "StepState", "process_identity"]
 
 
 def process_identity() -> dict[str, float]:
@@ -152,6 +152,9 @@ class Run:
     owner: dict[str, float] = field(default_factory=process_identity)  # pid + its start time
     _artifacts: ArtifactStore | None = field(default=None, repr=False, compare=False)
     _exception: BaseException | None = field(default=None, repr=False, compare=False)
+    # every logged metric value (name, value, ms timestamp, step) for MLflow, not stored
+    _history: list[tuple[str, float, int, int]] = field(default_factory=list, repr=False,
+                                                        compare=False)
 
     # -- what users read ---------------------------------------------------------------------
     @property
@@ -204,9 +207,9 @@ class Run:
         if self.steps:
             parts.append(f"{len(self.steps)} steps" + (f" ({cached} cached)" if cached else ""))
         if self.duration is not None:
-            parts.append(_format_seconds(self.duration))
+            parts.append(_duration(self.duration, compact=True))
         if self.metrics:
-            parts.append(" ".join(f"{k}={_format_metric(v)}" for k, v in self.metrics.items()))
+            parts.append(" ".join(f"{k}={_metric(v)}" for k, v in self.metrics.items()))
         if self.status is RunState.FAILED:
             last = (self.error or "").strip().splitlines()
             where = f"step {self.failed_step}: " if self.failed_step else ""
@@ -220,23 +223,7 @@ class Run:
         printer.text(self.summary())
 
     def _repr_html_(self) -> str:
-        """The run in a notebook: summary, then a row per step (status, time, notes)."""
-        colors = {"SUCCEEDED": "#2e7d32", "CACHED": "#1565c0", "FAILED": "#c62828",
-                  "SKIPPED": "#757575", "RUNNING": "#ef6c00", "PENDING": "#757575"}
-        rows = []
-        for step in self.steps:
-            took = "" if step.duration is None else _format_seconds(step.duration)
-            notes = "; ".join([*step.notes, *(f"{k}={_format_metric(v)}"
-                                              for k, v in step.metrics.items())])
-            rows.append(
-                f"<tr><td>{escape(step.name)}</td><td style='color:"
-                f"{colors.get(step.status.value, 'inherit')}'>{step.status.value}</td>"
-                f"<td>{took}</td><td style='text-align:left'>{escape(notes)}</td></tr>")
-        error = ""
-        if self.error:
-            error = f"<pre style='color:#c62828'>{escape(self.error.rstrip())}</pre>"
-        return (f"<div><b>{escape(self.summary())}</b><table><tr><th>step</th><th>status</th>"
-                f"<th>time</th><th>notes</th></tr>{''.join(rows)}</table>{error}</div>")
+        return run_views.run_html(self)
 
     # -- storage -----------------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -261,136 +248,3 @@ class Run:
                    owner=dict(data.get("owner") or {}))
 
 
-def save_run(store: Store, run: Run) -> None:
-    store.execute(
-        "INSERT OR REPLACE INTO runs (id, pipeline, trigger, status, started, finished, data) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (run.id, run.pipeline, run.trigger, run.status.value, run.started_at, run.finished_at,
-         Store.dumps(run.to_dict())),
-    )
-
-
-def owner_alive(owner: Mapping[str, float]) -> bool:
-    """Whether the process recorded in `owner` still runs (unknown owners count as alive)."""
-    import psutil
-
-    if not owner:
-        return True
-    try:
-        return abs(psutil.Process(int(owner["pid"])).create_time() - owner["started"]) < 1.0
-    except (psutil.NoSuchProcess, KeyError, ValueError):
-        return False
-    except psutil.Error:
-        return True
-
-
-def reap_orphaned_runs(store: Store) -> int:
-    """Mark RUNNING runs whose process is gone (a kernel died mid-run) as FAILED; returns how
-    many. Without this they would show as running forever and hold back artifact pruning."""
-    reaped = 0
-    for row in store.execute("SELECT data FROM runs WHERE status = 'RUNNING'"):
-        try:
-            run = Run.from_dict(Store.loads(row["data"]))
-        except (ValueError, KeyError, TypeError):
-            continue
-        if owner_alive(run.owner):
-            continue
-        run.status = RunState.FAILED
-        run.finished_at = run.finished_at or run.started_at
-        run.error = (f"the process running this run (pid {run.owner.get('pid')}) exited "
-                     "before it finished, e.g. the kernel was restarted or died\n")
-        for step in run.steps:
-            if step.status in (StepState.RUNNING, StepState.PENDING):
-                step.status = StepState.FAILED if step.status is StepState.RUNNING \
-                    else StepState.SKIPPED
-        save_run(store, run)
-        reaped += 1
-    return reaped
-
-
-def load_runs(store: Store, pipeline: str | None = None, limit: int | None = None,
-              artifacts: ArtifactStore | None = None) -> list[Run]:
-    """Runs, newest first. Rows that do not parse are left out, not fatal."""
-    sql = "SELECT data FROM runs"
-    args: tuple = ()
-    if pipeline is not None:
-        sql += " WHERE pipeline = ?"
-        args = (pipeline,)
-    sql += " ORDER BY started DESC, rowid DESC"
-    if limit is not None:
-        sql += f" LIMIT {int(limit)}"
-    runs = []
-    for row in store.execute(sql, args):
-        try:
-            run = Run.from_dict(Store.loads(row["data"]))
-        except (ValueError, KeyError, TypeError):
-            continue
-        run._artifacts = artifacts
-        runs.append(run)
-    return runs
-
-
-def load_run(store: Store, run_id: str, artifacts: ArtifactStore | None = None) -> Run | None:
-    rows = store.execute("SELECT data FROM runs WHERE id = ? OR id LIKE ?", (run_id, run_id + "%"))
-    if len(rows) != 1:
-        return None
-    run = Run.from_dict(Store.loads(rows[0]["data"]))
-    run._artifacts = artifacts
-    return run
-
-
-def format_runs(runs: list[Run]) -> str:
-    """The `%runs` table; the last column holds the metrics, or why a run failed or skipped."""
-    if not runs:
-        return "no runs yet"
-    rows = [("id", "pipeline", "trigger", "status", "started", "duration", "metrics / note")]
-    for run in runs:
-        duration = "-" if run.duration is None else f"{run.duration:.2f}s"
-        rows.append((run.id, run.pipeline, run.trigger, run.status.value,
-                     run.started.strftime("%Y-%m-%d %H:%M:%S"), duration, run_note(run)))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    return "\n".join(("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False))
-                      + "  " + r[-1]).rstrip() for r in rows)
-
-
-def run_note(run: Run) -> str:
-    note = " ".join(f"{k}={_format_metric(v)}" for k, v in run.metrics.items())
-    if run.status is RunState.FAILED:
-        last = (run.error or "failed").strip().splitlines()[-1]
-        where = f"{run.failed_step}: " if run.failed_step else ""
-        note = (note + "  " if note else "") + _shorten(where + last, 80)
-    elif run.status is RunState.SKIPPED and run.log:
-        note = _shorten(run.log.strip().splitlines()[0], 80)
-    return note
-
-
-def _shorten(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def format_run(run: Run) -> str:
-    """A run in full: summary, steps with status, duration and notes, error, log."""
-    lines = [run.summary(), f"started {run.started:%Y-%m-%d %H:%M:%S}  trigger {run.trigger}"
-             + (f"  params {run.params}" if run.params else "")]
-    for step in run.steps:
-        took = "" if step.duration is None else f"  {_format_seconds(step.duration)}"
-        lines.append(f"  {step.name:<20} {step.status.value:<9}{took}")
-        lines += [f"      {note}" for note in step.notes]
-    lines += [f"warning: {w}" for w in run.warnings]
-    if run.error:
-        lines += ["error:", run.error.rstrip()]
-    if run.log:
-        lines += ["log:", run.log.rstrip()]
-    return "\n".join(lines)
-
-
-def _format_seconds(seconds: float) -> str:
-    if seconds < 1:
-        return f"{seconds * 1000:.0f}ms"
-    if seconds < 120:
-        return f"{seconds:.2f}s"
-    return f"{seconds / 60:.1f}m"
-
-
-def _format_metric(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)

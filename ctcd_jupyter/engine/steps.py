@@ -9,8 +9,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import CodeType
 
+from ..errors import StepDefinitionError
 from .dataflow import analyze
-from .errors import StepDefinitionError
 
 __all__ = ["Step"]
 

@@ -5,13 +5,15 @@ mlflow is imported here, lazily, on the first tracked run (it costs ~1.5 s).
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .runs import Run, RunState
-from .state import ensure_dir, mlflow_tracking_uri
+from ..state import ensure_dir, mlflow_tracking_uri
+from .observers import RunObserver
+from .run import Run, RunState
 
-__all__ = ["Tracker"]
+__all__ = ["Tracker", "TrackingObserver"]
 
 
 class Tracker:
@@ -91,3 +93,30 @@ class Tracker:
         status = "FINISHED" if run.status is RunState.SUCCEEDED else "FAILED"
         client.set_terminated(run.mlflow_run_id, status=status,
                               end_time=int((run.finished_at or 0) * 1000))
+
+
+class TrackingObserver(RunObserver):
+    """MLflow tracking as a run observer: an MLflow run opens at run start (so a step can log
+    a model into it) and gets the metrics and outcome at run end. Tracking never costs the
+    user a run: a failure becomes a warning on the run."""
+
+    def __init__(self, tracker: Callable[[], Tracker | None]):
+        self._tracker = tracker  # resolved per run: tracking can be switched off on the context
+
+    def run_start(self, run: Run) -> None:
+        tracker = self._tracker()
+        if tracker is None:
+            return
+        try:
+            run.mlflow_run_id = tracker.start(run)
+        except Exception as exc:
+            run.warnings.append(f"MLflow tracking unavailable: {type(exc).__name__}: {exc}")
+
+    def run_end(self, run: Run) -> None:
+        tracker = self._tracker()
+        if tracker is None or run.mlflow_run_id is None:
+            return
+        try:
+            tracker.finish(run, run._history)
+        except Exception as exc:
+            run.warnings.append(f"MLflow tracking failed: {type(exc).__name__}: {exc}")

@@ -3,34 +3,23 @@
 from __future__ import annotations
 
 import ast
+import sys
 from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic import cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from ..errors import CtcdError, ParameterError, PipelineDefinitionError, StepDefinitionError
-from ..pipeline import Pipeline
-from ..runs import Run, format_runs
-from ..steps import Step
-from ..workspace import Workspace
+from ..engine.pipeline import Pipeline
+from ..engine.run import Run
+from ..engine.steps import Step
+from ..errors import ParameterError, PipelineDefinitionError, StepCellError, StepDefinitionError
+from ..views.runs import runs_table
+from .base import CtcdMagics
 
 __all__ = ["PipelineMagics", "parse_params"]
 
 _USER_ERRORS = (StepDefinitionError, PipelineDefinitionError, ParameterError)
-
-
-class StepCellError(CtcdError):
-    """A `%%step` cell raised when run in the notebook; the step is registered all the same."""
-
-    def __init__(self, step: str, error: BaseException):
-        super().__init__(f"step {step!r} is registered, but its cell raised "
-                         f"{type(error).__name__} (traceback above)")
-        self.step = step
-        self.error = error
-
-    def _render_traceback_(self) -> list[str]:
-        return [str(self)]
 
 
 def parse_params(items: list[list[str]] | None) -> dict[str, Any]:
@@ -48,12 +37,13 @@ def parse_params(items: list[list[str]] | None) -> dict[str, Any]:
     return params
 
 
-@magics_class
-class PipelineMagics(Magics):
-    def __init__(self, shell: Any, workspace: Workspace):
-        super().__init__(shell)
-        self.workspace = workspace
+# The verbs of %pipeline: a pipeline cannot be *defined* under these names from the magic
+# (`%pipeline run ...` would be ambiguous); plain Python may use any name.
+VERBS = frozenset({"run", "list", "show", "export"})
 
+
+@magics_class
+class PipelineMagics(CtcdMagics):
     @magic_arguments()
     @argument("name", help="the step's name (letters, digits, _ or -)")
     @argument("--inputs", default=None, metavar="A,B",
@@ -107,13 +97,15 @@ class PipelineMagics(Magics):
                     print(pipeline.describe())
                     return None
                 run = pipeline.run(params=parse_params(args.param),
-                                   cache=False if args.no_cache else None)
+                                   cache=False if args.no_cache else None, on_wait=_tell)
                 print(run.summary())
                 return run.raise_for_status()
             if args.param or args.no_cache:
                 raise UsageError("--param and --no-cache go with '%pipeline run NAME'")
             if len(words) < 2:
                 raise UsageError(f"usage: %pipeline {verb} STEP [STEP ...]")
+            if verb in VERBS:
+                raise UsageError(f"{verb!r} is a verb of %pipeline; pick another pipeline name")
             pipeline = Pipeline(verb, words[1:], workspace=self.workspace)
         except _USER_ERRORS as exc:
             raise UsageError(str(exc)) from None
@@ -137,4 +129,8 @@ class PipelineMagics(Magics):
         args = parse_argstring(self.runs, line)
         if args.n < 1:
             raise UsageError("-n must be at least 1")
-        print(format_runs(self.workspace.runs(args.pipeline, limit=args.n)))
+        print(runs_table(self.workspace.runs(args.pipeline, limit=args.n)))
+
+
+def _tell(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)

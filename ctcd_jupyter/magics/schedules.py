@@ -6,17 +6,17 @@ from datetime import datetime
 from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.magic import line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from ..errors import CtcdError, CtcdTimeoutError
-from ..schedule import Schedule, parse_duration, parse_when
-from ..scheduling import ScheduleInfo
-from ..workspace import Workspace
-from . import show_widget
+from ..schedules.trigger import Schedule, parse_duration, parse_when
+from ..views.format import when
+from ..views.schedules import overview_table
+from .base import CtcdMagics, show_widget
 from .pipelines import parse_params
 
-__all__ = ["ScheduleMagics", "format_overview"]
+__all__ = ["ScheduleMagics"]
 
 _VERBS = ("pause", "resume", "remove", "next", "wait")
 
@@ -29,41 +29,11 @@ def _unquote(text: str | None) -> str | None:
 
 
 def _when(ts: float | None, tz: Any = None) -> str:
-    """A time in the schedule's zone; today's times without the date, to keep rows short."""
-    if ts is None:
-        return "-"
-    moment = datetime.fromtimestamp(ts, tz)
-    if moment.date() == datetime.now(tz).date():
-        return moment.strftime("%H:%M:%S")
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
-
-
-def format_overview(infos: list[ScheduleInfo]) -> str:
-    if not infos:
-        return "no schedules; create one with %schedule PIPELINE --every 1h or --cron \"0 * * * *\""
-    rows = [("schedule", "status", "when", "next fire", "last run", "ok/failed/skipped")]
-    for info in infos:
-        record = info.record
-        zone = record.schedule.zoneinfo
-        last = info.last_run
-        last_text = "-" if last is None else (
-            f"{last.status.value} {_when(last.started_at, zone)}"
-            + (" " + " ".join(f"{k}={v:.4g}" for k, v in last.metrics.items())
-               if last.metrics else ""))
-        nxt = _when(record.next_fire, zone) if info.live and record.state.value == "ACTIVE" else "-"
-        rows.append((info.name, info.status, record.schedule.describe(), nxt, last_text,
-                     f"{record.succeeded}/{record.failed}/{record.skipped}"))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-                     for r in rows)
+    return when(ts, tz, today_short=True)
 
 
 @magics_class
-class ScheduleMagics(Magics):
-    def __init__(self, shell: Any, workspace: Workspace):
-        super().__init__(shell)
-        self.workspace = workspace
-
+class ScheduleMagics(CtcdMagics):
     @magic_arguments()
     @argument("words", nargs="*",
               help="PIPELINE to schedule it; pause|resume|remove|next|wait PIPELINE; nothing "
@@ -92,10 +62,10 @@ class ScheduleMagics(Magics):
         words = args.words
         try:
             if not words:
-                if not show_widget(self.shell, "SchedulesPanel"):
-                    print(format_overview(scheduling.overview()))
+                if not show_widget(self.shell, "SchedulesPanel", workspace=self.workspace):
+                    print(overview_table(scheduling.overview()))
                 return None
-            if words[0] in _VERBS:
+            if words[0] in _VERBS and len(words) != 1:  # a lone word may be a pipeline's name
                 if len(words) != 2:
                     raise UsageError(f"usage: %schedule {words[0]} PIPELINE")
                 return self._verb(words[0], words[1], args)

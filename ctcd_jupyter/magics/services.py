@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.magic import line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from ..errors import ServiceNotFoundError
 from ..services import get_service, services
-from ..services.text import services_table
-from . import show_widget
+from ..views.services import services_table
+from .base import CtcdMagics, show_widget
 
 __all__ = ["ServiceMagics"]
 
@@ -17,7 +17,7 @@ _ACTIONS = ("list", "start", "stop", "restart", "logs")
 
 
 @magics_class
-class ServiceMagics(Magics):
+class ServiceMagics(CtcdMagics):
     @magic_arguments()
     @argument("action", nargs="?", default="list",
               help="list (default), start, stop, restart or logs")
@@ -30,7 +30,8 @@ class ServiceMagics(Magics):
     def services(self, line: str = ""):
         """The services panel (a widget in a notebook; the list elsewhere), or list, start, stop,
         restart one, or show its log."""
-        if not line.strip() and show_widget(self.shell, "ServicesPanel"):
+        if not line.strip() and show_widget(self.shell, "ServicesPanel",
+                                             workspace=self.workspace):
             return None
         args = parse_argstring(self.services, line)
         if args.action not in _ACTIONS:
@@ -39,12 +40,12 @@ class ServiceMagics(Magics):
         if args.action == "list":
             if args.name:
                 raise UsageError("%services list takes no name")
-            print(services_table(services()))
+            print(services_table(services(self.workspace.home)))
             return None
         if not args.name:
             raise UsageError(f"%services {args.action} needs a service NAME")
         try:
-            svc = get_service(args.name)
+            svc = get_service(args.name, self.workspace.home)
         except ServiceNotFoundError as exc:
             raise UsageError(str(exc)) from None
         if args.action == "logs":

@@ -8,34 +8,39 @@ SKIPPED runs, and each schedule is stored as data so a new kernel can list and r
 from __future__ import annotations
 
 import atexit
-import contextlib
 import io
+import logging
 import os
 import sqlite3
 import threading
-import time
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .capture import capture_thread
-from .errors import CtcdError, PipelineDefinitionError, ScheduleError
-from .executor import PipelineBusy, execute, new_run_id
-from .runs import Run, RunState, owner_alive, process_identity, save_run
-from .schedule import Schedule
-from .scheduler import Scheduler, ScheduleRecord, SchedulerEvent, ScheduleState, SkipTick
-from .store import Store
+from ..clock import Clock
+from ..engine.capture import capture_thread
+from ..engine.context import Context
+from ..engine.executor import execute, new_run_id, resolve_externals
+from ..engine.pipeline import Pipeline
+from ..engine.run import Run, RunState, process_identity
+from ..engine.run_store import owner_alive, save_run
+from ..errors import CtcdError, PipelineBusy, PipelineDefinitionError, ScheduleError
+from .records import (
+    ScheduleRecord,
+    ScheduleState,
+    delete_schedule_record,
+    load_schedule_records,
+    save_schedule_record,
+)
+from .scheduler import Scheduler, SchedulerEvent, SkipTick
+from .trigger import Schedule
 
-if TYPE_CHECKING:
-    from .clock import Clock
-    from .pipeline import Pipeline
-    from .workspace import Workspace
+log = logging.getLogger(__name__)
 
 PRUNE_EVERY = 10  # scheduled runs of one pipeline between two artifact prunes
 
-__all__ = ["ScheduleInfo", "Scheduling", "delete_schedule_record", "load_schedule_records",
-           "save_schedule_record"]
+__all__ = ["ScheduleInfo", "Scheduling"]
 
 
 @dataclass(frozen=True)
@@ -73,12 +78,13 @@ class ScheduleInfo:
 class Scheduling:
     """The schedules of one workspace."""
 
-    def __init__(self, workspace: Workspace, clock: Clock | None = None):
+    def __init__(self, workspace: Context, clock: Clock | None = None):
         self.workspace = workspace
-        self.scheduler = Scheduler(clock, on_event=self._on_event)
+        self.scheduler = Scheduler(clock or workspace.clock, on_event=self._on_event)
         self._params: dict[str, dict[str, Any]] = {}
         self._runs_since_prune: dict[str, int] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the listeners
+        self._records = threading.RLock()  # a schedule's live entry and its stored record
         self._armed = False
         self._listeners: list[weakref.ref] = []
 
@@ -95,9 +101,13 @@ class Scheduling:
             self._listeners = [ref for ref in self._listeners if ref() is not None]
             callbacks = [ref() for ref in self._listeners]
         for callback in callbacks:
-            if callback is not None:
-                with contextlib.suppress(Exception):  # a listener must not break the scheduler
-                    callback(event)
+            if callback is None:
+                continue
+            try:
+                callback(event)
+            except Exception:  # a listener must not break the scheduler, nor fail unseen
+                log.exception("ctcd: a schedule listener (%r) failed on %s %s; the others "
+                              "were still told", callback, event.kind, event.name)
 
     def _arm(self) -> None:
         # Kernel shutdown runs atexit: stop the thread then (again after an unload/reload).
@@ -109,15 +119,13 @@ class Scheduling:
     def add(self, pipeline: Pipeline, schedule: Schedule,
             params: Mapping[str, Any] | None = None) -> ScheduleRecord:
         """Run `pipeline` on `schedule` (replacing its earlier schedule, if any)."""
-        from .executor import default_namespace, resolve_externals
-
         if not isinstance(schedule, Schedule):
             raise ScheduleError(f"expected a ctcd.Schedule, got {type(schedule).__name__}")
         params = dict(params or {})
         graph = pipeline.graph()
         pipeline.check_params(params, graph)
         # Fail now, not at the first tick, when a name the steps read is missing.
-        resolve_externals(pipeline, graph, params, default_namespace(self.workspace))
+        resolve_externals(pipeline, graph, params, self.workspace.user_namespace())
         self._refuse_foreign(pipeline.name)
         self._params[pipeline.name] = params
         self._arm()
@@ -155,11 +163,13 @@ class Scheduling:
         return record
 
     def remove(self, name: str) -> None:
-        live = name in self.scheduler
-        if live:
-            self.scheduler.remove(name)
-        self._params.pop(name, None)
-        if not delete_schedule_record(self.workspace.store, name) and not live:
+        with self._records:  # no late event of a run may store the record again
+            live = name in self.scheduler
+            if live:
+                self.scheduler.remove(name)
+            self._params.pop(name, None)
+            deleted = delete_schedule_record(self.workspace.store, name)
+        if not deleted and not live:
             raise ScheduleError(f"no schedule named {name!r}{self._known()}", schedule=name)
 
     def wait(self, name: str, runs: int = 1, timeout: float | None = None) -> list[Run]:
@@ -242,7 +252,7 @@ class Scheduling:
             except CtcdError as exc:  # e.g. a notebook variable a step reads was deleted
                 run = Run(id=new_run_id(), pipeline=name, trigger="schedule", tick=tick,
                           status=RunState.FAILED, error=f"{type(exc).__name__}: {exc}\n",
-                          started_at=self.workspace.clock())
+                          started_at=self.workspace.now())
                 run.finished_at = run.started_at
         if stray.getvalue():
             run.log += f"[scheduler]\n{stray.getvalue()}"
@@ -258,8 +268,10 @@ class Scheduling:
         if self._runs_since_prune[name] < PRUNE_EVERY:
             return
         self._runs_since_prune[name] = 0
-        with contextlib.suppress(OSError, sqlite3.Error):
+        try:
             self.workspace.prune()
+        except (OSError, sqlite3.Error) as exc:  # pruning is housekeeping: say so, go on
+            log.warning("ctcd: pruning old artifacts of %s failed: %s", name, exc)
 
     def _on_event(self, event: SchedulerEvent) -> None:
         if event.kind == "skipped":
@@ -275,19 +287,19 @@ class Scheduling:
         self._notify(event)
 
     def _skipped_run(self, name: str, tick: float | None, why: str) -> Run:
-        now = self.workspace.clock()
+        now = self.workspace.now()
         return Run(id=new_run_id(), pipeline=name, trigger="schedule", status=RunState.SKIPPED,
                    started_at=now, finished_at=now, tick=tick, log=why + "\n")
 
     # -- storage -----------------------------------------------------------------------------
     def _save(self, name: str) -> None:
-        if name not in self.scheduler:
-            return
-        record = self.scheduler.get(name)
-        stored = self.workspace.stored_pipeline(name)
-        data = {"record": record.to_dict(), "params": self._params.get(name, {}),
-                "pipeline": stored, "owner": process_identity()}
-        with self._lock:
+        with self._records:
+            if name not in self.scheduler:
+                return
+            record = self.scheduler.get(name)
+            stored = self.workspace.stored_pipeline(name)
+            data = {"record": record.to_dict(), "params": self._params.get(name, {}),
+                    "pipeline": stored, "owner": process_identity()}
             save_schedule_record(self.workspace.store, name, data)
 
     def _stored(self) -> dict[str, dict]:
@@ -317,8 +329,6 @@ class Scheduling:
                             schedule=name)
 
     def _restore_pipeline(self, name: str, stored: Mapping[str, Any]) -> Pipeline:
-        from .pipeline import Pipeline
-
         if name in self.workspace.pipelines:
             return self.workspace.pipelines[name]
         definition = stored.get("pipeline") or {}
@@ -345,26 +355,3 @@ class _RunFailed(CtcdError):
     def __init__(self, run: Run):
         super().__init__(run.summary())
         self.run = run
-
-
-# -- persistence: schedule records as JSON rows in the store's `schedules` table -------------
-def save_schedule_record(store: Store, name: str, data: Mapping[str, Any]) -> None:
-    """Insert or replace the JSON record `data` of schedule `name`."""
-    store.execute(
-        "INSERT INTO schedules (name, data, updated) VALUES (?, ?, ?) "
-        "ON CONFLICT(name) DO UPDATE SET data = excluded.data, updated = excluded.updated",
-        (name, Store.dumps(dict(data)), time.time()),
-    )
-
-
-def load_schedule_records(store: Store) -> list[dict[str, Any]]:
-    """Every stored record, by name, each with its `name` and `updated` (epoch) keys set."""
-    rows = store.execute("SELECT name, data, updated FROM schedules ORDER BY name")
-    return [{**Store.loads(row["data"]), "name": row["name"], "updated": row["updated"]}
-            for row in rows]
-
-
-def delete_schedule_record(store: Store, name: str) -> bool:
-    """Delete the record of `name`; returns whether there was one."""
-    with store.transaction() as conn:
-        return conn.execute("DELETE FROM schedules WHERE name = ?", (name,)).rowcount > 0

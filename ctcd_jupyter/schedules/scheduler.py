@@ -6,18 +6,17 @@ A job is any callable `job(tick) -> object`; the pipeline engine plugs pipeline 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from enum import Enum
-from typing import Any
 
-from .clock import Clock, SystemClock
-from .errors import CtcdTimeoutError, ScheduleError
-from .schedule import Schedule
+from ..clock import Clock, SystemClock
+from ..errors import CtcdTimeoutError, ScheduleError
+from .records import ScheduleRecord, ScheduleState
+from .trigger import Schedule
+from .workers import Workers
 
 __all__ = [
     "JobOutcome",
@@ -39,21 +38,6 @@ _COUNTS = ("fired", "skipped", "failed", "succeeded")
 class SkipTick(Exception):
     """Raised by a job to say this tick did not run: counted and reported as skipped, with the
     exception's message as the reason."""
-
-
-class ScheduleState(str, Enum):
-    """Where a schedule entry stands.
-
-    ACTIVE     fires at its next fire time
-    PAUSED     kept, does not fire until resumed
-    COMPLETED  end_time has passed and its last run finished
-    STOPPED    the scheduler was stopped (unload, shutdown, kernel restart); resume to go on
-    """
-
-    ACTIVE = "ACTIVE"
-    PAUSED = "PAUSED"
-    COMPLETED = "COMPLETED"
-    STOPPED = "STOPPED"
 
 
 @dataclass(frozen=True)
@@ -91,43 +75,6 @@ class JobOutcome:
         return self.finished - self.started
 
 
-@dataclass(frozen=True)
-class ScheduleRecord:
-    """A snapshot of one entry, safe to read on any thread."""
-
-    name: str
-    schedule: Schedule
-    state: ScheduleState
-    next_fire: float | None = None
-    last_tick: float | None = None
-    running: bool = False
-    fired: int = 0
-    skipped: int = 0
-    failed: int = 0
-    succeeded: int = 0
-    last_outcome: str | None = None
-    last_error: str | None = None
-    last_started: float | None = None
-    last_finished: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
-        data["schedule"] = self.schedule.to_dict()
-        data["state"] = self.state.value
-        return data
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, state: ScheduleState | str | None = None,
-                  ) -> ScheduleRecord:
-        """Rebuild a stored record; `state=` overrides (STOPPED after a kernel restart)."""
-        fields = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
-        fields["schedule"] = Schedule.from_dict(data["schedule"])
-        fields["state"] = ScheduleState(state or data.get("state", "STOPPED"))
-        if fields["state"] is not ScheduleState.ACTIVE:
-            fields["running"] = False
-        return cls(**fields)
-
-
 @dataclass(eq=False)
 class _Entry:
     name: str
@@ -158,41 +105,6 @@ class _Entry:
             last_started=self.last_started, last_finished=self.last_finished, **self.counts)
 
 
-class _Workers:
-    """Daemon threads kept warm for runs: handing a run to a waiting thread costs one wake-up,
-    while starting a thread costs several GIL hand-offs when a user's cell keeps the GIL busy.
-    A thread idle for `idle_timeout` seconds exits."""
-
-    def __init__(self, idle_timeout: float = 30.0):
-        self.idle_timeout = idle_timeout
-        self._tasks: queue.SimpleQueue[tuple[Callable[..., object], tuple]] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._idle = 0  # waiting threads minus tasks queued for them
-
-    def submit(self, fn: Callable[..., object], *args: object) -> None:
-        with self._lock:
-            spawn = self._idle == 0
-            if not spawn:
-                self._idle -= 1
-        self._tasks.put((fn, args))
-        if spawn:
-            threading.Thread(target=self._serve, name="ctcd-worker", daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                fn, args = self._tasks.get(timeout=self.idle_timeout)
-            except queue.Empty:
-                with self._lock:
-                    if self._idle > 0:  # a spare thread: nobody counts on this one
-                        self._idle -= 1
-                        return
-                continue
-            fn(*args)
-            with self._lock:
-                self._idle += 1
-
-
 class Scheduler:
     """Runs jobs on schedules from one daemon thread, started by the first `add()`.
 
@@ -215,7 +127,7 @@ class Scheduler:
         self._dirty = False  # something changed since the loop last looked
         self._sleeping = False
         self._active_jobs = 0
-        self._workers = _Workers()
+        self._workers = Workers()
 
     # -- public API ------------------------------------------------------------------------
     def add(self, name: str, schedule: Schedule, job: Job, *, replace: bool = True,
@@ -358,7 +270,9 @@ class Scheduler:
         with self._cond:  # jobs end on their own; give them what is left of the timeout
             while self._active_jobs and (remaining := deadline - time.monotonic()) > 0:
                 self._cond.wait(remaining)
-            return not self._active_jobs and not (thread is not None and thread.is_alive())
+            ended = not self._active_jobs and not (thread is not None and thread.is_alive())
+        self._workers.close()  # idle workers exit now, busy ones when their run ends
+        return ended
 
     # -- the loop --------------------------------------------------------------------------
     def _ensure_thread(self) -> None:
@@ -541,4 +455,4 @@ class Scheduler:
 
 
 def _clock_text(ts: float | None, schedule: Schedule) -> str:
-    return "-" if ts is None else schedule._fmt(ts)
+    return schedule.format_time(ts)

@@ -15,7 +15,8 @@ from datetime import time as dtime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .errors import ScheduleError
+from ..errors import ScheduleError
+from ..views.format import when
 
 __all__ = [
     "Schedule",
@@ -243,11 +244,12 @@ class Schedule:
 
     def _check_end(self, now: float | datetime) -> None:
         now_ts = now.timestamp() if isinstance(now, datetime) else now
-        end = self._fmt(self._end)
+        end = self.format_time(self._end)
         if self._start is not None and self._end <= self._start:
-            raise ScheduleError(f"end_time {end} is not after start_time {self._fmt(self._start)}")
+            raise ScheduleError(
+                f"end_time {end} is not after start_time {self.format_time(self._start)}")
         if self._end <= now_ts:
-            raise ScheduleError(f"end_time {end} is in the past (now {self._fmt(now_ts)})")
+            raise ScheduleError(f"end_time {end} is in the past (now {self.format_time(now_ts)})")
 
     # properties ---------------------------------------------------------------------------
     @property
@@ -423,13 +425,9 @@ class Schedule:
             raise AttributeError("Schedule is immutable; build a new one")
         object.__setattr__(self, name, value)
 
-    def _fmt(self, ts: float | None) -> str:
-        if ts is None:
-            return "-"
-        moment = datetime.fromtimestamp(ts, self._zone)
-        today = datetime.now(self._zone).date()
-        text = moment.strftime("%H:%M:%S" if moment.second else "%H:%M")
-        return text if moment.date() == today else f"{moment.date().isoformat()} {text}"
+    def format_time(self, ts: float | None) -> str:
+        """A time in this schedule's zone: "10:42" today, "2026-12-02 10:42:05" otherwise."""
+        return when(ts, self._zone, today_short=True, drop_zero_seconds=True)
 
     def describe(self) -> str:
         """One line: "every 30s until 10:42 (UTC)" / "cron */5 * * * 1-5 (Europe/Berlin)"."""
@@ -438,9 +436,9 @@ class Schedule:
         else:
             text = f"cron {self.cron_expression}"
         if self._start is not None and self._start > time.time():
-            text += f" from {self._fmt(self._start)}"
+            text += f" from {self.format_time(self._start)}"
         if self._end is not None:
-            text += f" until {self._fmt(self._end)}"
+            text += f" until {self.format_time(self._end)}"
         if self.catchup:
             text += ", catch-up"
         return f"{text} ({self.tz})"

@@ -13,6 +13,12 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
 from ..errors import CtcdError, ServiceNotFoundError
+from ..schedules.pipelines import Scheduling
+from ..services import get_service, services
+from ..views.runs import run_json
+from ..views.schedules import schedule_json
+from ..views.services import service_json
+from ..workspace import Workspace
 
 __all__ = ["setup_handlers"]
 
@@ -25,8 +31,6 @@ class _Handler(APIHandler):
         return self.settings["ctcd_home"]
 
     def workspace(self) -> Any:
-        from ..workspace import Workspace
-
         workspace = self.settings.get("ctcd_workspace")
         if workspace is None:
             workspace = self.settings["ctcd_workspace"] = Workspace(self.home, tracking=False)
@@ -37,36 +41,23 @@ class _Handler(APIHandler):
         self.finish(json.dumps({"error": message}))
 
 
-def service_summary(svc: Any) -> dict:
-    status = svc.status.value
-    return {"name": svc.name, "kind": svc.kind, "status": status, "endpoint": svc.endpoint,
-            "last_error": svc.last_error if status == "ERROR" else None,
-            "model_uri": getattr(svc, "model_uri", None)}
-
-
 class ServicesHandler(_Handler):
     @tornado.web.authenticated
     def get(self) -> None:
-        from ..services import services
-
-        self.finish(json.dumps([service_summary(s) for s in services(self.home)]))
+        self.finish(json.dumps([service_json(s) for s in services(self.home)], default=str))
 
 
 class ServiceHandler(_Handler):
     @tornado.web.authenticated
     def get(self, name: str) -> None:
-        from ..services import get_service
-
         try:
             svc = get_service(name, self.home)
         except ServiceNotFoundError as exc:
             return self.fail(404, str(exc))
-        self.finish(json.dumps(svc.describe(), default=str))
+        self.finish(json.dumps(service_json(svc, detail=True), default=str))
 
     @tornado.web.authenticated
     async def post(self, name: str, action: str) -> None:
-        from ..services import get_service
-
         if action not in ACTIONS:
             return self.fail(400, f"unknown action {action!r}; use one of {', '.join(ACTIONS)}")
         try:
@@ -79,43 +70,26 @@ class ServiceHandler(_Handler):
             await asyncio.get_running_loop().run_in_executor(None, call)
         except CtcdError as exc:
             return self.fail(409, str(exc))
-        self.finish(json.dumps(service_summary(svc)))
+        self.finish(json.dumps(service_json(svc), default=str))
 
 
 class SchedulesHandler(_Handler):
     @tornado.web.authenticated
     def get(self) -> None:
-        from ..scheduling import Scheduling
-
-        items = []
-        for info in Scheduling(self.workspace()).overview():
-            record, last = info.record, info.last_run
-            items.append({
-                "name": info.name, "status": info.status, "when": record.schedule.describe(),
-                "next_fire": record.next_fire if info.live else None,
-                "succeeded": record.succeeded, "failed": record.failed,
-                "skipped": record.skipped,
-                "last_run": None if last is None else {
-                    "id": last.id, "status": last.status.value, "started": last.started_at,
-                    "metrics": last.metrics}})
+        items = [schedule_json(info) for info in Scheduling(self.workspace()).overview()]
         self.finish(json.dumps(items))
 
 
 class RunsHandler(_Handler):
     @tornado.web.authenticated
     def get(self) -> None:
-        from ..runs import run_note
-
         try:
             limit = max(1, min(int(self.get_query_argument("limit", "50")), 1000))
         except ValueError:
             return self.fail(400, "limit must be a whole number")
         pipeline = self.get_query_argument("pipeline", None) or None
         runs = self.workspace().runs(pipeline, limit=limit)
-        self.finish(json.dumps([
-            {"id": r.id, "pipeline": r.pipeline, "trigger": r.trigger,
-             "status": r.status.value, "started": r.started_at, "duration": r.duration,
-             "metrics": r.metrics, "note": run_note(r)} for r in runs]))
+        self.finish(json.dumps([run_json(r) for r in runs], default=str))
 
 
 def setup_handlers(web_app: Any, home: Path) -> None:

@@ -6,6 +6,9 @@ Importing this package imports neither mlflow nor IPython.
 
 from __future__ import annotations
 
+import json
+
+from ..engine.artifacts import Serializer, register_serializer
 from .base import BaseService, ServiceState
 from .daemon import LocalDaemonService
 from .mlflow_serving import MLFlowDeploymentService
@@ -17,6 +20,17 @@ from .registry import (
     service_to_spec,
     services,
 )
+
+
+def _serializer() -> Serializer:
+    # A service in a step's outputs is a running process elsewhere: store its spec and
+    # identity (JSON), never the object; loading it re-attaches to the process.
+    return Serializer("service", lambda value: isinstance(value, BaseService),
+                      lambda value: json.dumps(service_to_spec(value), sort_keys=True).encode(),
+                      lambda data: service_from_spec(json.loads(data)))
+
+
+register_serializer(_serializer())
 
 __all__ = [
     "SERVICE_KINDS",

@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ServiceSpecError, did_you_mean
-from ..state import ensure_dir, state_home
-from ..store import Store
+from ..state import Store, ensure_dir, state_home
 
 if TYPE_CHECKING:
     from .base import BaseService

@@ -10,17 +10,12 @@ from typing import Any
 import ipywidgets as widgets
 import traitlets
 
+from ..views.format import TONE_COLOURS, colour
+
 __all__ = ["Panel", "badge"]
 
-COLOURS = {"ACTIVE": "#2e7d32", "SUCCEEDED": "#2e7d32", "PAUSED": "#ef6c00",
-           "PENDING_STARTUP": "#ef6c00", "PENDING_SHUTDOWN": "#ef6c00", "RUNNING": "#ef6c00",
-           "ERROR": "#c62828", "FAILED": "#c62828", "SKIPPED": "#757575",
-           "INACTIVE": "#757575", "STOPPED": "#757575", "COMPLETED": "#1565c0"}
-
-
 def badge(state: str) -> str:
-    colour = COLOURS.get(state.split()[0], "#424242")
-    return f"<span style='color:{colour};font-weight:600'>{escape(state)}</span>"
+    return f"<span style='color:{colour(state)};font-weight:600'>{escape(state)}</span>"
 
 
 class Panel(widgets.VBox):
@@ -38,8 +33,8 @@ class Panel(widgets.VBox):
 
     def _show_message(self, change: dict) -> None:
         text = change["new"]
-        colour = "#c62828" if text.startswith("error") else "#424242"
-        self._status.value = f"<span style='color:{colour}'>{escape(text)}</span>" if text else ""
+        shade = TONE_COLOURS["error" if text.startswith("error") else "text"]
+        self._status.value = f"<span style='color:{shade}'>{escape(text)}</span>" if text else ""
 
     def _safe(self, callback: Callable[..., Any]) -> Callable[..., None]:
         def handler(*args: Any) -> None:

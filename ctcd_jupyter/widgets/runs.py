@@ -8,7 +8,8 @@ from typing import Any
 import ipywidgets as widgets
 import traitlets
 
-from ..runs import Run, RunState, run_note
+from ..engine.run import Run, RunState
+from ..views.runs import run_note
 from ..workspace import Workspace, get_workspace
 from .common import Panel, badge
 

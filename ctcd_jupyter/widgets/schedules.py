@@ -4,13 +4,13 @@ buttons and its runs; it follows the scheduler's events, no polling."""
 from __future__ import annotations
 
 import functools
-from datetime import datetime
 from html import escape
 from typing import Any
 
 import ipywidgets as widgets
 
-from ..scheduling import ScheduleInfo
+from ..schedules.pipelines import ScheduleInfo
+from ..views.format import when
 from ..workspace import Workspace, get_workspace
 from .common import Panel, badge
 from .runs import RunsView
@@ -19,7 +19,7 @@ __all__ = ["SchedulesPanel"]
 
 
 def _when(ts: float | None, tz: Any) -> str:
-    return "-" if ts is None else datetime.fromtimestamp(ts, tz).strftime("%Y-%m-%d %H:%M:%S")
+    return when(ts, tz)
 
 
 class SchedulesPanel(Panel):

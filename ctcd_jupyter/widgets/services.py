@@ -11,6 +11,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from ..services import BaseService, get_service, services
+from ..views.format import TONE_COLOURS
 from ..workspace import Workspace, get_workspace
 from .common import Panel, badge
 
@@ -61,9 +62,10 @@ class ServicesPanel(Panel):
         status = svc.status.value
         endpoint = svc.endpoint or ""
         error = svc.last_error if status == "ERROR" else None
-        text = (f"<b>{escape(svc.name)}</b> <span style='color:#757575'>{escape(svc.kind)}"
+        muted, red = TONE_COLOURS["muted"], TONE_COLOURS["error"]
+        text = (f"<b>{escape(svc.name)}</b> <span style='color:{muted}'>{escape(svc.kind)}"
                 f"</span> {badge(status)} <code>{escape(endpoint)}</code>"
-                + (f"<br><span style='color:#c62828'>{escape(error.splitlines()[0])}</span>"
+                + (f"<br><span style='color:{red}'>{escape(error.splitlines()[0])}</span>"
                    if error else ""))
         buttons = []
         for verb in ("start", "stop", "restart", "logs"):

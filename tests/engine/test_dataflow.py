@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from ctcd_jupyter.dataflow import analyze
+from ctcd_jupyter.engine.dataflow import analyze
 
 
 def flow(src: str):

@@ -145,7 +145,7 @@ def test_scheduled_style_run_on_thread_does_not_print_to_caller(workspace, capsy
 
 
 def test_capture_router_keeps_other_threads_output(workspace):
-    from ctcd_jupyter.capture import capture_thread
+    from ctcd_jupyter.engine.capture import capture_thread
 
     buffer = io.StringIO()
     with capture_thread(buffer):

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ctcd_jupyter.fingerprint import value_fingerprint
+from ctcd_jupyter.engine.fingerprint import value_fingerprint
 
 
 def test_equal_values_equal_fingerprints_changes_differ():

@@ -7,7 +7,7 @@ from conftest import buttons, eventually
 import ctcd_jupyter as ctcd
 from ctcd_jupyter import Pipeline, Step
 from ctcd_jupyter.clock import FakeClock
-from ctcd_jupyter.scheduling import Scheduling
+from ctcd_jupyter.schedules.pipelines import Scheduling
 from ctcd_jupyter.widgets import RunsView, SchedulesPanel, ServicesPanel
 
 

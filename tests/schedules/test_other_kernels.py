@@ -11,8 +11,9 @@ import time
 import pytest
 
 import ctcd_jupyter as ctcd
-from ctcd_jupyter.runs import Run, process_identity, save_run
-from ctcd_jupyter.scheduling import Scheduling
+from ctcd_jupyter.engine.run import Run, process_identity
+from ctcd_jupyter.engine.run_store import save_run
+from ctcd_jupyter.schedules.pipelines import Scheduling
 
 OTHER_KERNEL = """
 import sys
@@ -27,7 +28,7 @@ sys.stdin.read()  # keep running until the test closes stdin
 
 
 def test_run_of_a_process_that_died_is_marked_failed(workspace):
-    code = "import json; from ctcd_jupyter.runs import process_identity; "\
+    code = "import json; from ctcd_jupyter.engine.run import process_identity; "\
            "print(json.dumps(process_identity()))"
     dead = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     owner = json.loads(dead.stdout)
@@ -66,7 +67,7 @@ def test_schedule_of_another_live_kernel_is_shown_and_not_doubled(workspace, hom
 
 def test_processes_opening_a_new_state_folder_at_once(tmp_path):
     # All children import first, then open the same new database at one agreed instant.
-    code = ("import sys, time, pathlib; from ctcd_jupyter.store import Store; "
+    code = ("import sys, time, pathlib; from ctcd_jupyter.state import Store; "
             "time.sleep(max(0.0, float(sys.argv[2]) - time.time())); "
             "Store(pathlib.Path(sys.argv[1])).execute('SELECT 1')")
     for attempt in range(3):

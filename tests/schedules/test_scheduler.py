@@ -1,4 +1,4 @@
-"""Tests for ctcd_jupyter.scheduler: a fake clock drives the logic; a few real-time tests poll."""
+"""The generic scheduler: a fake clock drives the logic; a few real-time tests poll."""
 
 from __future__ import annotations
 
@@ -10,14 +10,16 @@ import pytest
 
 from ctcd_jupyter.clock import FakeClock, SystemClock
 from ctcd_jupyter.errors import CtcdTimeoutError, ScheduleError
-from ctcd_jupyter.schedule import Schedule
-from ctcd_jupyter.scheduler import Scheduler, ScheduleRecord, ScheduleState
-from ctcd_jupyter.scheduling import (
+from ctcd_jupyter.schedules.records import (
+    ScheduleRecord,
+    ScheduleState,
     delete_schedule_record,
     load_schedule_records,
     save_schedule_record,
 )
-from ctcd_jupyter.store import Store
+from ctcd_jupyter.schedules.scheduler import Scheduler
+from ctcd_jupyter.schedules.trigger import Schedule
+from ctcd_jupyter.state import Store
 
 T0 = 1_800_000_000.0
 
@@ -482,7 +484,7 @@ def test_real_time_wait_is_interruptible_by_ctrl_c():
 
 
 def test_worker_threads_are_reused_and_spare_ones_exit():
-    from ctcd_jupyter.scheduler import _Workers
+    from ctcd_jupyter.schedules.workers import Workers as _Workers
 
     workers = _Workers(idle_timeout=0.05)
     idents: list[int] = []

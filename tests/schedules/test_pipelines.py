@@ -7,8 +7,8 @@ import pytest
 import ctcd_jupyter as ctcd
 from ctcd_jupyter import Pipeline, RunState, Step
 from ctcd_jupyter.clock import FakeClock
-from ctcd_jupyter.schedule import Schedule
-from ctcd_jupyter.scheduling import Scheduling
+from ctcd_jupyter.schedules.pipelines import Scheduling
+from ctcd_jupyter.schedules.trigger import Schedule
 
 T0 = 1_800_000_000.0
 

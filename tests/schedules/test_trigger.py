@@ -1,4 +1,4 @@
-"""Tests for ctcd_jupyter.schedule: fire-time arithmetic, validation, round-trip, parsers."""
+"""Schedule values: fire-time arithmetic, validation, round-trip, parsers."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ctcd_jupyter.errors import ScheduleError
-from ctcd_jupyter.schedule import (
+from ctcd_jupyter.schedules.trigger import (
     Schedule,
     format_duration,
     local_zone_name,

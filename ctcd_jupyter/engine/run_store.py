@@ -1,0 +1,92 @@
+"""Run records in the state store: save, load, and mark runs whose process died as FAILED."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from ..state import Store
+from .run import Run, RunState, StepState
+
+if TYPE_CHECKING:
+    from .artifacts import ArtifactStore
+
+__all__ = ["load_run", "load_runs", "owner_alive", "reap_orphaned_runs", "save_run"]
+
+
+def save_run(store: Store, run: Run) -> None:
+    store.execute(
+        "INSERT OR REPLACE INTO runs (id, pipeline, trigger, status, started, finished, data) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (run.id, run.pipeline, run.trigger, run.status.value, run.started_at, run.finished_at,
+         Store.dumps(run.to_dict())),
+    )
+
+
+def owner_alive(owner: Mapping[str, float]) -> bool:
+    """Whether the process recorded in `owner` still runs (unknown owners count as alive)."""
+    import psutil
+
+    if not owner:
+        return True
+    try:
+        return abs(psutil.Process(int(owner["pid"])).create_time() - owner["started"]) < 1.0
+    except (psutil.NoSuchProcess, KeyError, ValueError):
+        return False
+    except psutil.Error:
+        return True
+
+
+def reap_orphaned_runs(store: Store) -> int:
+    """Mark RUNNING runs whose process is gone (a kernel died mid-run) as FAILED; returns how
+    many. Without this they would show as running forever and hold back artifact pruning."""
+    reaped = 0
+    for row in store.execute("SELECT data FROM runs WHERE status = 'RUNNING'"):
+        try:
+            run = Run.from_dict(Store.loads(row["data"]))
+        except (ValueError, KeyError, TypeError):
+            continue
+        if owner_alive(run.owner):
+            continue
+        run.status = RunState.FAILED
+        run.finished_at = run.finished_at or run.started_at
+        run.error = (f"the process running this run (pid {run.owner.get('pid')}) exited "
+                     "before it finished, e.g. the kernel was restarted or died\n")
+        for step in run.steps:
+            if step.status in (StepState.RUNNING, StepState.PENDING):
+                step.status = StepState.FAILED if step.status is StepState.RUNNING \
+                    else StepState.SKIPPED
+        save_run(store, run)
+        reaped += 1
+    return reaped
+
+
+def load_runs(store: Store, pipeline: str | None = None, limit: int | None = None,
+              artifacts: ArtifactStore | None = None) -> list[Run]:
+    """Runs, newest first. Rows that do not parse are left out, not fatal."""
+    sql = "SELECT data FROM runs"
+    args: tuple = ()
+    if pipeline is not None:
+        sql += " WHERE pipeline = ?"
+        args = (pipeline,)
+    sql += " ORDER BY started DESC, rowid DESC"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    runs = []
+    for row in store.execute(sql, args):
+        try:
+            run = Run.from_dict(Store.loads(row["data"]))
+        except (ValueError, KeyError, TypeError):
+            continue
+        run._artifacts = artifacts
+        runs.append(run)
+    return runs
+
+
+def load_run(store: Store, run_id: str, artifacts: ArtifactStore | None = None) -> Run | None:
+    rows = store.execute("SELECT data FROM runs WHERE id = ? OR id LIKE ?", (run_id, run_id + "%"))
+    if len(rows) != 1:
+        return None
+    run = Run.from_dict(Store.loads(rows[0]["data"]))
+    run._artifacts = artifacts
+    return run

@@ -1,0 +1,57 @@
+"""Services as text (the `%services list` / `ctcd services list` table, one service in full) and
+as JSON: `service_json` is the one shape of `ctcd services --json` and `GET /ctcd/api/services`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from .format import table, tone
+
+__all__ = ["describe_text", "service_json", "services_table"]
+
+BaseService = Any  # duck-typed: views import nothing above them
+
+
+def services_table(items: Sequence[BaseService]) -> str:
+    """One line per service: name, kind, status, pid, endpoint (and the error, shortened)."""
+    if not items:
+        return "no services"
+    rows = [("NAME", "KIND", "STATUS", "PID", "ENDPOINT / ERROR")]
+    for svc in items:
+        status = svc.status.value
+        pid = getattr(svc, "pid", None)
+        where = svc.endpoint or ""
+        if status == "ERROR" and svc.last_error:
+            where = svc.last_error.splitlines()[0][:100]
+        kind = getattr(svc, "stored_kind", svc.kind)
+        rows.append((svc.name, kind, status, str(pid) if pid and status != "INACTIVE" else "-",
+                     where or "-"))
+    return table(rows, free_last=True)
+
+
+def describe_text(svc: BaseService) -> str:
+    info = svc.describe()
+    error = info.pop("last_error", None)
+    lines = [f"{k}: {json.dumps(v) if isinstance(v, (dict, list)) else v}"
+             for k, v in info.items() if k != "runtime"]
+    if error:
+        lines.append("last_error: " + error.replace("\n", "\n  "))
+    return "\n".join(lines)
+
+
+def service_json(svc: BaseService, *, detail: bool = False) -> dict[str, Any]:
+    """One JSON shape for a service (list and describe add to it, never rename)."""
+    status = svc.status.value
+    pid = getattr(svc, "pid", None)
+    data: dict[str, Any] = {
+        "name": svc.name, "kind": getattr(svc, "stored_kind", svc.kind), "status": status,
+        "tone": tone(status), "wanted": getattr(getattr(svc, "wanted", None), "value", None),
+        "endpoint": svc.endpoint, "pid": pid if pid and status != "INACTIVE" else None,
+        "last_error": svc.last_error, "model_uri": getattr(svc, "model_uri", None),
+    }
+    if detail:
+        data.update({k: v for k, v in svc.describe().items() if k not in data})
+        data["pid"] = pid
+    return data
