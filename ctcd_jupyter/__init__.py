@@ -7,6 +7,7 @@ only where they are used.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from .criteria import better_than_champion, threshold
@@ -52,6 +53,11 @@ from .services import (
 from .workspace import Workspace, get_workspace, set_workspace
 
 __version__ = "0.1.0"
+
+if "IPython" in sys.modules:  # imported in IPython: progress lines update in place
+    from .magics.progress import install as _install_progress
+
+    _install_progress()
 
 __all__ = [
     "ArtifactError",

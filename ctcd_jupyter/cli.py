@@ -47,7 +47,8 @@ def _services_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _services(args: argparse.Namespace) -> int:
     from .services import get_service, services
-    from .views.services import describe_text, service_json, services_table
+    from .views.json import service_json
+    from .views.services import describe_text, services_table
 
     home = args.home
     if args.action == "list":
@@ -89,7 +90,8 @@ def _runs_arguments(parser: argparse.ArgumentParser) -> None:
 def _runs(args: argparse.Namespace) -> int:
     from .engine.run_store import load_run, load_runs, reap_orphaned_runs
     from .state import Store, state_home
-    from .views.runs import run_json, run_text, runs_table
+    from .views.json import run_json
+    from .views.runs import run_text, runs_table
 
     store = Store(state_home(args.home))
     try:

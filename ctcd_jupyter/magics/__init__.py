@@ -9,6 +9,7 @@ from typing import Any
 from ..engine.capture import install, uninstall
 from ..workspace import get_workspace
 from .pipelines import PipelineMagics
+from .progress import install as install_progress
 from .schedules import ScheduleMagics
 from .services import ServiceMagics
 
@@ -26,6 +27,7 @@ def load_ipython_extension(ipython: Any) -> None:
     workspace.namespace = ipython.user_ns
     # Background runs print into their run's log, never into the cell the user is running.
     install()
+    install_progress()
     # No workspace is pinned: each call acts on the default one (see CtcdMagics).
     instances = [cls(ipython) for cls in MAGICS]
     for instance in instances:

@@ -15,9 +15,7 @@ from jupyter_server.utils import url_path_join
 from ..errors import CtcdError, ServiceNotFoundError
 from ..schedules.pipelines import Scheduling
 from ..services import get_service, services
-from ..views.runs import run_json
-from ..views.schedules import schedule_json
-from ..views.services import service_json
+from ..views.json import run_json, schedule_json, service_json
 from ..workspace import Workspace
 
 __all__ = ["setup_handlers"]

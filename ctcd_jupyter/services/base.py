@@ -11,7 +11,6 @@ import enum
 import fcntl
 import json
 import os
-import sys
 import threading
 import time
 import uuid as uuidlib
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..errors import CtcdError, ServiceError, ServiceStartError
+from ..progress import reporter as _reporter
 from .records import Record, ServiceRecords, validate_name
 
 __all__ = ["BaseService", "ServiceState"]
@@ -376,37 +376,3 @@ class BaseService:
             status = f"unknown ({type(exc).__name__})"
         where = f" {self.endpoint}" if self.endpoint else ""
         return f"<{type(self).__name__} {self._name!r} {status}{where}>"
-
-
-def _reporter(name: str, progress: bool | Callable[[str], None] | None,
-              ) -> Callable[[str], None]:
-    if callable(progress):
-        return progress
-    if progress is None:
-        return _notebook_reporter(name) or (lambda message: None)
-    if progress:
-        return lambda message: print(f"[{name}] {message}", file=sys.stderr, flush=True)
-    return lambda message: None
-
-
-def _notebook_reporter(name: str) -> Callable[[str], None] | None:
-    """One output line that updates in place, in a Jupyter kernel's main thread only (a
-    terminal would print every update, a background thread would write into another cell)."""
-    ipython = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython is not None else None
-    if (shell is None or type(shell).__name__ != "ZMQInteractiveShell"
-            or threading.current_thread() is not threading.main_thread()):
-        return None
-    from IPython.display import display
-
-    handle: Any = None
-
-    def report(message: str) -> None:
-        nonlocal handle
-        bundle = {"text/plain": f"{name}: {message}"}
-        if handle is None:
-            handle = display(bundle, raw=True, display_id=True)
-        else:
-            handle.update(bundle, raw=True)
-
-    return report

@@ -6,9 +6,9 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from .format import colour, duration, metric, shorten, table, tone, when
+from .format import colour, duration, metric, shorten, table, when
 
-__all__ = ["run_html", "run_json", "run_note", "run_text", "runs_table"]
+__all__ = ["run_html", "run_note", "run_text", "runs_table"]
 
 
 def _value(state: Any) -> str:
@@ -70,26 +70,3 @@ def run_html(run: Any) -> str:
         error = f"<pre style='color:{colour('FAILED')}'>{escape(run.error.rstrip())}</pre>"
     return (f"<div><b>{escape(run.summary())}</b><table><tr><th>step</th><th>status</th>"
             f"<th>time</th><th>notes</th></tr>{''.join(rows)}</table>{error}</div>")
-
-
-def run_json(run: Any, *, detail: bool = False) -> dict[str, Any]:
-    """One JSON shape for a run, used by `ctcd runs --json` and `GET /ctcd/api/runs`.
-    `detail` adds the steps (with their logs), the params and the full error and log."""
-    data: dict[str, Any] = {
-        "id": run.id, "pipeline": run.pipeline, "trigger": run.trigger,
-        "status": _value(run.status), "tone": tone(run.status),
-        "started_at": run.started_at, "finished_at": run.finished_at,
-        "duration": run.duration, "metrics": dict(run.metrics), "note": run_note(run),
-        "failed_step": run.failed_step, "error": run.error,
-        "mlflow_run_id": run.mlflow_run_id, "warnings": list(run.warnings),
-    }
-    if detail:
-        data["params"] = {k: v if isinstance(v, (str, int, float, bool, type(None))) else repr(v)
-                          for k, v in run.params.items()}
-        data["log"] = run.log
-        data["steps"] = [{"name": s.name, "status": _value(s.status), "tone": tone(s.status),
-                          "started": s.started, "finished": s.finished, "duration": s.duration,
-                          "cached": _value(s.status) == "CACHED", "notes": list(s.notes),
-                          "metrics": dict(s.metrics), "error": s.error, "log": s.log}
-                         for s in run.steps]
-    return data

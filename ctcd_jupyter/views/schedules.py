@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .format import metric, table, tone, when
+from .format import metric, table, when
 
-__all__ = ["overview_table", "schedule_json"]
+__all__ = ["overview_table"]
 
 
 def overview_table(infos: list[Any]) -> str:
@@ -26,19 +26,3 @@ def overview_table(infos: list[Any]) -> str:
         rows.append((info.name, info.status, record.schedule.describe(), nxt, last_text,
                      f"{record.succeeded}/{record.failed}/{record.skipped}"))
     return table(rows)
-
-
-def schedule_json(info: Any) -> dict[str, Any]:
-    record, last = info.record, info.last_run
-    return {
-        "name": info.name, "status": info.status, "tone": tone(info.status),
-        "state": record.state.value, "live": info.live, "owner": dict(info.owner or {}),
-        "when": record.schedule.describe(),
-        "next_fire": record.next_fire if info.live else None,
-        "succeeded": record.succeeded, "failed": record.failed, "skipped": record.skipped,
-        "params": {k: v if isinstance(v, (str, int, float, bool, type(None))) else repr(v)
-                   for k, v in (info.params or {}).items()},
-        "last_run": None if last is None else {
-            "id": last.id, "status": last.status.value, "tone": tone(last.status),
-            "started_at": last.started_at, "metrics": dict(last.metrics)},
-    }

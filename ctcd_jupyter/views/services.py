@@ -7,9 +7,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from .format import table, tone
+from .format import table
 
-__all__ = ["describe_text", "service_json", "services_table"]
+__all__ = ["describe_text", "services_table"]
 
 BaseService = Any  # duck-typed: views import nothing above them
 
@@ -39,19 +39,3 @@ def describe_text(svc: BaseService) -> str:
     if error:
         lines.append("last_error: " + error.replace("\n", "\n  "))
     return "\n".join(lines)
-
-
-def service_json(svc: BaseService, *, detail: bool = False) -> dict[str, Any]:
-    """One JSON shape for a service (list and describe add to it, never rename)."""
-    status = svc.status.value
-    pid = getattr(svc, "pid", None)
-    data: dict[str, Any] = {
-        "name": svc.name, "kind": getattr(svc, "stored_kind", svc.kind), "status": status,
-        "tone": tone(status), "wanted": getattr(getattr(svc, "wanted", None), "value", None),
-        "endpoint": svc.endpoint, "pid": pid if pid and status != "INACTIVE" else None,
-        "last_error": svc.last_error, "model_uri": getattr(svc, "model_uri", None),
-    }
-    if detail:
-        data.update({k: v for k, v in svc.describe().items() if k not in data})
-        data["pid"] = pid
-    return data
