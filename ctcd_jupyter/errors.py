@@ -20,6 +20,7 @@
     │   └── PredictionError                  the server answered 4xx/5xx          .status_code
     ├── DeploymentError(RuntimeError)        a model could not be served       .model_name, .version
     ├── CriterionError(ValueError)           a criterion cannot be evaluated
+    ├── StateError(OSError)                  state folder unusable: corrupt, read-only  .path
     └── CtcdTimeoutError(TimeoutError)       a wait ran past its deadline         .timeout
 """
 
@@ -46,6 +47,7 @@ __all__ = [
     "ServiceSpecError",
     "ServiceStartError",
     "ServiceStopError",
+    "StateError",
     "StepCellError",
     "StepDefinitionError",
     "StepError",
@@ -204,6 +206,15 @@ class DeploymentError(CtcdError, RuntimeError):
 
 class CriterionError(CtcdError, ValueError):
     """A criterion that cannot be evaluated (e.g. the metric it needs was not given)."""
+
+
+class StateError(CtcdError, OSError):
+    def __init__(self, message: str, *, path: str | None = None):
+        CtcdError.__init__(self, message)
+        self.path = path
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 class CtcdTimeoutError(CtcdError, TimeoutError):

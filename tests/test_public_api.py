@@ -41,7 +41,7 @@ EXPECTED = [
     "MissingInputsError", "ParameterError", "Pipeline", "PipelineDefinitionError",
     "PortInUseError", "PredictionError", "Run", "RunState", "Schedule", "ScheduleError",
     "ServiceError", "ServiceNotFoundError", "ServiceSpecError", "ServiceStartError",
-    "ServiceState", "ServiceStopError", "Step", "StepDefinitionError", "StepError", "StepRun",
+    "ServiceState", "ServiceStopError", "StateError", "Step", "StepDefinitionError", "StepError", "StepRun",
     "StepState", "TrackingError", "Workspace", "__version__", "better_than_champion",
     "current_run", "deployments", "get_pipeline", "get_service", "get_workspace",
     "load_ipython_extension", "log_metric", "mlflow_deploy", "mlflow_deployer_step", "runs",

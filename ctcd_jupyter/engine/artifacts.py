@@ -11,6 +11,7 @@ import io
 import json
 import os
 import pickle
+import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -143,6 +144,10 @@ class ArtifactStore:
         self.root = ensure_dir(Path(root))
 
     def _path(self, aid: str) -> Path:
+        # Ids come from state.db rows: only a content id names a file, never a path.
+        if not isinstance(aid, str) or not _ID.fullmatch(aid):
+            raise ArtifactError(f"{aid!r} is not an artifact id (64 hex digits); the state "
+                                f"database {self.root.parent / 'state.db'} may be tampered with")
         return self.root / aid[:2] / aid
 
     def put(self, value: Any, *, step: str | None = None, name: str | None = None) -> str:
@@ -164,7 +169,10 @@ class ArtifactStore:
         return aid
 
     def exists(self, aid: str) -> bool:
-        return self._path(aid).exists()
+        try:
+            return self._path(aid).exists()
+        except ArtifactError:
+            return False
 
     def meta(self, aid: str) -> dict:
         return json.loads(self._path(aid).with_suffix(".json").read_bytes())
@@ -178,7 +186,18 @@ class ArtifactStore:
             raise ArtifactError(
                 f"artifact {aid[:12]} is missing from {self.root}: only the outputs of each "
                 f"pipeline's newest runs are kept ($CTCD_KEEP_RUNS)") from exc
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ArtifactError(f"artifact {aid[:12]} in {self.root} has an unreadable "
+                                f"description ({exc}); it is not loaded") from None
+        # The id is the hash of the bytes: bytes that do not match were changed after they
+        # were written, and are never deserialized (a replaced pickle would run code).
+        if not isinstance(kind, str) or artifact_id(kind, data) != aid:
+            raise ArtifactError(f"artifact {aid[:12]} in {self.root} does not match its content "
+                                f"hash: it was changed after it was written and is not loaded")
         return deserialize(kind, data)
+
+
+_ID = re.compile(r"[0-9a-f]{64}")
 
 
 def _type_name(value: Any) -> str:

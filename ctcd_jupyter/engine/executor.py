@@ -264,6 +264,10 @@ class _Execution:
             return False
         try:
             values = {name: artifacts.get(aid) for name, aid in outputs.items()}
+        except ArtifactError as exc:  # tampered with, or pruned: recompute, and say why
+            record.notes.append(f"cache not used: {exc}")
+            self.run.warnings.append(f"step {step.name}: cache not used: {exc}")
+            return False
         except Exception:
             return False  # an artifact that no longer loads (e.g. a class changed): recompute
         self.values.update(values)

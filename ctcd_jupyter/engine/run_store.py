@@ -31,33 +31,42 @@ def owner_alive(owner: Mapping[str, float]) -> bool:
         return True
     try:
         return abs(psutil.Process(int(owner["pid"])).create_time() - owner["started"]) < 1.0
-    except (psutil.NoSuchProcess, KeyError, ValueError):
+    except (psutil.NoSuchProcess, KeyError, ValueError, TypeError):
         return False
     except psutil.Error:
         return True
 
 
+def _orphaned(run: Run) -> bool:
+    """A RUNNING run whose process is gone (a kernel died mid-run): mark it FAILED (in place)."""
+    if run.status is not RunState.RUNNING or owner_alive(run.owner):
+        return False
+    run.status = RunState.FAILED
+    run.finished_at = run.finished_at or run.started_at
+    run.error = (f"the process running this run (pid {run.owner.get('pid')}) exited "
+                 "before it finished, e.g. the kernel was restarted or died\n")
+    for step in run.steps:
+        if step.status in (StepState.RUNNING, StepState.PENDING):
+            step.status = StepState.FAILED if step.status is StepState.RUNNING \
+                else StepState.SKIPPED
+    return True
+
+
 def reap_orphaned_runs(store: Store) -> int:
-    """Mark RUNNING runs whose process is gone (a kernel died mid-run) as FAILED; returns how
-    many. Without this they would show as running forever and hold back artifact pruning."""
+    """Store RUNNING runs whose process is gone as FAILED; returns how many. Without this they
+    would show as running forever and hold back artifact pruning. A read-only store is left
+    as it is (`load_runs` still shows such runs as FAILED)."""
+    if store.readonly:
+        return 0
     reaped = 0
     for row in store.execute("SELECT data FROM runs WHERE status = 'RUNNING'"):
         try:
             run = Run.from_dict(Store.loads(row["data"]))
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, AttributeError):
             continue
-        if owner_alive(run.owner):
-            continue
-        run.status = RunState.FAILED
-        run.finished_at = run.finished_at or run.started_at
-        run.error = (f"the process running this run (pid {run.owner.get('pid')}) exited "
-                     "before it finished, e.g. the kernel was restarted or died\n")
-        for step in run.steps:
-            if step.status in (StepState.RUNNING, StepState.PENDING):
-                step.status = StepState.FAILED if step.status is StepState.RUNNING \
-                    else StepState.SKIPPED
-        save_run(store, run)
-        reaped += 1
+        if _orphaned(run):
+            save_run(store, run)
+            reaped += 1
     return reaped
 
 
@@ -76,8 +85,9 @@ def load_runs(store: Store, pipeline: str | None = None, limit: int | None = Non
     for row in store.execute(sql, args):
         try:
             run = Run.from_dict(Store.loads(row["data"]))
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, AttributeError):
             continue
+        _orphaned(run)
         run._artifacts = artifacts
         runs.append(run)
     return runs
@@ -87,6 +97,10 @@ def load_run(store: Store, run_id: str, artifacts: ArtifactStore | None = None) 
     rows = store.execute("SELECT data FROM runs WHERE id = ? OR id LIKE ?", (run_id, run_id + "%"))
     if len(rows) != 1:
         return None
-    run = Run.from_dict(Store.loads(rows[0]["data"]))
+    try:
+        run = Run.from_dict(Store.loads(rows[0]["data"]))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    _orphaned(run)
     run._artifacts = artifacts
     return run

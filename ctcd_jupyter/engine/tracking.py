@@ -4,6 +4,7 @@ mlflow is imported here, lazily, on the first tracked run (it costs ~1.5 s).
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +24,12 @@ class Tracker:
     def __init__(self, home: Path):
         self.home = Path(home)
         self.uri = mlflow_tracking_uri(self.home)
+        if self.uri == f"sqlite:///{self.home / 'mlflow.db'}":
+            # MLflow creates its files with the process umask (0644): ours are private.
+            database = self.home / "mlflow.db"
+            os.close(os.open(database, os.O_CREAT | os.O_WRONLY, 0o600))
+            os.chmod(database, 0o600)
+            os.chmod(ensure_dir(self.home / "mlartifacts"), 0o700)
         self._client: Any = None
         self._experiments: dict[str, str] = {}
         self._lock = threading.Lock()

@@ -60,16 +60,24 @@ class ScheduleInfo:
 
     @property
     def foreign_owner(self) -> bool:
-        """Another live process (kernel) runs this schedule."""
-        return (not self.live and self.record.state is ScheduleState.ACTIVE and bool(self.owner)
-                and self.owner.get("pid") != os.getpid() and owner_alive(self.owner))
+        """Another live process (kernel) runs this schedule, active or paused there."""
+        return (not self.live and self.record.state in (ScheduleState.ACTIVE, ScheduleState.PAUSED)
+                and bool(self.owner) and self.owner.get("pid") != os.getpid()
+                and owner_alive(self.owner))
+
+    @property
+    def owner_text(self) -> str:
+        """"pid 4242 (churn.ipynb)": the kernel that owns the schedule, and its notebook."""
+        where = f"pid {self.owner.get('pid', 0):.0f}"
+        notebook = self.owner.get("notebook")
+        return f"{where} ({notebook})" if notebook else where
 
     @property
     def status(self) -> str:
         if self.live:
             return self.record.state.value
         if self.foreign_owner:
-            return f"ACTIVE in pid {self.owner['pid']:.0f}"
+            return f"{self.record.state.value} in {self.owner_text}"
         if self.record.state is ScheduleState.COMPLETED:
             return "COMPLETED"
         return "STOPPED (kernel restarted)"
@@ -163,6 +171,7 @@ class Scheduling:
         return record
 
     def remove(self, name: str) -> None:
+        self._refuse_foreign(name)
         with self._records:  # no late event of a run may store the record again
             live = name in self.scheduler
             if live:
@@ -209,7 +218,7 @@ class Scheduling:
         stored = self._stored()
         for record in self.scheduler.list():
             infos.append(ScheduleInfo(record, self._params.get(record.name, {}), True,
-                                      process_identity(), self._last_run(record.name)))
+                                      _owner(), self._last_run(record.name)))
         live = {i.name for i in infos}
         for name, data in sorted(stored.items()):
             if name in live:
@@ -299,7 +308,7 @@ class Scheduling:
             record = self.scheduler.get(name)
             stored = self.workspace.stored_pipeline(name)
             data = {"record": record.to_dict(), "params": self._params.get(name, {}),
-                    "pipeline": stored, "owner": process_identity()}
+                    "pipeline": stored, "owner": _owner()}
             save_schedule_record(self.workspace.store, name, data)
 
     def _stored(self) -> dict[str, dict]:
@@ -310,18 +319,21 @@ class Scheduling:
         return f" (known: {', '.join(names) or 'none'})"
 
     def _refuse_foreign(self, name: str) -> None:
-        # Two kernels running one schedule would run the pipeline twice per tick.
+        # Two kernels running one schedule would run the pipeline twice per tick; one answer
+        # for every verb: act on it in the kernel that owns it.
         if name in self.scheduler:
             return
         for info in self.overview():
             if info.name == name and info.foreign_owner:
                 raise ScheduleError(
-                    f"schedule {name!r} is active in another kernel (pid "
-                    f"{info.owner['pid']:.0f}); pause or remove it there first", schedule=name)
+                    f"schedule {name!r} is held by another live kernel ({info.owner_text}, "
+                    f"{info.record.state.value} there); pause, resume or remove it in that "
+                    f"kernel", schedule=name)
 
     def _require_live(self, name: str, verb: str) -> None:
         if name in self.scheduler:
             return
+        self._refuse_foreign(name)
         if name in self._stored():
             raise ScheduleError(f"schedule {name!r} is not running in this kernel; "
                                 f"`%schedule resume {name}` first", schedule=name)
@@ -347,6 +359,16 @@ class Scheduling:
     def _last_run(self, name: str) -> Run | None:
         runs = [r for r in self.workspace.runs(name, limit=5) if r.status is not RunState.SKIPPED]
         return runs[0] if runs else None
+
+
+def _owner() -> dict[str, Any]:
+    """This kernel, as other processes see it: pid, start time and, in a Jupyter kernel, the
+    notebook it runs (jupyter_server sets JPY_SESSION_NAME to the notebook's path)."""
+    owner: dict[str, Any] = dict(process_identity())
+    notebook = os.environ.get("JPY_SESSION_NAME")
+    if notebook:
+        owner["notebook"] = os.path.basename(notebook)
+    return owner
 
 
 class _RunFailed(CtcdError):

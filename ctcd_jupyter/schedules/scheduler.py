@@ -93,6 +93,8 @@ class _Entry:
     last_started: float | None = None
     last_finished: float | None = None
     predecessor: _Entry | None = None  # a replaced entry whose job may still be running
+    busy_skips: int = 0  # ticks that came while the entry's run was going, not yet reported
+    busy_tick: float | None = None  # the latest of them
 
     def busy(self) -> bool:
         return self.running or (self.predecessor is not None and self.predecessor.running)
@@ -342,12 +344,19 @@ class Scheduler:
                 entry.next_fire = sched.next_fire(now)
             else:
                 tick = max(due, sched.previous_fire(now) or due)
-                self._skip(entry, tick, sched.count_fires(due, tick) - 1, "coalesced", events)
-                if entry.busy() or self._full():
-                    reason = "running" if entry.busy() else "max_workers"
-                    self._skip(entry, tick, 1, reason, events)
+                missed = sched.count_fires(due, tick) - 1
+                if entry.busy():
+                    # Ticks during a run are counted now and reported once, when the run ends:
+                    # one SKIPPED record per busy period, however short the interval.
+                    entry.counts["skipped"] += missed + 1
+                    entry.busy_skips += missed + 1
+                    entry.busy_tick = tick
                 else:
-                    self._launch(entry, tick)
+                    self._skip(entry, tick, missed, "coalesced", events)
+                    if self._full():
+                        self._skip(entry, tick, 1, "max_workers", events)
+                    else:
+                        self._launch(entry, tick)
                 entry.next_fire = sched.next_fire(tick)
         if entry.pending and not entry.busy() and not self._full():
             self._launch(entry, entry.pending.popleft())
@@ -408,6 +417,10 @@ class Scheduler:
             entry.last_outcome = kind
             entry.last_error = None if error is None else f"{type(error).__name__}: {error}"
             entry.last_started, entry.last_finished = started, finished
+            if entry.busy_skips:
+                events.append(SchedulerEvent("skipped", entry.name, entry.busy_tick, finished,
+                                             count=entry.busy_skips, reason="running"))
+                entry.busy_skips, entry.busy_tick = 0, None
             thread.name = "ctcd-worker"
             if self._entries.get(entry.name) is entry:
                 self._maybe_complete(entry, events)

@@ -37,6 +37,13 @@ _DURATION_PART = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)", re.IGNORECASE)
 _OFFSET_NAME = re.compile(r"^(?:UTC)?([+-])(\d{2}):(\d{2})$")
 
 
+# The shortest interval accepted. Each tick runs a whole pipeline (a run record, a store write,
+# tracking); the scheduler's fire lateness under GIL load reaches ~16 ms at p99 (bench_scheduler),
+# so a beat shorter than 10 ms cannot be kept and only floods the run history.
+MIN_INTERVAL = 0.01
+MAX_INTERVAL = 100 * 366 * 86400.0
+
+
 # -- zones --------------------------------------------------------------------------------------
 def local_zone_name() -> str:
     """The IANA name of the machine's zone ($TZ, /etc/localtime, /etc/timezone), else "UTC"."""
@@ -60,6 +67,8 @@ def _zone_or_none(name: str) -> tzinfo | None:
     if match:
         sign, hours, minutes = match.groups()
         delta = timedelta(hours=int(hours), minutes=int(minutes))
+        if delta >= timedelta(hours=24) or int(minutes) >= 60:
+            return None  # "+25:00": no such offset (timezone() would raise a bare ValueError)
         return timezone(-delta if sign == "-" else delta)
     try:
         return ZoneInfo(name)
@@ -200,12 +209,14 @@ class Schedule:
                  catchup: bool = False, *, now: float | datetime | None = None):
         self.tz, self._zone = zone(tz)
         self.catchup = bool(catchup)
+        # One "now" for every relative time: start "+10m" and end "+10m" are the same moment.
+        now = time.time() if now is None else now
         self.interval_second = self._check_interval(interval_second, cron_expression)
-        self.cron_expression = self._check_cron(cron_expression)
+        self.cron_expression = self._check_cron(cron_expression, now)
         self._start = None if start_time is None else self._epoch(start_time, now, "start_time")
         self._end = None if end_time is None else self._epoch(end_time, now, "end_time")
         if self._end is not None:
-            self._check_end(time.time() if now is None else _now_datetime(now, self._zone))
+            self._check_end(_now_datetime(now, self._zone))
 
     # validation ---------------------------------------------------------------------------
     def _check_interval(self, interval: Any, cron: str | None) -> float | None:
@@ -219,19 +230,34 @@ class Schedule:
         seconds = interval.total_seconds() if isinstance(interval, timedelta) else float(interval)
         if not math.isfinite(seconds) or seconds <= 0:
             raise ScheduleError(f"interval must be more than 0 seconds, got {interval!r}")
+        if seconds > MAX_INTERVAL:
+            raise ScheduleError(f"interval {format_duration(seconds)} is longer than 100 years; "
+                                f"use an end_time or a cron expression for rare runs")
+        if seconds < MIN_INTERVAL:
+            raise ScheduleError(
+                f"interval {format_duration(seconds)} is below the minimum of "
+                f"{format_duration(MIN_INTERVAL)}: each tick runs a whole pipeline, and the "
+                f"scheduler cannot keep a shorter beat; use {format_duration(MIN_INTERVAL)} or "
+                f"more")
         return seconds
 
     @staticmethod
-    def _check_cron(expr: str | None) -> str | None:
+    def _check_cron(expr: str | None, now: float | datetime) -> str | None:
         if expr is None:
             return None
         from croniter import croniter
 
         expr = " ".join(str(expr).split())
+        start = now.timestamp() if isinstance(now, datetime) else float(now)
         try:
-            croniter(expr)
+            # Constructing checks the syntax; the next fire checks that the date exists
+            # ("0 0 31 2 *" parses, but there is no 31 February).
+            croniter(expr, start).get_next(float)
         except (ValueError, KeyError, TypeError) as exc:  # croniter's errors are ValueErrors
-            raise ScheduleError(f"invalid cron expression {expr!r}: {exc}") from None
+            reason = str(exc) or type(exc).__name__
+            if "BadDate" in type(exc).__name__:
+                reason = "no date ever matches it"
+            raise ScheduleError(f"invalid cron expression {expr!r}: {reason}") from None
         return expr
 
     def _epoch(self, value: Any, now: Any, field: str) -> float:

@@ -7,12 +7,15 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from ..errors import StateError
 
 __all__ = ["SCHEMA", "Store"]
 
@@ -63,46 +66,114 @@ CREATE TABLE IF NOT EXISTS deployments (
 
 
 class Store:
-    """A thread-safe handle on the state database at `home/state.db`."""
+    """A thread-safe handle on the state database at `home/state.db`.
+
+    A database that is not SQLite, or a folder that cannot be written, gives a `StateError`
+    naming the file and what to do. In a read-only folder the store opens read-only: reading
+    commands (`ctcd runs`, `ctcd services list`) work, writes raise `StateError`."""
 
     def __init__(self, home: Path):
         self.home = Path(home)
         self.path = self.home / "state.db"
         self._lock = threading.RLock()
+        self.readonly = False
+        try:
+            self._conn = self._open()
+        except sqlite3.DatabaseError as exc:
+            raise self._error(exc, "open") from None
+
+    def _open(self) -> sqlite3.Connection:
         fresh = not self.path.exists()
-        self._conn = sqlite3.connect(
-            self.path, check_same_thread=False, isolation_level=None, timeout=30.0
-        )
+        if (not fresh and not os.access(self.path, os.W_OK)) or not _writable(self.home):
+            return self._open_readonly()
+        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
+                               timeout=30.0)
         if fresh:
             os.chmod(self.path, 0o600)
-        self._conn.row_factory = sqlite3.Row
+        conn.row_factory = sqlite3.Row
         with self._lock:
-            self._conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA busy_timeout=30000")
             # Switching to WAL takes an exclusive lock and does not wait on the busy timeout:
             # two processes opening a new state folder at once must retry, not fail.
             deadline = time.monotonic() + 30.0
             while True:
                 try:
-                    self._conn.execute("PRAGMA journal_mode=WAL")
-                    self._conn.executescript(SCHEMA)
+                    conn.execute("PRAGMA journal_mode=WAL")
+                    conn.executescript(SCHEMA)
                     break
                 except sqlite3.OperationalError as exc:
+                    if "readonly" in str(exc):
+                        conn.close()
+                        return self._open_readonly()
                     if "locked" not in str(exc) or time.monotonic() > deadline:
                         raise
                     time.sleep(0.01)
-            self._conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+
+    def _open_readonly(self) -> sqlite3.Connection:
+        if not self.path.exists():
+            raise StateError(f"state folder {self.home} is read-only and has no state.db yet: "
+                             "make it writable, or set CTCD_HOME to a folder you can write",
+                             path=str(self.home))
+        self.readonly = True
+        # Read-only, reading the WAL if its files are there; else as immutable (then nobody can
+        # be writing: the folder cannot be written).
+        for options in ("mode=ro", "mode=ro&immutable=1"):
+            conn = sqlite3.connect(f"file:{self.path}?{options}", uri=True,
+                                   check_same_thread=False, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            try:
+                conn.execute("SELECT count(*) FROM runs").fetchall()
+                return conn
+            except sqlite3.OperationalError as exc:
+                conn.close()
+                if "no such table" in str(exc):
+                    raise StateError(f"{self.path} is not a ctcd state database (no runs "
+                                     f"table)", path=str(self.path)) from None
+        raise StateError(f"cannot read {self.path} in a read-only folder; make it writable",
+                         path=str(self.path))
+
+    def _error(self, exc: sqlite3.Error, doing: str) -> StateError:
+        text = str(exc)
+        if "not a database" in text or "malformed" in text:
+            return StateError(
+                f"{self.path} is not a readable ctcd state database ({text}): move it aside "
+                f"(e.g. mv {self.path} {self.path}.broken) to start afresh, or set CTCD_HOME "
+                f"to another folder", path=str(self.path))
+        if "readonly" in text or "read-only" in text:
+            return StateError(
+                f"cannot {doing}: the state folder {self.home} is read-only; make it writable, "
+                f"or set CTCD_HOME to a folder you can write", path=str(self.home))
+        if isinstance(exc, sqlite3.OperationalError) and "disk" in text:
+            return StateError(f"cannot {doing} in {self.path}: {text}; free disk space",
+                              path=str(self.path))
+        return StateError(f"state database {self.path}: {text}", path=str(self.path))
 
     def execute(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
         with self._lock:
-            return self._conn.execute(sql, params).fetchall()
+            try:
+                return self._conn.execute(sql, params).fetchall()
+            except sqlite3.OperationalError as exc:
+                if "locked" in str(exc):
+                    raise
+                raise self._error(exc, _verb(sql)) from None
+            except sqlite3.DatabaseError as exc:
+                raise self._error(exc, _verb(sql)) from None
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """An immediate (write-locked) transaction: read-modify-write without a race."""
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.DatabaseError as exc:
+                raise self._error(exc, "write") from None
             try:
                 yield self._conn
+            except sqlite3.DatabaseError as exc:
+                self._conn.execute("ROLLBACK")
+                raise self._error(exc, "write") from None
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
@@ -121,3 +192,20 @@ class Store:
     @staticmethod
     def loads(text: str) -> Any:
         return json.loads(text)
+
+
+def _writable(folder: Path) -> bool:
+    """Whether files can be created in `folder` (root ignores modes: only a read-only mount or
+    an immutable folder stops it, so ask the file system, not the mode bits)."""
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".ctcd-probe-")
+    except OSError:
+        return False
+    os.close(fd)
+    os.unlink(probe)
+    return True
+
+
+def _verb(sql: str) -> str:
+    word = sql.lstrip().split(" ", 1)[0].upper()
+    return "read the state database" if word == "SELECT" else "write the state database"

@@ -22,6 +22,8 @@ ws = ctcd.Workspace(sys.argv[1], namespace={}, tracking=False)
 ctcd.set_workspace(ws)
 p = ctcd.Pipeline("ct", [ctcd.Step("s", "x = 1")], workspace=ws)
 p.run(schedule=ctcd.Schedule(interval_second=3600))
+if len(sys.argv) > 2:
+    ws.scheduling.pause("ct")
 print("scheduled", flush=True)
 sys.stdin.read()  # keep running until the test closes stdin
 """
@@ -52,9 +54,9 @@ def test_schedule_of_another_live_kernel_is_shown_and_not_doubled(workspace, hom
         mine = Scheduling(workspace)
         [info] = mine.overview()
         assert info.status == f"ACTIVE in pid {other.pid}"
-        with pytest.raises(ctcd.ScheduleError, match="active in another kernel"):
+        with pytest.raises(ctcd.ScheduleError, match="held by another live kernel"):
             mine.resume("ct")
-        with pytest.raises(ctcd.ScheduleError, match="active in another kernel"):
+        with pytest.raises(ctcd.ScheduleError, match="held by another live kernel"):
             mine.add(pipeline, ctcd.Schedule(interval_second=60))
     finally:
         other.stdin.close()
@@ -63,6 +65,29 @@ def test_schedule_of_another_live_kernel_is_shown_and_not_doubled(workspace, hom
     assert info.status == "STOPPED (kernel restarted)"
     mine.resume("ct")  # now it is ours to run
     mine.stop()
+
+
+def test_schedule_paused_in_another_kernel_gets_one_answer_naming_it(workspace, home,
+                                                                     monkeypatch):
+    monkeypatch.setenv("JPY_SESSION_NAME", "/work/notebooks/churn.ipynb")  # the owner's notebook
+    other = subprocess.Popen([sys.executable, "-c", OTHER_KERNEL, str(home), "pause"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout.readline().strip() == "scheduled"
+        mine = Scheduling(workspace)
+        [info] = mine.overview()
+        assert info.status == f"PAUSED in pid {other.pid} (churn.ipynb)"  # not "kernel restarted"
+        answers = set()
+        for verb in (mine.pause, mine.resume, mine.remove):
+            with pytest.raises(ctcd.ScheduleError) as caught:
+                verb("ct")
+            answers.add(str(caught.value))
+        assert answers == {f"schedule 'ct' is held by another live kernel (pid {other.pid} "
+                           f"(churn.ipynb), PAUSED there); pause, resume or remove it in that "
+                           f"kernel"}
+    finally:
+        other.stdin.close()
+        other.wait(timeout=30)
 
 
 def test_processes_opening_a_new_state_folder_at_once(tmp_path):

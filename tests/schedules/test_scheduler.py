@@ -117,6 +117,22 @@ def test_event_sequence(clock, sched, events):
 
 
 # -- overlap, failure, completion ------------------------------------------------------------
+def test_a_run_longer_than_many_ticks_is_reported_once_with_the_count(clock, sched, events):
+    gate = threading.Event()
+    job = Recorder(gate=gate)
+    sched.add("a", every(0.25), job)  # a binary fraction: the fake clock lands on the grid
+    assert job.started.wait(2)
+    for _ in range(50):
+        step_no_jobs(clock, sched, 0.25)
+    clock.advance(0.125)  # off the grid: the next tick comes after the run
+    gate.set()
+    sched.wait_idle()
+    skipped = [e for e in events if e.kind == "skipped"]
+    assert len(skipped) == 1 and skipped[0].count == 50 and skipped[0].reason == "running"
+    assert sched.get("a").skipped == 50
+
+
+
 def test_tick_while_running_is_skipped_and_recorded(clock, sched, events):
     gate = threading.Event()
     job = Recorder(gate=gate)
@@ -130,7 +146,8 @@ def test_tick_while_running_is_skipped_and_recorded(clock, sched, events):
     rec = sched.get("a")
     assert (rec.fired, rec.skipped, rec.succeeded) == (1, 2, 1)
     skipped = [e for e in events if e.kind == "skipped"]
-    assert [(e.tick, e.reason) for e in skipped] == [(T0 + 1, "running"), (T0 + 2, "running")]
+    # one report for the busy period, with the count of ticks (issue 8: no row per tick)
+    assert [(e.tick, e.reason, e.count) for e in skipped] == [(T0 + 2, "running", 2)]
     step(clock, sched, 1)  # the next tick after the run finished fires normally
     assert job.ticks == [T0, T0 + 3]
 
