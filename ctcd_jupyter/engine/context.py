@@ -113,7 +113,13 @@ class Context:
     def stored_pipeline(self, name: str) -> dict | None:
         """A pipeline's stored definition (with step sources), e.g. from an earlier kernel."""
         rows = self.store.execute("SELECT data FROM pipelines WHERE name = ?", (name,))
-        return Store.loads(rows[0]["data"]) if rows else None
+        if not rows:
+            return None
+        try:
+            data = Store.loads(rows[0]["data"])
+        except ValueError:
+            return None  # unreadable: as if it had not been stored
+        return data if isinstance(data, dict) else None
 
     # -- runs --------------------------------------------------------------------------------
     def run_lock(self, pipeline: str) -> threading.Lock:

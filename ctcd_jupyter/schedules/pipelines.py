@@ -158,7 +158,7 @@ class Scheduling:
         if stored is None:
             raise ScheduleError(f"no schedule named {name!r}{self._known()}", schedule=name)
         self._refuse_foreign(name)
-        previous = ScheduleRecord.from_dict(stored["record"])
+        previous = self._record_of(name, stored)
         if previous.state is ScheduleState.COMPLETED:
             raise ScheduleError(f"schedule {name!r} has completed "
                                 f"({previous.schedule.describe()})", schedule=name)
@@ -210,7 +210,7 @@ class Scheduling:
         stored = self._stored().get(name)
         if stored is None:
             raise ScheduleError(f"no schedule named {name!r}{self._known()}", schedule=name)
-        return ScheduleRecord.from_dict(stored["record"]).schedule
+        return self._record_of(name, stored).schedule
 
     def overview(self) -> list[ScheduleInfo]:
         """Every schedule: this kernel's live ones, then stored ones from other kernels."""
@@ -225,7 +225,7 @@ class Scheduling:
                 continue
             try:
                 record = ScheduleRecord.from_dict(data["record"])
-            except (KeyError, ValueError, TypeError, CtcdError):
+            except (KeyError, ValueError, TypeError, AttributeError, CtcdError):
                 continue  # an unreadable row must not hide the others
             infos.append(ScheduleInfo(record, data.get("params") or {}, False,
                                       data.get("owner") or {}, self._last_run(name)))
@@ -310,6 +310,15 @@ class Scheduling:
             data = {"record": record.to_dict(), "params": self._params.get(name, {}),
                     "pipeline": stored, "owner": _owner()}
             save_schedule_record(self.workspace.store, name, data)
+
+    @staticmethod
+    def _record_of(name: str, stored: Mapping[str, Any]) -> ScheduleRecord:
+        try:
+            return ScheduleRecord.from_dict(stored["record"])
+        except (KeyError, ValueError, TypeError, AttributeError, CtcdError) as exc:
+            raise ScheduleError(
+                f"the stored schedule {name!r} is unreadable ({type(exc).__name__}: {exc}); "
+                f"`%schedule remove {name}` and schedule it again", schedule=name) from None
 
     def _stored(self) -> dict[str, dict]:
         return {row["name"]: row for row in load_schedule_records(self.workspace.store)}

@@ -83,8 +83,16 @@ def save_schedule_record(store: Store, name: str, data: Mapping[str, Any]) -> No
 def load_schedule_records(store: Store) -> list[dict[str, Any]]:
     """Every stored record, by name, each with its `name` and `updated` (epoch) keys set."""
     rows = store.execute("SELECT name, data, updated FROM schedules ORDER BY name")
-    return [{**Store.loads(row["data"]), "name": row["name"], "updated": row["updated"]}
-            for row in rows]
+    records = []
+    for row in rows:
+        try:
+            data = Store.loads(row["data"])
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            data = {"unreadable": True}  # kept, so it can be listed and removed
+        records.append({**data, "name": row["name"], "updated": row["updated"]})
+    return records
 
 
 def delete_schedule_record(store: Store, name: str) -> bool:

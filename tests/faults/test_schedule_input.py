@@ -45,3 +45,24 @@ def test_bad_schedule_magics_are_one_line_usage_errors(shell, line, message):
         shell.run_line_magic("schedule", line)
     assert "\n" not in str(caught.value)
     assert ctcd.get_workspace().scheduling.overview() == []
+
+
+@pytest.mark.parametrize("data", ["not json", "[1, 2]", '{"record": {"name": "p"}}',
+                                  '{"record": {"schedule": {"kind": "?"}}}'])
+def test_a_forged_schedule_row_is_a_clear_error_and_can_be_removed(workspace, data):
+    from ctcd_jupyter.schedules.pipelines import Scheduling
+    from ctcd_jupyter.schedules.records import load_schedule_records
+
+    workspace.store.execute("INSERT INTO schedules (name, data, updated) VALUES ('p', ?, 0)",
+                            (data,))
+    ctcd.Pipeline("ok", [ctcd.Step("s", "x = 1")])
+    scheduling = Scheduling(workspace)
+    try:
+        scheduling.add(workspace.get_pipeline("ok"), ctcd.Schedule(interval_second=3600))
+        assert [i.name for i in scheduling.overview()] == ["ok"]  # the bad row hides nothing
+        with pytest.raises(ctcd.ScheduleError, match="unreadable|no schedule"):
+            scheduling.resume("p")
+        scheduling.remove("p")
+        assert "p" not in {r["name"] for r in load_schedule_records(workspace.store)}
+    finally:
+        scheduling.stop()
