@@ -60,7 +60,7 @@ def test_a_forged_schedule_row_is_a_clear_error_and_can_be_removed(workspace, da
     try:
         scheduling.add(workspace.get_pipeline("ok"), ctcd.Schedule(interval_second=3600))
         assert [i.name for i in scheduling.overview()] == ["ok"]  # the bad row hides nothing
-        with pytest.raises(ctcd.ScheduleError, match="unreadable|no schedule"):
+        with pytest.raises(ctcd.ScheduleError, match=r"unreadable|no schedule"):
             scheduling.resume("p")
         scheduling.remove("p")
         assert "p" not in {r["name"] for r in load_schedule_records(workspace.store)}
