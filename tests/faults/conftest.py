@@ -4,6 +4,7 @@ whatever is still running in the sessions its services started, failing the test
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -25,10 +26,9 @@ def state(home):
     if (home / "state.db").exists():
         sids.update(recorded_sessions(home))
         for svc in services(home):
-            try:
+            # an unreadable row refuses: the net below catches its processes
+            with contextlib.suppress(Exception):
                 svc.stop(timeout=5)
-            except Exception:  # an unreadable row refuses; the net below catches its processes
-                pass
     leftovers = kill_sessions(sorted(sids))
     assert not leftovers, f"test left processes running: {leftovers}"
 

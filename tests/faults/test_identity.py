@@ -44,7 +44,7 @@ def test_an_exited_process_is_gone():
                                   {"pid": 12, "create_time": "yesterday"},
                                   {"pid": 12, "create_time": float("inf")}, "x", None])
 def test_malformed_identities_are_refused_with_the_field(data):
-    with pytest.raises(ValueError, match="pid|create_time|started|object"):
+    with pytest.raises(ValueError, match=r"pid|create_time|started|object"):
         identity.ProcessIdentity.from_dict(data)
 
 

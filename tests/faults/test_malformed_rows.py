@@ -92,6 +92,15 @@ COLUMN_VARIANTS = [
 ALL_IDS = [v[0] for v in VARIANTS] + [v[0] for v in COLUMN_VARIANTS]
 
 
+GONE = {"pid": 4_000_000, "create_time": 1.0, "cmdline": ["gone"]}
+
+
+def _gone_process(data):
+    """A process record like a running one's, of processes that are gone."""
+    data["runtime"].update(wanted="ACTIVE", status="ACTIVE", port=9, process={
+        "leader": dict(GONE), "main": dict(GONE), "sid": GONE["pid"]})
+
+
 def _three_services(state, ping_server):
     """'a-good' running, 'm-bad' with a process record (as if it had run), 'z-good' stopped."""
     command = [sys.executable, str(ping_server), "{host}", "{port}"]
@@ -100,10 +109,7 @@ def _three_services(state, ping_server):
     bad = ctcd.LocalDaemonService("m-bad", command, health_path="/ping")
     bad.start(timeout=20, progress=False)
     bad.stop(timeout=5)
-    # a process record like a running one, of processes that are gone
-    gone = {"pid": 4_000_000, "create_time": 1.0, "cmdline": ["gone"]}
-    bad._set(wanted=ServiceState.ACTIVE, status=ServiceState.ACTIVE, port=9,
-             process={"leader": dict(gone), "main": dict(gone), "sid": 4_000_000})
+    edit_row(state, "m-bad", _gone_process)
     ctcd.LocalDaemonService("z-good", command, health_path="/ping")
     return good
 
@@ -186,9 +192,7 @@ async def test_rest_lists_every_row_with_bad_ones_unreadable(jp_fetch, state, pi
     for vid, change, _word in VARIANTS:
         name = f"bad-{vid}"
         ctcd.LocalDaemonService(name, command, health_path="/ping")
-        gone = {"pid": 4_000_000, "create_time": 1.0, "cmdline": ["gone"]}
-        edit_row(state, name, lambda d: d["runtime"].update(
-            process={"leader": dict(gone), "main": dict(gone), "sid": 4_000_000}))
+        edit_row(state, name, _gone_process)
         edit_row(state, name, change)
         names.append(name)
     for vid, column, value, _word in COLUMN_VARIANTS:
