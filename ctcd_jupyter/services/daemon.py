@@ -30,6 +30,7 @@ from .records import (
     TEXT,
     Field,
     Record,
+    check_fields,
     register_kind,
 )
 
@@ -50,8 +51,9 @@ class LocalDaemonService(BaseService):
     """
 
     config_fields: ClassVar[dict[str, Field]] = {
-        "command": COMMAND, "port": PORT_OR_PICK, "host": TEXT._replace(required=False),
-        "health_path": OPTIONAL_TEXT, "env": STRING_MAP, "cwd": OPTIONAL_TEXT,
+        "command": COMMAND._replace(required=False), "port": PORT_OR_PICK,
+        "host": TEXT._replace(required=False), "health_path": OPTIONAL_TEXT,
+        "env": STRING_MAP, "cwd": OPTIONAL_TEXT,
         "log_max_bytes": POSITIVE_INT}
     runtime_fields: ClassVar[dict[str, Field]] = {
         **BaseService.runtime_fields, "port": PORT, "returncode": OPTIONAL_INT,
@@ -59,6 +61,8 @@ class LocalDaemonService(BaseService):
 
     @classmethod
     def check_record(cls, config: dict[str, Any], runtime: dict[str, Any]) -> None:
+        if cls._command is LocalDaemonService._command:  # a subclass may build its own command
+            check_fields(config, {"command": COMMAND}, "config")
         super().check_record(config, runtime)
         if runtime.get("process") is not None:
             try:

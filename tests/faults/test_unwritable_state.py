@@ -13,7 +13,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
+from fault_helpers import wait_for
 
 import ctcd_jupyter as ctcd
 from ctcd_jupyter.errors import CtcdError
@@ -133,3 +135,43 @@ def test_a_full_state_folder_refuses_a_new_service_and_leaves_no_ghost_row(tmp_p
         finally:
             filler.unlink()
         assert _rows(home) == ["existing"]
+
+
+CHATTY = """
+import sys, time
+i = 0
+while True:
+    print("line", i, "x" * 200, flush=True)
+    i += 1
+    time.sleep(0.01)
+"""
+
+
+def test_a_running_service_survives_a_full_disk_and_its_log_resumes(tmp_path, monkeypatch):
+    home = tmp_path / "full-home"
+    monkeypatch.setenv("CTCD_HOME", str(home))
+    with tmpfs(home, size="2m"):
+        svc = ctcd.LocalDaemonService("chatty", [sys.executable, "-c", CHATTY],
+                                      log_max_bytes=400_000)
+        svc.start(timeout=20, progress=False)
+        pid = svc.pid
+        filler = home / "filler"
+        try:
+            with open(filler, "wb") as f, contextlib.suppress(OSError):
+                while True:
+                    f.write(b"\0" * 65536)
+                    f.flush()
+            # the service writes 20 KB more into its pipe while nothing can be logged
+            written = psutil.Process(pid).io_counters().write_chars
+            wait_for(lambda: psutil.Process(pid).io_counters().write_chars > written + 20_000,
+                     10, "output while the disk is full")
+            assert svc.status is ctcd.ServiceState.ACTIVE
+            filler.unlink()
+            wait_for(lambda: "bytes of output were lost" in svc.logs(tail=2000), 10,
+                     "the log to note the lost output")
+            assert svc.status is ctcd.ServiceState.ACTIVE and svc.pid == pid
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                filler.unlink()
+            svc.stop(timeout=5)
+        assert svc.status is ctcd.ServiceState.INACTIVE
