@@ -148,7 +148,8 @@ def test_a_record_forged_to_point_at_another_session_is_never_signalled(state, p
         svc = ctcd.LocalDaemonService("forged", [sys.executable, str(ping_server), "{host}",
                                                  "{port}"], health_path="/ping")
         # exact pid and start time, but the session recorded at launch is another one
-        fake = {"pid": me.pid, "create_time": me.create_time, "cmdline": ["x"]}
+        fake = {"pid": me.pid, "create_time": me.create_time,
+                "cmdline": psutil.Process(me.pid).cmdline()}
         svc._set(wanted=ServiceState.ACTIVE, status=ServiceState.ACTIVE,
                  process={"leader": dict(fake), "main": dict(fake), "sid": me.pid + 100_000})
         found = ctcd.get_service("forged")
@@ -169,7 +170,9 @@ from ctcd_jupyter.services import ServiceState
 me = identity.current()
 svc = ctcd.LocalDaemonService("self", [sys.executable, "-c", "pass"])
 who = {"self": me, "parent": identity.ProcessIdentity.of(os.getppid())}[sys.argv[1]]
-fake = {"pid": who.pid, "create_time": who.create_time, "cmdline": ["x"]}
+import psutil
+fake = {"pid": who.pid, "create_time": who.create_time,
+        "cmdline": psutil.Process(who.pid).cmdline()}   # the strongest forgery: all of it
 svc._set(wanted=ServiceState.ACTIVE, status=ServiceState.ACTIVE,
          process={"leader": dict(fake), "main": dict(fake), "sid": os.getsid(who.pid)})
 found = ctcd.get_service("self")
