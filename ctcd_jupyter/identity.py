@@ -81,14 +81,14 @@ def _number(data: Mapping[str, Any], key: str) -> float:
     value = data[key]
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
             or value < 0:
-        raise ValueError(f"{key} must be a non-negative number of seconds, not {value!r}")
+        raise ValueError(f"{key} is {value!r:.40}, not a non-negative number of seconds")
     return float(value)
 
 
 def check_pid(value: Any, key: str = "pid") -> int:
     """`value` as a pid that may name a process of ours: an int from 2 to MAX_PID."""
     if isinstance(value, bool) or not isinstance(value, int) or not 1 < value < MAX_PID:
-        raise ValueError(f"{key} must be a process id from 2 to {MAX_PID - 1}, not {value!r}")
+        raise ValueError(f"{key} is {value!r:.40}, not a process id from 2 to {MAX_PID - 1}")
     return value
 
 

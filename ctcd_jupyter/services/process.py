@@ -82,7 +82,7 @@ class ProcessRecord:
         ident = ProcessIdentity.from_dict(data)
         cmdline = data.get("cmdline", [])
         if not isinstance(cmdline, list) or not all(isinstance(c, str) for c in cmdline):
-            raise ValueError(f"cmdline must be a list of strings, not {cmdline!r:.60}")
+            raise ValueError(f"cmdline is {cmdline!r:.40}, not a list of strings")
         return cls(ident, tuple(cmdline))
 
 

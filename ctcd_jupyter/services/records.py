@@ -137,7 +137,7 @@ def check_fields(data: Mapping[str, Any], fields: Mapping[str, Field], where: st
                 raise ValueError(f"{where}.{key} is missing")
             continue
         if not field.ok(data[key]):
-            raise ValueError(f"{where}.{key} must be {field.what}, not {data[key]!r:.60}")
+            raise ValueError(f"{where}.{key} is {data[key]!r:.60}, which is not {field.what}")
 
 
 @dataclass
