@@ -303,7 +303,9 @@ class BaseService:
             try:
                 if state is not ServiceState.PENDING_STARTUP:
                     self._launch(deadline)
+                    launched = {k: self._runtime.get(k) for k in ("process", "port")}
                     if not self._save():
+                        self._runtime.update(launched)  # ours to kill, though unrecorded
                         raise ServiceError(
                             f"service {self._name!r} was deleted or replaced by another "
                             "process while it was starting", service=self._name)
