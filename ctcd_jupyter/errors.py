@@ -17,7 +17,7 @@
     │   ├── ServiceNotFoundError(KeyError)   no service of that name
     │   ├── PortInUseError(OSError)          the requested port is taken          .port
     │   ├── ServiceSpecError(ValueError)     bad name/spec, unknown or unstorable kind .kind
-    │   └── PredictionError                  the server answered 4xx/5xx          .status_code
+    │   └── PredictionError                  4xx/5xx answer, or no server  .status_code, .log_tail
     ├── DeploymentError(RuntimeError)        a model could not be served       .model_name, .version
     ├── CriterionError(ValueError)           a criterion cannot be evaluated
     ├── StateError(OSError)                  state folder unusable: corrupt, read-only  .path
@@ -172,8 +172,9 @@ class ServiceNotFoundError(ServiceError, KeyError):
 
 
 class PortInUseError(ServiceError, OSError):
-    def __init__(self, message: str, *, service: str | None = None, port: int | None = None):
-        ServiceError.__init__(self, message, service=service)
+    def __init__(self, message: str, *, service: str | None = None, port: int | None = None,
+                 log_tail: str | None = None):
+        ServiceError.__init__(self, message, service=service, log_tail=log_tail)
         self.port = port
 
     def __str__(self) -> str:
@@ -181,15 +182,17 @@ class PortInUseError(ServiceError, OSError):
 
 
 class ServiceSpecError(ServiceError, ValueError):
-    def __init__(self, message: str, *, service: str | None = None, kind: str | None = None):
-        super().__init__(message, service=service)
+    def __init__(self, message: str, *, service: str | None = None, kind: str | None = None,
+                 log_tail: str | None = None):
+        super().__init__(message, service=service, log_tail=log_tail)
         self.kind = kind
 
 
 class PredictionError(ServiceError):
     def __init__(self, message: str, *, service: str | None = None,
-                 status_code: int | None = None, server_message: str | None = None):
-        super().__init__(message, service=service)
+                 status_code: int | None = None, server_message: str | None = None,
+                 log_tail: str | None = None):
+        super().__init__(message, service=service, log_tail=log_tail)
         self.status_code = status_code
         self.server_message = server_message
 

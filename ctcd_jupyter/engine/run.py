@@ -4,8 +4,6 @@ documented states). Storing them is `run_store`'s job, showing them `views.runs`
 
 from __future__ import annotations
 
-import functools
-import os
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -14,6 +12,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from ..errors import StepError
+from ..identity import current
 from ..views import runs as run_views
 from ..views.format import duration as _duration
 from ..views.format import metric as _metric
@@ -24,16 +23,10 @@ if TYPE_CHECKING:
 __all__ = ["Run", "RunOutputs", "RunState", "StepRun", "StepState", "process_identity"]
 
 
-def process_identity() -> dict[str, float]:
-    """{"pid", "started"} of this process, to tell it from a later one that reuses the pid."""
-    return dict(_identity(os.getpid()))
-
-
-@functools.lru_cache(maxsize=4)
-def _identity(pid: int) -> tuple[tuple[str, float], ...]:
-    import psutil
-
-    return (("pid", pid), ("started", psutil.Process(pid).create_time()))
+def process_identity() -> dict[str, Any]:
+    """This process as a run's owner: its identity (`ctcd_jupyter.identity`), to tell it from a
+    later process that reuses the pid."""
+    return current().to_dict()
 
 
 class RunState(str, Enum):
@@ -149,7 +142,7 @@ class Run:
     mlflow_run_id: str | None = None
     tick: float | None = None
     warnings: list[str] = field(default_factory=list)
-    owner: dict[str, float] = field(default_factory=process_identity)  # pid + its start time
+    owner: dict[str, Any] = field(default_factory=process_identity)  # who runs it
     _artifacts: ArtifactStore | None = field(default=None, repr=False, compare=False)
     _exception: BaseException | None = field(default=None, repr=False, compare=False)
     # every logged metric value (name, value, ms timestamp, step) for MLflow, not stored

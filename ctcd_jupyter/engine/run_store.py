@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from ..identity import is_alive
 from ..state import Store
 from .run import Run, RunState, StepState
 
@@ -23,18 +24,15 @@ def save_run(store: Store, run: Run) -> None:
     )
 
 
-def owner_alive(owner: Mapping[str, float]) -> bool:
-    """Whether the process recorded in `owner` still runs (unknown owners count as alive)."""
-    import psutil
-
+def owner_alive(owner: Mapping[str, Any]) -> bool:
+    """Whether the process recorded in `owner` still runs (an unknown owner counts as alive, a
+    malformed one as gone). The rule is `ctcd_jupyter.identity`'s, the same as for services."""
     if not owner:
         return True
     try:
-        return abs(psutil.Process(int(owner["pid"])).create_time() - owner["started"]) < 1.0
-    except (psutil.NoSuchProcess, KeyError, ValueError, TypeError):
+        return is_alive(owner)
+    except ValueError:
         return False
-    except psutil.Error:
-        return True
 
 
 def _orphaned(run: Run) -> bool:

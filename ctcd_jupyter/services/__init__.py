@@ -11,8 +11,8 @@ import json
 from ..engine.artifacts import Serializer, register_serializer
 from .base import BaseService, ServiceState
 from .daemon import LocalDaemonService
+from .kinds import SERVICE_KINDS, register_kind
 from .mlflow_serving import MLFlowDeploymentService
-from .records import SERVICE_KINDS, register_kind
 from .registry import (
     UnknownService,
     get_service,

@@ -2,8 +2,9 @@
 
 Started by `process.launch` in a new session, so it leads the service's process group. It starts
 the command with stdout/stderr on a pipe, writes the command's pid as one line to its own stdout,
-copies the pipe to the log, notes the command's exit code there, and exits once every writer has
-closed the pipe. It ignores TERM and INT so that the service's last words reach the log.
+copies the pipe to the log (dropping, and later noting, what a full disk refuses), notes the
+command's exit code there, and exits once every writer has closed the pipe. It ignores TERM and
+INT so that the service's last words reach the log.
 Usage: python -S _logrunner.py LOG_PATH MAX_BYTES BACKUPS -- COMMAND [ARG ...]
 """
 
@@ -20,6 +21,7 @@ class Log:
     def __init__(self, path, max_bytes, backups):
         self.path, self.max_bytes, self.backups = path, max_bytes, backups
         self.lock = threading.Lock()
+        self.dropped, self.why = 0, ""
         self.fd = self._open()
         self.size = os.fstat(self.fd).st_size
 
@@ -27,14 +29,31 @@ class Log:
         return os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
 
     def write(self, data):
+        # A full or read-only disk must not end the service: its output is dropped (and the
+        # loss noted once writing works again), but the pipe keeps being drained.
         with self.lock:
-            if self.size and self.size + len(data) > self.max_bytes:
-                os.close(self.fd)
-                self._rotate()
-                self.fd = self._open()
-                self.size = 0
-            os.write(self.fd, data)
-            self.size += len(data)
+            try:
+                if self.dropped:
+                    note = f"[ctcd] {self.dropped} bytes of output were lost: {self.why}\n"
+                    self._write(note.encode())
+                    self.dropped = 0
+                self._write(data)
+            except OSError as exc:
+                self.dropped += len(data)
+                self.why = exc.strerror or str(exc)
+
+    def _write(self, data):
+        if self.fd is None:
+            self.fd = self._open()
+            self.size = os.fstat(self.fd).st_size
+        if self.size and self.size + len(data) > self.max_bytes:
+            os.close(self.fd)
+            self.fd = None
+            self._rotate()
+            self.fd = self._open()
+            self.size = 0
+        os.write(self.fd, data)
+        self.size += len(data)
 
     def _rotate(self):
         for i in range(self.backups - 1, 0, -1):

@@ -7,7 +7,6 @@ step, and runs the deadline-bounded waits; subclasses only launch, probe and ter
 from __future__ import annotations
 
 import contextlib
-import enum
 import fcntl
 import json
 import os
@@ -19,32 +18,22 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..errors import CtcdError, ServiceError, ServiceStartError
-from ..progress import reporter as _reporter
-from .records import Record, ServiceRecords, validate_name
+from ..progress import reporter as _reporter  # mlflow_serving imports it from here
+from .records import (
+    OPTIONAL_NUMBER,
+    OPTIONAL_TEXT,
+    Field,
+    Record,
+    ServiceRecords,
+    check_fields,
+    state_field,
+    validate_name,
+)
+from .status import ServiceState
 
 __all__ = ["BaseService", "ServiceState"]
 
 Clock = Callable[[], float]
-
-
-class ServiceState(str, enum.Enum):
-    """The state of a service, as wanted by the user or as observed.
-
-    INACTIVE          not running, and nobody asked it to run (or it was stopped)
-    PENDING_STARTUP   launched, not yet healthy
-    ACTIVE            running and answering its health check
-    PENDING_SHUTDOWN  being stopped
-    ERROR             should run but does not: exited, unhealthy, stale record, failed start
-    """
-
-    INACTIVE = "INACTIVE"
-    PENDING_STARTUP = "PENDING_STARTUP"
-    ACTIVE = "ACTIVE"
-    PENDING_SHUTDOWN = "PENDING_SHUTDOWN"
-    ERROR = "ERROR"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 def _normalized(config: dict[str, Any]) -> dict[str, Any]:
@@ -61,6 +50,18 @@ class BaseService:
     kind: ClassVar[str] = "base"
     start_timeout: ClassVar[float] = 60.0
     stop_timeout: ClassVar[float] = 10.0
+    # What a stored record must hold: checked once, when the row is read (records.py).
+    config_fields: ClassVar[dict[str, Field]] = {}
+    runtime_fields: ClassVar[dict[str, Field]] = {
+        "wanted": state_field(), "status": state_field(), "last_error": OPTIONAL_TEXT,
+        "started": OPTIONAL_NUMBER, "healthy_after": OPTIONAL_NUMBER}
+
+    @classmethod
+    def check_record(cls, config: dict[str, Any], runtime: dict[str, Any]) -> None:
+        """`ValueError` naming the first stored field that is missing or wrong; subclasses add
+        fields to the tables or checks of their own."""
+        check_fields(config, cls.config_fields, "config")
+        check_fields(runtime, cls.runtime_fields, "runtime")
 
     def __init__(self, name: str, *, home: str | Path | None = None,
                  clock: Clock = time.monotonic, **config: Any):
@@ -82,6 +83,7 @@ class BaseService:
         self._lock = threading.RLock()
         self._held = 0  # depth of _exclusive() in this object (the file lock is not reentrant)
         self._attached = True
+        self._problem: str | None = None  # the stored record is unreadable: never act on it
 
     @contextlib.contextmanager
     def _exclusive(self) -> Iterator[None]:
@@ -95,7 +97,8 @@ class BaseService:
                 finally:
                     self._held -= 1
                 return
-            fd = os.open(self.folder / ".lock", os.O_CREAT | os.O_RDWR, 0o600)
+            folder, _ = self._records.prepare_folder(self._name)
+            fd = os.open(folder / ".lock", os.O_CREAT | os.O_RDWR, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 self._held = 1
@@ -129,22 +132,50 @@ class BaseService:
     def _register(self) -> None:
         """Adopt the record of the same name and configuration, or write a new one.
 
-        A record of that name that runs something else is never overwritten.
+        Atomic against other processes: the row is inserted only if none exists, and replaced
+        only if it is still the one we looked at. A record of that name that runs something
+        else, or that cannot be read, is never overwritten. The service's folder is created
+        (and proven writable) first, so a failure leaves no row behind.
         """
         with self._lock:
+            folder, created = self._records.prepare_folder(self._name)
+            try:
+                self._register_row()
+            except BaseException:
+                if created:  # leave nothing behind: neither a row nor an empty folder
+                    with contextlib.suppress(OSError):
+                        (folder / ".lock").unlink()
+                        folder.rmdir()
+                raise
+
+    def _register_row(self) -> None:
+        data = {"config": self.config, "runtime": self._runtime}
+        while True:
             record = self._records.get(self._name)
-            if record is not None and record.data is not None:
-                same = record.kind == self.kind and record.data["config"] == self.config
-                if same:
-                    self._uuid = record.uuid
-                    self._runtime = record.data["runtime"]
+            if record is None:
+                if self._records.create(self._name, self._uuid, self.kind, data):
+                    self._attached, self._problem = True, None
                     return
-                if self._record_is_live(record):
-                    raise ServiceError(
-                        f"service {self._name!r} is running as a {record.kind} service with a "
-                        f"different configuration ({record.data['config']}); stop or delete it "
-                        "first, or choose another name", service=self._name)
-            self._save()
+                continue  # another process created it just now: look at theirs
+            if record.data is None:
+                raise ServiceError(
+                    f"service {self._name!r} has an unreadable registry record "
+                    f"({record.problem}); delete it with `ctcd services delete {self._name}` "
+                    "first", service=self._name)
+            if record.kind == self.kind and record.data["config"] == self.config:
+                self._uuid = record.uuid
+                self._runtime = record.data["runtime"]
+                self._attached, self._problem = True, None
+                return
+            if self._record_is_live(record):
+                raise ServiceError(
+                    f"service {self._name!r} is running as a {record.kind} service with a "
+                    "different configuration; stop or delete it first, or choose another "
+                    "name", service=self._name)
+            if self._records.update(self._name, self._uuid, self.kind, data,
+                                    expected_uuid=record.uuid):
+                self._attached, self._problem = True, None
+                return
 
     def _record_is_live(self, record: Record) -> bool:
         """Whether a record (of any kind) still has processes running. Subclasses refine."""
@@ -199,6 +230,8 @@ class BaseService:
         """Look at the process now, record what is seen and return it."""
         with self._lock:
             self._reload()
+            if self._problem:
+                return ServiceState.ERROR
             if not self._attached:
                 return ServiceState.INACTIVE
             state, error = self._observe()
@@ -228,13 +261,20 @@ class BaseService:
         report = _reporter(self._name, progress)
         with self._exclusive():
             deadline = self._clock() + timeout
+            self._reload()
+            self._refuse_unreadable()
+            if not self._attached:
+                # Our record was replaced or deleted (e.g. another process registered the same
+                # service first): adopt what is stored now, then judge *that* state.
+                self._register()
             state = self.check()
             if state is ServiceState.ACTIVE:
                 report("already running")
                 return self
-            if not self._attached:
-                self._attached = True
-                self._register()
+            if state is ServiceState.ERROR and self._running():
+                # Alive but not answering (yet, or for a moment): wait for it like a start in
+                # progress instead of killing what may be a healthy, busy server.
+                state = ServiceState.PENDING_STARTUP
             if state is not ServiceState.PENDING_STARTUP:
                 self._terminate(timeout=self.stop_timeout, force=False)  # leftovers of a failure
                 self._set(wanted=ServiceState.ACTIVE, status=ServiceState.PENDING_STARTUP,
@@ -243,7 +283,12 @@ class BaseService:
             try:
                 if state is not ServiceState.PENDING_STARTUP:
                     self._launch(deadline)
-                    self._save()
+                    launched = {k: self._runtime.get(k) for k in ("process", "port")}
+                    if not self._save():
+                        self._runtime.update(launched)  # ours to kill, though unrecorded
+                        raise ServiceError(
+                            f"service {self._name!r} was deleted or replaced by another "
+                            "process while it was starting", service=self._name)
                 try:
                     self._wait_healthy(deadline, timeout, report)
                 except ServiceStartError as exc:
@@ -269,6 +314,16 @@ class BaseService:
         finally:
             message = str(exc) if isinstance(exc, CtcdError) else f"{type(exc).__name__}: {exc}"
             self._set(wanted=ServiceState.INACTIVE, status=ServiceState.ERROR, last_error=message)
+
+    def _refuse_unreadable(self) -> None:
+        if self._problem:
+            raise ServiceError(
+                f"service {self._name!r} has an unreadable registry record ({self._problem}); "
+                f"delete it with `ctcd services delete {self._name}`", service=self._name)
+
+    def _running(self) -> bool:
+        """Whether the recorded process is alive (subclasses that have processes say)."""
+        return False
 
     def _wait_healthy(self, deadline: float, timeout: float, report: Callable[[str], None]) -> None:
         next_report = self._clock() + 2.0
@@ -301,6 +356,7 @@ class BaseService:
         timeout = self.stop_timeout if timeout is None else float(timeout)
         with self._exclusive():
             self._reload()
+            self._refuse_unreadable()
             if not self._attached:
                 return self
             self._set(wanted=ServiceState.INACTIVE, status=ServiceState.PENDING_SHUTDOWN)
@@ -317,9 +373,13 @@ class BaseService:
         return self.start(timeout=timeout)
 
     def delete(self, *, stop: bool = True) -> None:
-        """Forget the service: stop it (unless `stop=False`) and remove its record."""
-        with self._lock:
-            if stop:
+        """Forget the service: stop it (unless `stop=False`) and remove its record.
+
+        An unreadable record is removed without acting on it: its processes, if any, cannot be
+        proven to be ours."""
+        with self._exclusive():
+            self._reload()
+            if stop and not self._problem:
                 self.stop()
             self._records.delete(self._name, self._uuid)
             self._attached = False
@@ -343,21 +403,36 @@ class BaseService:
             self._runtime[key] = value.value if isinstance(value, ServiceState) else value
         self._save()
 
-    def _save(self) -> None:
-        if self._attached:
-            self._records.put(self._name, self._uuid, self.kind,
-                              {"config": self.config, "runtime": self._runtime})
+    def _save(self) -> bool:
+        """Write our record, only over our own (same uuid); False when it is no longer ours."""
+        if not self._attached or self._problem:
+            return False
+        if self._records.update(self._name, self._uuid, self.kind,
+                                {"config": self.config, "runtime": self._runtime}):
+            return True
+        self._detach()
+        return False
+
+    def _detach(self) -> None:
+        self._attached = False
+        self._runtime.update(status=ServiceState.INACTIVE.value, process=None,
+                             last_error="no longer in the registry (deleted or replaced)")
 
     def _reload(self) -> None:
         """Take the stored runtime: another process may have stopped or restarted us."""
-        if not self._attached:
+        if not self._attached and not self._problem:
             return
         record = self._records.get(self._name)
-        if record is None or record.uuid != self._uuid or record.data is None:
-            self._attached = False
-            self._runtime.update(status=ServiceState.INACTIVE.value, process=None,
-                                 last_error="no longer in the registry (deleted or replaced)")
+        if record is not None and record.data is None and record.uuid == self._uuid:
+            # Our row went bad: report it, never act on it, never write over it.
+            self._problem = record.problem
+            self._runtime.update(status=ServiceState.ERROR.value, last_error=record.problem)
             return
+        self._problem = None
+        if record is None or record.uuid != self._uuid or record.data is None:
+            self._detach()
+            return
+        self._attached = True
         self._runtime = record.data["runtime"]
 
     def describe(self) -> dict[str, Any]:

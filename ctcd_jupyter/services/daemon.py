@@ -1,7 +1,8 @@
 """`LocalDaemonService`: a command run as a detached local process, found again after restarts.
 
 It runs in its own session with a capped log file under `<state>/services/<name>/`, is recognised
-by pid + start time + command line, and is stopped as a whole process group.
+by pid + start time + the session recorded at launch (see `process`), and is stopped as a whole:
+every process of it that can be proven ours, never a number taken on trust.
 """
 
 from __future__ import annotations
@@ -12,13 +13,26 @@ import socket
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from ..errors import PortInUseError, ServiceStartError, ServiceStopError
 from . import process
 from .base import BaseService, ServiceState
+from .kinds import register_kind
 from .process import Liveness, ServiceProcess
-from .records import Record, register_kind
+from .records import (
+    COMMAND,
+    OPTIONAL_INT,
+    OPTIONAL_TEXT,
+    PORT,
+    PORT_OR_PICK,
+    POSITIVE_INT,
+    STRING_MAP,
+    TEXT,
+    Field,
+    Record,
+    check_fields,
+)
 
 __all__ = ["LocalDaemonService"]
 
@@ -35,6 +49,26 @@ class LocalDaemonService(BaseService):
     GET that path answers 2xx; with only a port, when the port accepts connections; otherwise
     while the process runs.
     """
+
+    config_fields: ClassVar[dict[str, Field]] = {
+        "command": COMMAND._replace(required=False), "port": PORT_OR_PICK,
+        "host": TEXT._replace(required=False), "health_path": OPTIONAL_TEXT,
+        "env": STRING_MAP, "cwd": OPTIONAL_TEXT,
+        "log_max_bytes": POSITIVE_INT}
+    runtime_fields: ClassVar[dict[str, Field]] = {
+        **BaseService.runtime_fields, "port": PORT, "returncode": OPTIONAL_INT,
+        "log_path": OPTIONAL_TEXT}
+
+    @classmethod
+    def check_record(cls, config: dict[str, Any], runtime: dict[str, Any]) -> None:
+        if cls._command is LocalDaemonService._command:  # a subclass may build its own command
+            check_fields(config, {"command": COMMAND}, "config")
+        super().check_record(config, runtime)
+        if runtime.get("process") is not None:
+            try:
+                ServiceProcess.from_dict(runtime["process"])
+            except ValueError as exc:
+                raise ValueError(f"runtime.{exc}") from None
 
     def __init__(self, name: str, command: Sequence[str], *, port: int | None = None,
                  host: str = "127.0.0.1", health_path: str | None = None,
@@ -142,7 +176,7 @@ class LocalDaemonService(BaseService):
         sp = self._process
         if sp is None:
             return ServiceStartError(f"service {self._name!r} has no process", service=self._name)
-        if process.liveness(sp.main) == Liveness.ALIVE:
+        if process.liveness(sp.main, sp.sid) == Liveness.ALIVE:
             return None
         # Let the log writer drain the pipe so the tail holds the last words.
         self._wait_group_exit(sp, self._clock() + 2.0)
@@ -155,7 +189,7 @@ class LocalDaemonService(BaseService):
             service=self._name, log_tail=tail, returncode=rc)
 
     def _wait_group_exit(self, sp: ServiceProcess, deadline: float) -> None:
-        while process.liveness(sp.leader) == Liveness.ALIVE and self._clock() < deadline:
+        while process.liveness(sp.leader, sp.sid) == Liveness.ALIVE and self._clock() < deadline:
             time.sleep(0.02)
 
     def _observe(self) -> tuple[ServiceState, str | None]:
@@ -165,34 +199,72 @@ class LocalDaemonService(BaseService):
             if current is ServiceState.ERROR:
                 return ServiceState.ERROR, None
             return ServiceState.INACTIVE, None
-        life = process.liveness(sp.main)
+        life = process.liveness(sp.main, sp.sid)
         if life == Liveness.ALIVE:
+            self._remember_members(sp)
             if self.health_check():
                 return ServiceState.ACTIVE, None
-            life = process.liveness(sp.main)  # it may have died while we asked
+            life = process.liveness(sp.main, sp.sid)  # it may have died while we asked
+        if life == Liveness.ALIVE:
+            if current in (ServiceState.PENDING_STARTUP, ServiceState.PENDING_SHUTDOWN):
+                return current, None
+            return ServiceState.ERROR, f"process {sp.main.pid} runs but fails its health check"
         if life == Liveness.STALE:
-            if not process.group_members(sp):
-                self._runtime["process"] = None
-            return ServiceState.ERROR, (
-                f"stale record: pid {sp.main.pid} now belongs to an unrelated process, "
-                "which was not signalled")
-        if life == Liveness.GONE:
-            if self._runtime.get("wanted") != ServiceState.ACTIVE.value:
-                return ServiceState.INACTIVE, None
+            error = (f"stale record: pid {sp.main.pid} now belongs to an unrelated process, "
+                     "which was not signalled")
+        else:
             rc = process.exit_code_in_log(self.log_path)
             code = f" with code {rc}" if rc is not None else ""
-            return ServiceState.ERROR, (
-                f"process {sp.main.pid} exited{code}; last log lines:\n{self.logs(tail=10)}")
-        if current in (ServiceState.PENDING_STARTUP, ServiceState.PENDING_SHUTDOWN):
-            return current, None
-        return ServiceState.ERROR, f"process {sp.main.pid} runs but fails its health check"
+            error = f"process {sp.main.pid} exited{code}"
+        # The command is gone; what else of it still runs (workers of a killed master)?
+        found = process.members(sp)
+        left = found.pids(without=[sp.leader.pid])
+        wanted = self._runtime.get("wanted") == ServiceState.ACTIVE.value
+        notes = []
+        if left and wanted:
+            # Unsupervised leftovers would keep serving (and hold the port): reap them.
+            process.kill_group(sp, timeout=2.0, force=False, clock=self._clock)
+            notes.append(f"reaped {len(left)} process(es) it left running "
+                         f"(pids {', '.join(map(str, left))})")
+        elif left:
+            notes.append(f"{len(left)} process(es) it started are still running (pids "
+                         f"{', '.join(map(str, left))}); stop the service to end them")
+        if found.unproven:
+            notes.append(f"pids {', '.join(map(str, found.unproven))} are in its recorded "
+                         "session but cannot be proven to be ours, so they were not signalled")
+        if not left and not found.unproven:
+            if life == Liveness.STALE:
+                self._runtime["process"] = None
+            elif not wanted:
+                return ServiceState.INACTIVE, None
+        if notes:
+            error += "; " + "; ".join(notes)
+        if life == Liveness.GONE:
+            error += f"; last log lines:\n{self.logs(tail=10)}"
+        return ServiceState.ERROR, error
+
+    def _remember_members(self, sp: ServiceProcess) -> None:
+        """Record the processes the service runs now (e.g. uvicorn workers), so that they are
+        still proven ours after the leader and the main process are gone."""
+        found = process.members(sp)
+        known = {r.pid for r in sp.known}
+        extra = [p for p in found.ours if p.pid not in known]
+        gone = [r for r in sp.members if all(p.pid != r.pid for p in found.ours)]
+        if not extra and not gone:
+            return
+        kept = tuple(r for r in sp.members if r not in gone) + process.records_of(extra)
+        self._runtime["process"] = ServiceProcess(sp.leader, sp.main, sp.sid, kept).to_dict()
+        self._save()
+
+    def _running(self) -> bool:
+        sp = self._process
+        return sp is not None and process.liveness(sp.main, sp.sid) == Liveness.ALIVE
 
     def _terminate(self, *, timeout: float, force: bool) -> None:
         sp = self._process
         if sp is None:
             return
-        members = process.group_members(sp)
-        if members:
+        if process.members(sp).ours:
             process.kill_group(sp, timeout=timeout, force=force, clock=self._clock)
             port = self._port()
             if port and not process.wait_port_free(self.host, port, self._clock() + 5.0,
@@ -211,8 +283,8 @@ class LocalDaemonService(BaseService):
         if not data:
             return False
         try:
-            return bool(process.group_members(ServiceProcess.from_dict(data)))
-        except (KeyError, TypeError, ValueError):
+            return bool(process.members(ServiceProcess.from_dict(data)).ours)
+        except ValueError:
             return False
 
     def _retry_start(self, error: ServiceStartError) -> bool:
@@ -223,7 +295,7 @@ class LocalDaemonService(BaseService):
 
     def health_check(self, timeout: float = 1.0) -> bool:
         sp = self._process
-        if sp is None or process.liveness(sp.main) != Liveness.ALIVE:
+        if sp is None or process.liveness(sp.main, sp.sid) != Liveness.ALIVE:
             return False
         port, path = self._port(), self.config.get("health_path")
         if not port:

@@ -20,7 +20,7 @@ from ..state import mlflow_tracking_uri, state_home
 from . import payload, process
 from .base import BaseService, ServiceState, _reporter
 from .daemon import LOG_NAME, LocalDaemonService
-from .records import register_kind
+from .kinds import register_kind
 
 __all__ = ["MLFlowDeploymentService"]
 

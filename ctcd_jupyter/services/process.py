@@ -1,9 +1,17 @@
 """The one wrapper around launching, identifying and killing service processes.
 
 A service runs in its own session (a kernel interrupt or restart never reaches it). Its output
-goes through a small log writer that caps the log file; the writer leads the process group, so
-stopping the group stops everything the service spawned. Every signal is sent only after the
-target's identity (pid + start time + command line) matches what was recorded at launch.
+goes through a small log writer that leads the session, so its pid numbers the session and the
+process group. Who is ours is proven, never assumed from a number:
+
+- a recorded process (leader, main, members seen later) is ours when its pid and start time
+  match the record (`ctcd_jupyter.identity`) and it is in the recorded session;
+- once one of them is proven alive in the recorded session, every process of that session is
+  ours: Linux does not hand out a pid while a session or group of that number exists, so the
+  session cannot be a later one that reused the number.
+A process in the recorded session that nothing proves (all recorded processes are gone) is
+reported, never signalled; one that left the session (setsid) is out of reach; and a pid below
+2, this process, its leaders and its ancestors are never signalled whatever a record says.
 """
 
 from __future__ import annotations
@@ -16,15 +24,19 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psutil
 
+from .. import identity
+from ..identity import Liveness, ProcessIdentity
+
 __all__ = [
     "Liveness",
+    "Members",
     "ProcessRecord",
     "ServiceProcess",
     "free_port",
@@ -33,6 +45,7 @@ __all__ = [
     "launch",
     "liveness",
     "log_tail",
+    "members",
     "port_is_free",
     "wait_port_free",
 ]
@@ -41,53 +54,91 @@ RUNNER = Path(__file__).with_name("_logrunner.py")
 EXIT_MARK = "[ctcd] command exited with code "
 DEFAULT_LOG_MAX_BYTES = 5 * 1024 * 1024
 DEFAULT_LOG_BACKUPS = 2
-# psutil derives start times from jiffies since boot: equal processes agree to a few ms.
-_CREATE_TIME_SLACK = 0.05
 
 Clock = Callable[[], float]
 
 
 @dataclass(frozen=True)
 class ProcessRecord:
-    """Who a process is: enough to tell it from a later process that reused its pid."""
+    """A process we started or saw in our session: its identity, and its command line as it
+    was then (informational: an exec changes it under the same process)."""
 
-    pid: int
-    create_time: float
-    cmdline: tuple[str, ...]
+    identity: ProcessIdentity
+    cmdline: tuple[str, ...] = ()
+
+    @property
+    def pid(self) -> int:
+        return self.identity.pid
+
+    @property
+    def create_time(self) -> float:
+        return self.identity.create_time
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "cmdline": list(self.cmdline)}
+        return {**self.identity.to_dict(), "cmdline": list(self.cmdline)}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ProcessRecord:
-        return cls(int(data["pid"]), float(data["create_time"]), tuple(data["cmdline"]))
+    def from_dict(cls, data: Any) -> ProcessRecord:
+        ident = ProcessIdentity.from_dict(data)
+        cmdline = data.get("cmdline", [])
+        if not isinstance(cmdline, list) or not all(isinstance(c, str) for c in cmdline):
+            raise ValueError(f"cmdline is {cmdline!r:.40}, not a list of strings")
+        return cls(ident, tuple(cmdline))
 
 
 @dataclass(frozen=True)
 class ServiceProcess:
-    """A launched service: the log writer leading the group (`leader`) and the command (`main`)."""
+    """A launched service: the log writer leading the session (`leader`), the command (`main`),
+    the session id recorded at launch, and members (workers) seen in it since."""
 
     leader: ProcessRecord
     main: ProcessRecord
+    sid: int = 0  # 0: not recorded (older rows): the leader's pid, which started the session
+    members: tuple[ProcessRecord, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if not self.sid:
+            object.__setattr__(self, "sid", self.leader.pid)
 
     @property
     def pgid(self) -> int:
-        return self.leader.pid
+        return self.sid
+
+    @property
+    def known(self) -> tuple[ProcessRecord, ...]:
+        return (self.leader, self.main, *self.members)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"leader": self.leader.to_dict(), "main": self.main.to_dict()}
+        return {"leader": self.leader.to_dict(), "main": self.main.to_dict(), "sid": self.sid,
+                "members": [m.to_dict() for m in self.members]}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ServiceProcess:
-        return cls(ProcessRecord.from_dict(data["leader"]), ProcessRecord.from_dict(data["main"]))
-
-
-class Liveness:
-    """What became of a recorded process."""
-
-    ALIVE = "alive"  # the very process we launched is running
-    GONE = "gone"  # it exited (a zombie counts as exited)
-    STALE = "stale"  # its pid now belongs to an unrelated process: never signal it
+    def from_dict(cls, data: Any) -> ServiceProcess:
+        """`ValueError` naming the field when the stored shape is wrong."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"process must be an object, not {data!r:.60}")
+        parts = {}
+        for who in ("leader", "main"):
+            if who not in data:
+                raise ValueError(f"process.{who} is missing")
+            try:
+                parts[who] = ProcessRecord.from_dict(data[who])
+            except ValueError as exc:
+                raise ValueError(f"process.{who}: {exc}") from None
+        sid = data.get("sid") or 0
+        if sid:
+            try:
+                identity.check_pid(sid, "sid")
+            except ValueError as exc:
+                raise ValueError(f"process.{exc}") from None
+        found = data.get("members") or []
+        if not isinstance(found, list):
+            raise ValueError(f"process.members must be a list, not {found!r:.60}")
+        try:
+            seen = tuple(ProcessRecord.from_dict(m) for m in found)
+        except ValueError as exc:
+            raise ValueError(f"process.members: {exc}") from None
+        return cls(parts["leader"], parts["main"], sid, seen)
 
 
 # Children we launched from this process, kept so that exited ones are reaped (not zombies).
@@ -132,7 +183,9 @@ def launch(
         runner.wait(timeout=timeout)
         raise OSError(f"cannot start {argv[0]!r}: {line.removeprefix('error ') or 'no pid'}")
     # The runner prints the pid after exec succeeded, so the command line recorded is the real one.
-    return ServiceProcess(_identify(runner.pid), _identify(int(line), fallback=argv))
+    # start_new_session: the runner's pid is the session's id.
+    return ServiceProcess(_identify(runner.pid), _identify(int(line), fallback=argv),
+                          sid=runner.pid)
 
 
 def _read_line(stream: Any, deadline: float) -> str:
@@ -163,90 +216,140 @@ def exit_code_in_log(path: Path) -> int | None:
 def _identify(pid: int, fallback: Sequence[str] = ()) -> ProcessRecord:
     try:
         proc = psutil.Process(pid)
-        return ProcessRecord(pid, proc.create_time(), _cmdline(proc))
+        return ProcessRecord(ProcessIdentity.of(pid), _cmdline(proc))
     except psutil.Error:  # already gone: keep what we know, it will read as GONE
-        return ProcessRecord(pid, time.time(), tuple(fallback))
+        return ProcessRecord(ProcessIdentity(pid, time.time()), tuple(fallback))
 
 
 def _cmdline(proc: psutil.Process) -> tuple[str, ...]:
     # /proc/PID/cmdline reads empty for a moment around exec: look again briefly.
     deadline = time.monotonic() + 0.2
     while True:
-        cmdline = tuple(proc.cmdline())
+        try:
+            cmdline = tuple(proc.cmdline())
+        except psutil.Error:
+            return ()
         if cmdline or time.monotonic() >= deadline:
             return cmdline
         time.sleep(0.01)
 
 
-def _matches(proc: psutil.Process, record: ProcessRecord) -> bool:
-    if abs(proc.create_time() - record.create_time) > _CREATE_TIME_SLACK:
-        return False
-    return not record.cmdline or _cmdline(proc) == record.cmdline
-
-
-def liveness(record: ProcessRecord) -> str:
-    """ALIVE, GONE or STALE, judged by pid, start time and command line."""
+def liveness(record: ProcessRecord, sid: int | None = None) -> Liveness:
+    """ALIVE, GONE or STALE, judged by pid and start time (`ctcd_jupyter.identity`) and, given
+    `sid`, by the session recorded at launch: our process in another session is not ours."""
     _reap()
-    try:
-        proc = psutil.Process(record.pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return Liveness.GONE
-        return Liveness.ALIVE if _matches(proc, record) else Liveness.STALE
-    except psutil.NoSuchProcess:
-        return Liveness.GONE
-    except psutil.AccessDenied:
+    life = identity.liveness(record.identity)
+    if life is Liveness.ALIVE and sid is not None and _sid(record.pid) != sid:
         return Liveness.STALE
+    return life
+
+
+def _sid(pid: int) -> int | None:
+    try:
+        return os.getsid(pid)
+    except OSError:
+        return None
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+@dataclass
+class Members:
+    """The live processes of a service: `ours` (proven, signallable) and `unproven` pids (in
+    the recorded session, but nothing proves the session is still ours)."""
+
+    ours: list[psutil.Process]
+    unproven: list[int]
+
+    def pids(self, *, without: Iterable[int] = ()) -> list[int]:
+        skip = set(without)
+        return [p.pid for p in self.ours if p.pid not in skip]
+
+
+def members(sp: ServiceProcess) -> Members:
+    """The service's live processes, proven as the module docstring says."""
+    _reap()
+    own_session = _sid(0)
+    proven: dict[int, psutil.Process] = {}
+    if sp.sid != own_session:  # our services never run in the caller's session
+        for record in sp.known:
+            proc = identity.process_of(record.identity)
+            if proc is not None and _sid(proc.pid) == sp.sid:
+                proven[proc.pid] = proc
+    in_session: list[psutil.Process] = []
+    for pid in psutil.pids():
+        if _sid(pid) != sp.sid or pid in proven:
+            continue
+        with contextlib.suppress(psutil.Error):
+            proc = psutil.Process(pid)
+            if proc.status() != psutil.STATUS_ZOMBIE:
+                in_session.append(proc)
+    ours = dict(proven)
+    if proven:
+        ours.update((p.pid, p) for p in in_session)
+    unproven = [p.pid for p in in_session if p.pid not in ours]
+    protected = identity.protected_pids()
+    safe = [p for p in ours.values() if identity.refuse_signal(p.pid, protected) is None]
+    return Members(sorted(safe, key=lambda p: p.pid), sorted(unproven))
 
 
 def group_members(sp: ServiceProcess) -> list[psutil.Process]:
-    """Live processes of the service's group, or [] when its leader's pid was reused.
-
-    Linux never hands out a pid while a process group of that number exists, so members of the
-    recorded group that started no earlier than the leader are ours.
-    """
-    if liveness(sp.leader) == Liveness.STALE:
-        return []
-    members = []
-    for proc in psutil.process_iter(["pid", "create_time", "status"]):
-        try:
-            if proc.info["status"] == psutil.STATUS_ZOMBIE:
-                continue
-            if proc.info["create_time"] < sp.leader.create_time - _CREATE_TIME_SLACK:
-                continue
-            if os.getpgid(proc.pid) == sp.pgid:
-                members.append(proc)
-        except (psutil.Error, ProcessLookupError, PermissionError):
-            continue
-    return members
+    """The service's live processes that are provably ours."""
+    return members(sp).ours
 
 
-def _signal_all(procs: list[psutil.Process], sig: int) -> None:
+def records_of(procs: Iterable[psutil.Process]) -> tuple[ProcessRecord, ...]:
+    """Records of live processes, to remember them as members of a service."""
+    found = []
     for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            found.append(ProcessRecord(ProcessIdentity.of(proc.pid), _cmdline(proc)))
+    return tuple(found)
+
+
+def _signal_all(procs: Iterable[psutil.Process], sig: int) -> None:
+    protected = identity.protected_pids()
+    for proc in procs:
+        if identity.refuse_signal(proc.pid, protected) is not None:
+            continue
         with contextlib.suppress(psutil.Error):  # psutil refuses a pid reused meanwhile
             proc.send_signal(sig)
 
 
 def kill_group(sp: ServiceProcess, *, timeout: float, force: bool = False,
                clock: Clock = time.monotonic) -> list[int]:
-    """TERM the service's group (KILL at once when `force`), KILL what is left after `timeout`.
+    """TERM the service's processes (KILL at once when `force`), KILL what is left after
+    `timeout`; returns the pids that had to be killed. Only proven processes are signalled.
 
-    Returns the pids that had to be killed; raises nothing for processes already gone.
+    The log writer goes last: while it lives it proves the session is ours, so workers spawned
+    (or left behind) meanwhile are found by a second look and killed too.
     """
-    members = group_members(sp)
-    if not members:
+    found = members(sp).ours
+    if not found:
         return []
-    _signal_all(members, signal.SIGKILL if force else signal.SIGTERM)
-    alive = _wait_gone(members, clock() + (0 if force else timeout), clock)
-    killed = [p.pid for p in alive]
-    if alive:
+    leader = [p for p in found if p.pid == sp.leader.pid]
+    others = [p for p in found if p.pid != sp.leader.pid]
+    killed: list[int] = []
+    if others:
+        _signal_all(others, signal.SIGKILL if force else signal.SIGTERM)
+        alive = _wait_gone(others, clock() + (0 if force else timeout), clock)
+        killed += [p.pid for p in alive]
         _signal_all(alive, signal.SIGKILL)
-        alive = _wait_gone(alive, clock() + 5.0, clock)
-    # Workers orphaned earlier, or spawned while we were signalling, are still in the group.
-    stragglers = group_members(sp)
-    if stragglers:
+        _wait_gone(alive, clock() + 5.0, clock)
+        stragglers = [p for p in members(sp).ours if p.pid != sp.leader.pid]
         killed += [p.pid for p in stragglers]
         _signal_all(stragglers, signal.SIGKILL)
         _wait_gone(stragglers, clock() + 5.0, clock)
+    # The log writer exits by itself once every writer of its pipe is gone.
+    if leader and _wait_gone(leader, clock() + (0.2 if force else 2.0), clock):
+        killed += [p.pid for p in leader]
+        _signal_all(leader, signal.SIGKILL)
+        _wait_gone(leader, clock() + 5.0, clock)
     _reap()
     return killed
 
@@ -255,18 +358,11 @@ def _wait_gone(procs: list[psutil.Process], deadline: float, clock: Clock) -> li
     alive = list(procs)
     while alive:
         _reap()
-        alive = [p for p in alive if _running(p)]
+        alive = [p for p in alive if _alive(p)]
         if not alive or clock() >= deadline:
             break
         time.sleep(0.02)
     return alive
-
-
-def _running(proc: psutil.Process) -> bool:
-    try:
-        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
 
 
 def port_is_free(host: str, port: int) -> bool:

@@ -12,7 +12,8 @@ from typing import Any
 
 from ..errors import ServiceError, ServiceNotFoundError, ServiceSpecError, did_you_mean
 from .base import BaseService, ServiceState
-from .records import Record, ServiceRecords, kind_class, kind_name, validate_name
+from .kinds import kind_class, kind_name
+from .records import Record, ServiceRecords, validate_name
 
 __all__ = [
     "UnknownService",
@@ -41,6 +42,16 @@ class UnknownService(BaseService):
     def check(self) -> ServiceState:
         return ServiceState.ERROR
 
+    @property
+    def folder(self) -> Path:  # the stored name may be anything: never create folders for it
+        return self.home / "services" / self._name
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self._name, "uuid": self._uuid, "kind": self.kind,
+                "stored_kind": self.stored_kind, "status": ServiceState.ERROR.value,
+                "wanted": None, "endpoint": None, "last_error": self.last_error,
+                "config": {}, "runtime": {}}
+
     def _fresh(self) -> None:  # nothing readable to refresh from
         pass
 
@@ -52,10 +63,11 @@ class UnknownService(BaseService):
     start = stop = restart = _refuse  # type: ignore[assignment]
 
     def delete(self, *, stop: bool = True) -> None:
+        """Remove the record, acting on nothing it names."""
         self._records.delete(self._name, self._uuid)
 
-    def _save(self) -> None:  # never overwrite what we could not read
-        pass
+    def _save(self) -> bool:  # never overwrite what we could not read
+        return False
 
 
 def _no_clock() -> float:

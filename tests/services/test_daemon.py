@@ -16,6 +16,7 @@ import pytest
 from service_helpers import ping_command, wait_for
 
 from ctcd_jupyter.errors import PortInUseError, ServiceError, ServiceStartError
+from ctcd_jupyter.identity import ProcessIdentity
 from ctcd_jupyter.services import (
     LocalDaemonService,
     ServiceState,
@@ -93,9 +94,11 @@ def test_stale_pid_of_unrelated_process_is_never_signalled(home, ping_server):
     try:
         proc = psutil.Process(bystander.pid)
         wait_for(proc.cmdline, 5, "the bystander's command line")
-        for create_time, cmdline in [(proc.create_time() - 1000, proc.cmdline()),  # reused pid
+        # a reused pid; and the very process, but not in the session recorded at launch
+        for create_time, cmdline in [(proc.create_time() - 1000, proc.cmdline()),
                                      (proc.create_time(), ["something", "else"])]:
-            fake = process.ProcessRecord(bystander.pid, create_time, tuple(cmdline))
+            fake = process.ProcessRecord(ProcessIdentity(bystander.pid, create_time),
+                                         tuple(cmdline))
             svc._set(wanted=ServiceState.ACTIVE, status=ServiceState.ACTIVE,
                      process=process.ServiceProcess(fake, fake).to_dict())
             found = get_service("stale")
