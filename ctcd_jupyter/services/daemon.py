@@ -110,6 +110,10 @@ class LocalDaemonService(BaseService):
         return sp.main.pid if sp else None
 
     # -- hooks --------------------------------------------------------------------------------
+    def _pick_port(self) -> int:
+        """The port for a start with `port=0` (subclasses may prefer the one used before)."""
+        return process.free_port(self.host)
+
     def _launch(self, deadline: float) -> None:
         wanted_port = self.config.get("port")
         if wanted_port:
@@ -122,7 +126,7 @@ class LocalDaemonService(BaseService):
                     + f"; stop that process or start {self._name!r} with another port",
                     service=self._name, port=port)
         elif wanted_port == 0:
-            port = process.free_port(self.host)
+            port = self._pick_port()
         else:
             port = None
         self._runtime.update(port=port, process=None, returncode=None,
