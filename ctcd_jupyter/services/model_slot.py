@@ -105,9 +105,13 @@ class Coordinator:
         self._leader_fd: int | None = None
         self._stop = threading.Event()
         self._worker_error: str | None = None
+        self._failed_generation = -1
         (folder / "workers").mkdir(exist_ok=True)
         (folder / "models").mkdir(exist_ok=True)
         self._worker_file = folder / "workers" / f"{os.getpid()}.json"
+        # With several workers, a worker whose uvicorn supervisor died (kill -9) must not
+        # keep answering on the port as an orphan.
+        self._parent = os.getppid() if int(config.get("workers") or 1) > 1 else None
 
     # -- the registry -------------------------------------------------------------------------
     @property
@@ -232,10 +236,14 @@ class Coordinator:
         status, answer = box["answer"]
         if status != 200:
             try:
-                message = json.loads(answer).get("message", "")
+                data = json.loads(answer)
+                message = data.get("message", "")
+                trace = [x for x in str(data.get("stack_trace") or "").splitlines() if x.strip()]
             except (ValueError, AttributeError):
-                message = answer.decode(errors="replace")
+                message, trace = answer.decode(errors="replace"), []
             first = (message.strip().splitlines() or [""])[0][:300]
+            if trace:  # the model's own exception says more than MLflow's generic message
+                first = f"{trace[-1].strip()[:300]} ({first})"
             raise CandidateError(f"the probe with its input example answered {status}: {first}")
 
     # -- switching ----------------------------------------------------------------------------
@@ -374,6 +382,7 @@ class Coordinator:
                 "serving": {"uri": s.uri, "version": s.version, "generation": s.generation,
                             "since": s.since, "why": s.why},
                 "columns": s.columns, "pid": os.getpid(), "workers": self.workers(),
+                "alias_version": self.alias_seen if isinstance(self.alias_seen, str) else None,
                 "last_error": "; ".join([*([shared["last_error"]]
                                            if shared.get("last_error") else []), *errors])
                 or None}
@@ -391,6 +400,9 @@ class Coordinator:
         poll = float(self.config.get("poll_interval") or 1.0)
         next_poll = time.monotonic() + poll
         while not self._stop.wait(TICK):
+            if self._parent is not None and os.getppid() != self._parent:
+                print("[ctcd] the server's supervisor is gone; worker exits", flush=True)
+                os._exit(0)
             try:
                 self._catch_up()
                 if self.follow and time.monotonic() >= next_poll and self._lead():
@@ -401,14 +413,14 @@ class Coordinator:
 
     def _catch_up(self) -> None:
         target = self._target()
-        if not target or int(target.get("generation", 0)) <= self.current.generation:
-            return
-        if target.get("failed_load") == os.getpid():
+        generation = int((target or {}).get("generation", 0))
+        if generation <= self.current.generation or generation == self._failed_generation:
             return
         try:
             served = self.load(target["uri"])
         except CandidateError as exc:
-            self._worker_error = f"cannot serve generation {target['generation']}: {exc}"
+            self._failed_generation = generation  # not retried every tick; the next one is
+            self._worker_error = f"cannot serve generation {generation}: {exc}"
             self._report()
             return
         self._switch(served, int(target["generation"]), target.get("why", "followed"))
