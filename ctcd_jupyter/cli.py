@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
+from . import cli_serving
 from .errors import CtcdError
 
 __all__ = ["GROUPS", "Group", "main"]
@@ -163,6 +164,7 @@ GROUPS: dict[str, Group] = {
     "demo": Group("run an example notebook headless and print what it shows",
                   _demo_arguments, _demo),
 }
+cli_serving.register(GROUPS, Group)  # serve, rollback, deployments
 
 
 def build_parser() -> argparse.ArgumentParser:

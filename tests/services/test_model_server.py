@@ -223,7 +223,7 @@ def test_predict_on_a_stopped_service_with_ndarray_twice(home, registry):
 
 def test_a_model_that_cannot_be_served_at_first_start(home, registry):
     svc = MLFlowDeploymentService("bad", "models:/iris/3", tracking_uri=registry["tracking_uri"])
-    with pytest.raises(Exception, match="cannot serve: .*probe") as info:
+    with pytest.raises(Exception, match=r"cannot serve: .*probe") as info:
         svc.start(timeout=120)
     assert len(str(info.value).splitlines()) == 1
     assert svc.status is ServiceState.ERROR and svc._process is None
