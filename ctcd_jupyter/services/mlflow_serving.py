@@ -129,7 +129,9 @@ class MLFlowDeploymentService(LocalDaemonService):
         config.update(port=port, service=self._name, home=str(self.home),
                       initial_uri=self._runtime.get("serving_uri") or self.config["model_uri"],
                       probe=self._runtime.pop("boot_probe", None))
-        (folder / "server.json").write_text(json.dumps(config))
+        fd = os.open(folder / "server.json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(config))
         return [sys.executable, "-m", "ctcd_jupyter.services.model_server", str(folder)]
 
     def _env(self, host: str, port: int | None) -> dict[str, str]:

@@ -69,9 +69,11 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, default=str))
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps(data, default=str))
+    os.replace(tmp, path)  # readers see the old or the new file, never half of one
 
 
 def _read_json(path: Path) -> Any:
@@ -106,8 +108,8 @@ class Coordinator:
         self._stop = threading.Event()
         self._worker_error: str | None = None
         self._failed_generation = -1
-        (folder / "workers").mkdir(exist_ok=True)
-        (folder / "models").mkdir(exist_ok=True)
+        (folder / "workers").mkdir(mode=0o700, exist_ok=True)
+        (folder / "models").mkdir(mode=0o700, exist_ok=True)
         self._worker_file = folder / "workers" / f"{os.getpid()}.json"
         # With several workers, a worker whose uvicorn supervisor died (kill -9) must not
         # keep answering on the port as an orphan.
