@@ -179,7 +179,8 @@ def mlflow_deploy(model: Any, model_name: str, *, criterion: Criterion | None = 
                                               workers=workers, home=workspace.home)
         service.swap_model(uri, probe=input_example, timeout=timeout, progress=report)
     except Exception as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = getattr(exc, "reason", None) or str(exc).strip() or type(exc).__name__
+        reason = reason.splitlines()[0]
         registry.tag_failed(model_name, version, reason)
         record.outcome, record.reason = "failed", f"{verdict.reason}; not served: {reason}"
         _record(workspace.store, record)

@@ -38,9 +38,9 @@ class ModelSwapError(ServiceError):
     """A model the server refused to serve (cannot load, probe failed); the old one serves."""
 
     def __init__(self, message: str, *, service: str | None = None, uri: str | None = None,
-                 version: str | None = None):
+                 version: str | None = None, reason: str | None = None):
         super().__init__(message, service=service)
-        self.uri, self.version = uri, version
+        self.uri, self.version, self.reason = uri, version, reason or message
 
 
 @register_kind("mlflow_deployment")
@@ -128,7 +128,8 @@ class MLFlowDeploymentService(LocalDaemonService):
             "access_log", "poll_interval", "load_timeout")}
         config.update(port=port, service=self._name, home=str(self.home),
                       initial_uri=self._runtime.get("serving_uri") or self.config["model_uri"],
-                      probe=self._runtime.pop("boot_probe", None))
+                      probe=self._runtime.pop("boot_probe", None),
+                      boot_why=self._runtime.pop("boot_why", None) or "started")
         fd = os.open(folder / "server.json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(json.dumps(config))
@@ -242,7 +243,7 @@ class MLFlowDeploymentService(LocalDaemonService):
                     self.stop()
             if self.check() is not ServiceState.ACTIVE:
                 self._terminate(timeout=self.stop_timeout, force=True)
-                self._runtime.update(serving_uri=str(model_uri), boot_probe=
+                self._runtime.update(serving_uri=str(model_uri), boot_why=why, boot_probe=
                                      None if body is None else body.decode())
                 self._save()
                 report(f"starting the server on {model_uri}")
@@ -257,7 +258,8 @@ class MLFlowDeploymentService(LocalDaemonService):
                 report(f"refused: {error}")
                 raise ModelSwapError(f"service {self._name!r}: {error}; the previous model "
                                      "keeps serving", service=self._name,
-                                     uri=answer.get("uri"), version=answer.get("version"))
+                                     uri=answer.get("uri"), version=answer.get("version"),
+                                     reason=error.split(" was not served: ", 1)[-1])
             self._runtime["serving_uri"] = answer["uri"]
             self._save()
             self.__dict__.pop("_columns_cache", None)

@@ -291,14 +291,14 @@ class Coordinator:
                 self._set_status(last_error=str(exc))
                 raise
             generation = int((target or {}).get("generation", 0)) + 1
+            why = self.config.get("boot_why") or "started"
             _write_json(self.folder / "target.json", {
                 "generation": generation, "uri": served.uri, "version": served.version,
-                "why": "started", "boot": self.boot_id, "changed": time.time()})
-            self._switch(served, generation, "started")
+                "why": why, "boot": self.boot_id, "changed": time.time()})
+            self._switch(served, generation, why)
             self._set_status(last_error=None)
-            last = (target or {}).get("uri")
-            if last != served.uri:
-                self._record(served, "started")
+            if (target or {}).get("uri") != served.uri:  # a restart of the same is no change
+                self._record(served, why)
 
     def resolve_quietly(self, uri: str) -> str:
         try:
