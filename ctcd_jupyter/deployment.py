@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sqlite3
 import tempfile
 import time
 import warnings
@@ -74,7 +75,9 @@ def deployments(model_name: str | None = None, *, workspace: Workspace | None = 
         data = Store.loads(row["data"])
         data["id"] = row["id"]
         records.append(DeploymentRecord(**data))
-    records += _served_changes(workspace, model_name)
+    # e.g. a read-only state folder without the history table yet: the decisions still list
+    with contextlib.suppress(sqlite3.Error):
+        records += _served_changes(workspace, model_name)
     records.sort(key=lambda r: r.created, reverse=True)
     return records[:int(limit)] if limit else records
 
