@@ -229,3 +229,24 @@ def test_a_model_that_cannot_be_served_at_first_start(home, registry):
         svc.start(timeout=120)
     assert len(str(info.value).splitlines()) == 1
     assert svc.status is ServiceState.ERROR and svc._process is None
+
+
+def test_a_broken_alias_keeps_serving_shows_the_error_and_recovers(home, registry, iris):
+    from mlflow import MlflowClient
+
+    client = MlflowClient(registry["tracking_uri"])
+    client.set_registered_model_alias("tensor", "live", "1")
+    svc = MLFlowDeploymentService("live", "models:/tensor@live", poll_interval=0.2,
+                                  tracking_uri=registry["tracking_uri"], access_log=False)
+    svc.start(timeout=120)
+    rows = iris.head(2).to_numpy()
+    client.delete_registered_model_alias("tensor", "live")  # what deleting its version does
+    wait_for(lambda: "following models:/tensor@live" in (svc.last_error or ""), 30,
+             "the follower's error to show")
+    assert "still serving models:/tensor/1" in svc.last_error
+    assert svc.status is ServiceState.ACTIVE and svc.model_version == "1"
+    np.testing.assert_array_equal(svc.predict(rows), [0, 0])
+    client.set_registered_model_alias("tensor", "live", "1")
+    wait_for(lambda: svc.last_error is None, 30, "the error to clear once the alias is back")
+    np.testing.assert_array_equal(svc.predict(rows), [0, 0])
+    svc.stop()
