@@ -99,14 +99,18 @@ def clients(url: str, body: bytes, n: int, seconds: float) -> tuple[list[float],
     return latencies, failures[0], len(latencies) / (time.perf_counter() - began)
 
 
-def timed(call, n: int) -> list[float]:
-    for _ in range(10):
-        call()
-    out = []
-    for _ in range(n):
-        start = time.perf_counter()
-        call()
-        out.append((time.perf_counter() - start) * 1000)
+def interleaved(first, second, n: int, block: int = 25) -> tuple[list[float], list[float]]:
+    """Latencies (ms) of two calls taking turns in blocks, so load drift hits both alike."""
+    out: tuple[list[float], list[float]] = ([], [])
+    for call in (first, second):
+        for _ in range(10):
+            call()
+    while len(out[0]) < n:
+        for call, samples in zip((first, second), out, strict=True):
+            for _ in range(block):
+                start = time.perf_counter()
+                call()
+                samples.append((time.perf_counter() - start) * 1000)
     return out
 
 
@@ -195,9 +199,10 @@ def main() -> None:
 
     svc = ctcd.get_service("bench")
     session = requests.Session()
-    ours = timed(lambda: svc.predict(X.head(1)), args.requests)
-    raw = timed(lambda: session.post(svc.endpoint, data=body, headers=HEADERS, timeout=30),
-                args.requests)
+    row = X.head(1)
+    ours, raw = interleaved(lambda: svc.predict(row),
+                            lambda: session.post(svc.endpoint, data=body, headers=HEADERS,
+                                                 timeout=30), args.requests)
     eight = clients(svc.endpoint, body, 8, args.seconds)
     eight_stock = clients(stock.endpoint, body, 8, args.seconds)
     stock.stop()
