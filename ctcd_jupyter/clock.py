@@ -1,6 +1,7 @@
-"""Clocks for the scheduler: the system clock, and a fake one that tests move by hand.
-
-A clock tells the time (epoch seconds) and sleeps on a condition until a deadline or a wake-up.
+"""Time, in one place. A `Clock` tells the time (epoch seconds) and sleeps on a condition until a
+deadline or a wake-up: the engine stamps runs with it and the scheduler fires on it (the system
+clock, or a fake one that tests move by hand). `Monotonic` is what deadlines are measured with
+(`time.monotonic`): services wait on it, and it never jumps.
 """
 
 from __future__ import annotations
@@ -8,9 +9,12 @@ from __future__ import annotations
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "FakeClock", "SystemClock"]
+__all__ = ["Clock", "FakeClock", "Monotonic", "SystemClock"]
+
+Monotonic = Callable[[], float]  # seconds that never jump: time.monotonic, or a test's own
 
 
 @runtime_checkable

@@ -6,20 +6,22 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sqlite3
 import tempfile
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .criteria import Champion, Criterion, Verdict, criterion_from_dict
-from .engine.context import Context as Workspace
-from .engine.context import current_context as get_workspace
-from .engine.context import current_run
+from .engine.context import Context, current_context, current_run
+from .engine.steps import Step
 from .engine.tracking import Tracker
 from .errors import CtcdError, DeploymentError, ServiceNotFoundError
+from .progress import reporter
+from .services import MLFlowDeploymentService, ServiceState, get_service, services
 from .state import Store
 
 __all__ = ["DeploymentError", "DeploymentRecord", "MLFlowDeployerConfig", "deployments",
@@ -51,20 +53,47 @@ class DeploymentRecord:
         return f"{self.model_name}{version}: {self.outcome.upper()} ({self.reason})"
 
 
-def deployments(model_name: str | None = None, *, workspace: Workspace | None = None,
+def deployments(model_name: str | None = None, *, workspace: Context | None = None,
                 limit: int | None = None) -> list[DeploymentRecord]:
-    """Recorded decisions, newest first."""
-    store = (workspace or get_workspace()).store
+    """Recorded decisions, newest first: deployed, kept, failed (from `mlflow_deploy`), and
+    rolled back / followed (changes of the served version made by a rollback or a moved
+    alias, from the model server's history)."""
+    workspace = workspace or current_context()
+    store = workspace.store
     sql, args = "SELECT id, data FROM deployments", ()
     if model_name is not None:
         sql, args = sql + " WHERE model_name = ?", (model_name,)
-    sql += " ORDER BY id DESC" + (f" LIMIT {int(limit)}" if limit else "")
+    sql += " ORDER BY id DESC"
     records = []
     for row in store.execute(sql, args):
         data = Store.loads(row["data"])
         data["id"] = row["id"]
         records.append(DeploymentRecord(**data))
-    return records
+    # e.g. a read-only state folder without the history table yet: the decisions still list
+    with contextlib.suppress(sqlite3.Error):
+        records += _served_changes(workspace, model_name)
+    records.sort(key=lambda r: r.created, reverse=True)
+    return records[:int(limit)] if limit else records
+
+
+_CHANGES = {"rolled back": "rolled_back", "followed the alias": "followed"}
+
+
+def _served_changes(workspace: Context, model_name: str | None) -> list[DeploymentRecord]:
+
+    found = []
+    for svc in services(workspace.home):
+        if not isinstance(svc, MLFlowDeploymentService) or (
+                model_name is not None and svc.name != model_name):
+            continue
+        for entry in svc.history():
+            outcome = _CHANGES.get(entry.get("why"))
+            if outcome:
+                found.append(DeploymentRecord(
+                    svc.name, outcome, f"{entry['why']}: serving {entry['uri']}",
+                    version=entry.get("version"), endpoint=svc._endpoint(),
+                    created=entry["served_from"]))
+    return found
 
 
 def _record(store: Store, record: DeploymentRecord) -> DeploymentRecord:
@@ -79,20 +108,22 @@ def _record(store: Store, record: DeploymentRecord) -> DeploymentRecord:
 def mlflow_deploy(model: Any, model_name: str, *, criterion: Criterion | None = None,
                   metrics: Mapping[str, float] | None = None, metric: float | None = None,
                   workers: int = 1, timeout: float = 180.0, input_example: Any = None,
-                  workspace: Workspace | None = None) -> Any:
+                  workspace: Context | None = None,
+                  progress: bool | Callable[[str], None] | None = None) -> Any:
     """Deploy `model` as `model_name` if it passes `criterion`; returns the service serving
-    `model_name` afterwards (the new server, the kept one, or None when nothing serves).
+    `model_name` afterwards (the same server, or None when nothing serves).
 
     Metrics: `metrics`, plus `metric=` (one value, named after the criterion's metric), plus
-    what this run logged with `ctcd.log_metric`. A model that passes is logged and registered
-    in the MLflow Model Registry, served beside the old server, health-checked and sent one
-    real prediction (`input_example`), then the service switches to it, the `champion` alias
-    moves, and the old server is stopped. A failure before the switch leaves the old one
-    serving and raises `DeploymentError`.
+    what this run logged with `ctcd.log_metric`. A model that passes is registered in the MLflow
+    Model Registry, loaded inside the running server beside the served model, probed with one
+    real prediction (`input_example`), switched to, and then the `champion` alias moves (the
+    service follows `models:/NAME@champion`). The first deployment starts the server. A model
+    that fails is never served: the old one keeps answering, the version is tagged
+    `ctcd.deploy=failed`, and `DeploymentError` says why in one line. A start in progress
+    (e.g. from the side panel) is waited for, not raced. `workers` applies to a new server.
     """
-    from .services import MLFlowDeploymentService, get_service
-
-    workspace = workspace or get_workspace()
+    workspace = workspace or current_context()
+    report = reporter(model_name, progress)  # None: a line in a notebook, else silent
     run = current_run()
     merged = dict(run.metrics) if run is not None else {}
     merged.update(metrics or {})
@@ -104,11 +135,14 @@ def mlflow_deploy(model: Any, model_name: str, *, criterion: Criterion | None = 
         service = get_service(model_name, workspace.home)
     except ServiceNotFoundError:
         service = None
-    serving = service is not None and service.is_running
-    if serving and not isinstance(service, MLFlowDeploymentService):
-        raise DeploymentError(
-            f"a {service.kind} service named {model_name!r} is running; stop it or deploy "
-            "under another model_name", model_name=model_name)
+    if service is not None and not isinstance(service, MLFlowDeploymentService):
+        if service.is_running:
+            raise DeploymentError(
+                f"a {service.kind} service named {model_name!r} is running; stop it or deploy "
+                "under another model_name", model_name=model_name)
+        service = None
+    serving = service is not None and _join_start(service, timeout, report) \
+        is ServiceState.ACTIVE
     registry = _Registry(workspace)
     champion = registry.champion(model_name, service if serving else None)
 
@@ -122,38 +156,56 @@ def mlflow_deploy(model: Any, model_name: str, *, criterion: Criterion | None = 
     if not verdict.passed:
         record.endpoint = service.endpoint if serving else None
         _record(workspace.store, record)
-        print(f"kept {model_name}" + (f" v{champion.version}" if champion else "")
-              + f": {verdict.reason}")
+        report(f"kept {model_name}"
+                + (f" v{champion.version}" if champion else "") + f": {verdict.reason}")
         return service if serving else None
 
+    report("registering the new version")
     version = registry.register(model, model_name, merged, input_example, run)
     record.version = version
     uri = f"models:/{model_name}/{version}"
+    report(f"loading v{version}")
     try:
-        if serving:
-            service.swap_model(uri, probe=input_example, timeout=timeout, workers=workers)
-        else:
-            service = MLFlowDeploymentService(model_name, uri, workers=workers,
-                                              home=workspace.home)
-            service.swap_model(uri, probe=input_example, timeout=timeout)
+        if service is None:
+            service = MLFlowDeploymentService(model_name, f"models:/{model_name}@{CHAMPION}",
+                                              workers=workers, home=workspace.home)
+        service.swap_model(uri, probe=input_example, timeout=timeout, progress=report)
     except Exception as exc:
-        record.outcome, record.reason = "failed", f"{verdict.reason}; serving failed: {exc}"
+        reason = getattr(exc, "reason", None) or str(exc).strip() or type(exc).__name__
+        reason = reason.splitlines()[0]
+        registry.tag_failed(model_name, version, reason)
+        record.outcome, record.reason = "failed", f"{verdict.reason}; not served: {reason}"
         _record(workspace.store, record)
+        keeps = f"; v{champion.version} keeps serving" if serving and champion and \
+            champion.version else ("; the previous model keeps serving" if serving else "")
+        report(f"v{version} failed: {reason}")
         raise DeploymentError(
-            f"model {model_name!r} v{version} passed ({verdict.reason}) but could not be "
-            f"served: {exc}" + ("; the previous server keeps serving" if serving else ""),
-            model_name=model_name, version=version) from exc
+            f"model {model_name!r} v{version} passed ({verdict.reason}) but was not served: "
+            f"{reason}{keeps}", model_name=model_name, version=version) from exc
     registry.set_champion(model_name, version)
     record.outcome, record.endpoint = "deployed", service.endpoint
     _record(workspace.store, record)
-    print(f"deployed {model_name} v{version} at {service.endpoint}: {verdict.reason}")
+    report(f"serving v{version} at {service.endpoint} (deployed: "
+            f"{verdict.reason})")
     return service
+
+
+def _join_start(service: Any, timeout: float, report: Callable[[str], None]) -> Any:
+    """The service's state, after waiting for a start another process has in progress."""
+
+    state = service.status
+    if state is ServiceState.PENDING_STARTUP:
+        report("waiting for the server's start in progress")
+        with contextlib.suppress(CtcdError):  # a failed start: this deployment starts it
+            service.start(timeout=timeout, progress=False)
+        state = service.status
+    return state
 
 
 class _Registry:
     """The MLflow Model Registry, through an explicit client on the workspace's tracking URI."""
 
-    def __init__(self, workspace: Workspace):
+    def __init__(self, workspace: Context):
         self.tracker = workspace.tracker or Tracker(workspace.home)
         self.client = self.tracker.client
 
@@ -196,6 +248,13 @@ class _Registry:
 
     def set_champion(self, model_name: str, version: str) -> None:
         self.client.set_registered_model_alias(model_name, CHAMPION, version)
+
+    def tag_failed(self, model_name: str, version: str, reason: str) -> None:
+        """Mark a version that could not be served, so no one promotes it by mistake."""
+        with contextlib.suppress(Exception):  # never hide the deployment's own error
+            self.client.set_model_version_tag(model_name, version, "ctcd.deploy", "failed")
+            self.client.set_model_version_tag(model_name, version, "ctcd.deploy.reason",
+                                              reason[:4000])
 
 
 def _save_model(model: Any, path: Path, input_example: Any) -> None:
@@ -257,7 +316,6 @@ class MLFlowDeployerConfig:
 def mlflow_deployer_step(config: MLFlowDeployerConfig, *, name: str = "deploy") -> Any:
     """A ready step that deploys the `model` an upstream step produced (reads `model`, writes
     `service`); its settings are stored in the step's source as data."""
-    from .engine.steps import Step
 
     settings = repr(config.to_dict())  # a Python literal: the step stays plain data
     source = ("import ctcd_jupyter.deployment as _deployment\n"

@@ -13,19 +13,21 @@ from .base import CtcdMagics, show_widget
 
 __all__ = ["ServiceMagics"]
 
-_ACTIONS = ("list", "start", "stop", "restart", "logs")
+_ACTIONS = ("list", "start", "stop", "restart", "logs", "rollback")
 
 
 @magics_class
 class ServiceMagics(CtcdMagics):
     @magic_arguments()
     @argument("action", nargs="?", default="list",
-              help="list (default), start, stop, restart or logs")
+              help="list (default), start, stop, restart, logs or rollback")
     @argument("name", nargs="?", help="the service to act on (not for list)")
     @argument("-n", "--tail", type=int, default=20, help="log lines to show (logs)")
     @argument("--timeout", type=float, default=None,
               help="seconds to wait for health (start, restart) or before KILL (stop)")
     @argument("--force", action="store_true", help="stop: KILL at once")
+    @argument("--to", default=None, help="rollback: the version to serve (default: the one "
+                                         "served before)")
     @line_magic
     def services(self, line: str = ""):
         """The services panel (a widget in a notebook; the list elsewhere), or list, start, stop,
@@ -54,6 +56,10 @@ class ServiceMagics(CtcdMagics):
             svc.start(timeout=args.timeout, progress=True)
         elif args.action == "stop":
             svc.stop(timeout=args.timeout, force=args.force)
+        elif args.action == "rollback":
+            if not hasattr(svc, "rollback"):
+                raise UsageError(f"%services rollback: {svc.name!r} is not a model server")
+            svc.rollback(to=args.to, progress=True)
         else:
             svc.stop(timeout=args.timeout)
             svc.start(timeout=args.timeout, progress=True)

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ..clock import Monotonic
 from ..errors import CtcdError, ServiceError, ServiceStartError
 from ..progress import reporter as _reporter  # mlflow_serving imports it from here
 from .records import (
@@ -33,7 +34,6 @@ from .status import ServiceState
 
 __all__ = ["BaseService", "ServiceState"]
 
-Clock = Callable[[], float]
 
 
 def _normalized(config: dict[str, Any]) -> dict[str, Any]:
@@ -64,13 +64,14 @@ class BaseService:
         check_fields(runtime, cls.runtime_fields, "runtime")
 
     def __init__(self, name: str, *, home: str | Path | None = None,
-                 clock: Clock = time.monotonic, **config: Any):
-        self._setup(validate_name(name), None, _normalized(config), None, home, clock)
+                 monotonic: Monotonic = time.monotonic, **config: Any):
+        self._setup(validate_name(name), None, _normalized(config), None, home, monotonic)
         self._register()
 
     # -- construction ------------------------------------------------------------------------
     def _setup(self, name: str, uuid: str | None, config: dict[str, Any],
-               runtime: dict[str, Any] | None, home: str | Path | None, clock: Clock) -> None:
+               runtime: dict[str, Any] | None, home: str | Path | None,
+               monotonic: Monotonic) -> None:
         self._name = name
         self._uuid = uuid or uuidlib.uuid4().hex
         self.config = config
@@ -79,7 +80,7 @@ class BaseService:
         self._runtime.setdefault("status", ServiceState.INACTIVE.value)
         self._runtime.setdefault("last_error", None)
         self._records = ServiceRecords(home)
-        self._clock = clock
+        self._monotonic = monotonic
         self._lock = threading.RLock()
         self._held = 0  # depth of _exclusive() in this object (the file lock is not reentrant)
         self._attached = True
@@ -111,12 +112,12 @@ class BaseService:
 
     @classmethod
     def _from_record(cls, record: Record, *, home: str | Path | None = None,
-                     clock: Clock = time.monotonic) -> BaseService:
+                     monotonic: Monotonic = time.monotonic) -> BaseService:
         """The service a registry record describes, attached to that record (no store writes)."""
         svc = cls.__new__(cls)
         assert record.data is not None
         svc._setup(record.name, record.uuid, record.data["config"], record.data["runtime"],
-                   home, clock)
+                   home, monotonic)
         return svc
 
     @classmethod
@@ -260,7 +261,7 @@ class BaseService:
         timeout = self.start_timeout if timeout is None else float(timeout)
         report = _reporter(self._name, progress)
         with self._exclusive():
-            deadline = self._clock() + timeout
+            deadline = self._monotonic() + timeout
             self._reload()
             self._refuse_unreadable()
             if not self._attached:
@@ -326,14 +327,14 @@ class BaseService:
         return False
 
     def _wait_healthy(self, deadline: float, timeout: float, report: Callable[[str], None]) -> None:
-        next_report = self._clock() + 2.0
+        next_report = self._monotonic() + 2.0
         while True:
             failure = self._startup_failure()
             if failure is not None:
                 raise failure
             if self.health_check():
                 return
-            now = self._clock()
+            now = self._monotonic()
             if now >= deadline:
                 raise ServiceStartError(
                     f"service {self._name!r} did not become healthy within {timeout:g} s",

@@ -144,6 +144,10 @@ class LocalDaemonService(BaseService):
         return sp.main.pid if sp else None
 
     # -- hooks --------------------------------------------------------------------------------
+    def _pick_port(self) -> int:
+        """The port for a start with `port=0` (subclasses may prefer the one used before)."""
+        return process.free_port(self.host)
+
     def _launch(self, deadline: float) -> None:
         wanted_port = self.config.get("port")
         if wanted_port:
@@ -156,7 +160,7 @@ class LocalDaemonService(BaseService):
                     + f"; stop that process or start {self._name!r} with another port",
                     service=self._name, port=port)
         elif wanted_port == 0:
-            port = process.free_port(self.host)
+            port = self._pick_port()
         else:
             port = None
         self._runtime.update(port=port, process=None, returncode=None,
@@ -179,7 +183,7 @@ class LocalDaemonService(BaseService):
         if process.liveness(sp.main, sp.sid) == Liveness.ALIVE:
             return None
         # Let the log writer drain the pipe so the tail holds the last words.
-        self._wait_group_exit(sp, self._clock() + 2.0)
+        self._wait_group_exit(sp, self._monotonic() + 2.0)
         rc = process.exit_code_in_log(self.log_path)
         tail = self.logs(tail=30)
         return ServiceStartError(
@@ -189,7 +193,8 @@ class LocalDaemonService(BaseService):
             service=self._name, log_tail=tail, returncode=rc)
 
     def _wait_group_exit(self, sp: ServiceProcess, deadline: float) -> None:
-        while process.liveness(sp.leader, sp.sid) == Liveness.ALIVE and self._clock() < deadline:
+        while (process.liveness(sp.leader, sp.sid) == Liveness.ALIVE
+               and self._monotonic() < deadline):
             time.sleep(0.02)
 
     def _observe(self) -> tuple[ServiceState, str | None]:
@@ -223,7 +228,7 @@ class LocalDaemonService(BaseService):
         notes = []
         if left and wanted:
             # Unsupervised leftovers would keep serving (and hold the port): reap them.
-            process.kill_group(sp, timeout=2.0, force=False, clock=self._clock)
+            process.kill_group(sp, timeout=2.0, force=False, monotonic=self._monotonic)
             notes.append(f"reaped {len(left)} process(es) it left running "
                          f"(pids {', '.join(map(str, left))})")
         elif left:
@@ -265,10 +270,10 @@ class LocalDaemonService(BaseService):
         if sp is None:
             return
         if process.members(sp).ours:
-            process.kill_group(sp, timeout=timeout, force=force, clock=self._clock)
+            process.kill_group(sp, timeout=timeout, force=force, monotonic=self._monotonic)
             port = self._port()
-            if port and not process.wait_port_free(self.host, port, self._clock() + 5.0,
-                                                   self._clock):
+            if port and not process.wait_port_free(self.host, port, self._monotonic() + 5.0,
+                                                   self._monotonic):
                 holders = process.port_holders(port)
                 raise ServiceStopError(
                     f"service {self._name!r} stopped but port {port} is still in use"

@@ -1,13 +1,15 @@
-"""`MLFlowDeploymentService`: a model served by `mlflow models serve`, and predictions from it.
+"""`MLFlowDeploymentService`: one long-lived MLflow model server per service, and predictions.
 
-mlflow itself is never imported here: the server runs in its own process tree, launched through
-the MLflow CLI.
+mlflow is never imported here: the server (`model_server.py`) runs in its own process tree.
+The client side talks to it over HTTP: `/invocations` for predictions, `/ctcd/*` to swap.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import secrets
 import sys
 import threading
 import time
@@ -15,36 +17,48 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import PredictionError
+from ..errors import PredictionError, ServiceError, ServiceStartError
 from ..state import mlflow_tracking_uri, state_home
 from . import payload, process
 from .base import BaseService, ServiceState, _reporter
-from .daemon import LOG_NAME, LocalDaemonService
+from .daemon import LocalDaemonService
 from .kinds import register_kind
+from .model_slot import parse_models_uri
+from .stock_server import stock_command, stock_signature_columns, stock_swap
 
-__all__ = ["MLFlowDeploymentService"]
+__all__ = ["MLFlowDeploymentService", "ModelSwapError"]
 
 _HOOKS = Path(__file__).with_name("_uvicorn_hooks")
 _NODELAY_PROTOCOL = "ctcd_nodelay_http:NoDelayHTTPProtocol"
 _JSON = {"Content-Type": "application/json"}
-SWAP_LOG = "service.b.log"  # a swapped-in server logs here, then the next one to service.log
+SERVERS = ("ctcd", "mlflow")
+
+
+class ModelSwapError(ServiceError):
+    """A model the server refused to serve (cannot load, probe failed); the old one serves."""
+
+    def __init__(self, message: str, *, service: str | None = None, uri: str | None = None,
+                 version: str | None = None, reason: str | None = None):
+        super().__init__(message, service=service)
+        self.uri, self.version, self.reason = uri, version, reason or message
 
 
 @register_kind("mlflow_deployment")
 class MLFlowDeploymentService(LocalDaemonService):
-    """Serve an MLflow model over HTTP with `mlflow models serve`, as a detached local daemon.
+    """Serve an MLflow model over HTTP from one long-lived server on one port.
 
-    The server runs `mlflow models serve -m MODEL_URI --env-manager local -h HOST -p PORT
-    --workers N` with this Python's `bin/` first on its PATH (the CLI execs `uvicorn` through
-    PATH), and is healthy when GET `/ping` answers 200. `port=None` picks a free port at each
-    start.
+    The default server (`server="ctcd"`) is MLflow's own scoring app (`/ping`, `/health`,
+    `/version`, `/invocations`, the same formats, errors and status codes as `mlflow models
+    serve`) under uvicorn, inside a slot that `swap_model` loads with another model and switches
+    atomically: in-flight requests finish on the old model, nothing is refused. Answers carry
+    `X-Model-Uri`, `X-Model-Version` and `X-Request-Id`. A `models:/NAME@ALIAS` URI is followed:
+    the server polls the registry every `poll_interval` seconds and serves what the alias points
+    at. The port picked at the first start is kept across swaps and restarts (when still free).
 
-    `workers` defaults to 1: on a small machine one uvicorn worker answers single-row requests in
-    a few milliseconds, and each extra worker loads its own copy of the model (about 300 MiB
-    for a small sklearn model). Several workers only pay off for concurrent clients.
-    Multi-worker uvicorn leaves TCP_NODELAY off on its connections, which made every kept-alive
-    request ~40 ms slower (uvicorn issue #3149); with `nodelay=True` (the default) the server
-    uses a protocol class that turns it on, so any worker count stays fast.
+    `server="mlflow"` runs the stock `mlflow models serve` instead (a swap then starts a second
+    server on another port). `workers` defaults to 1: each worker holds its own model copy;
+    several only pay off for concurrent clients. TCP_NODELAY is set on every connection
+    (uvicorn issue #3149 made multi-worker keep-alive requests ~40 ms slower).
     """
 
     start_timeout = 120.0
@@ -54,36 +68,72 @@ class MLFlowDeploymentService(LocalDaemonService):
                  request_timeout: float = 60.0, tracking_uri: str | None = None,
                  columns: Sequence[str] | None = None, nodelay: bool = True,
                  access_log: bool = True, env: Mapping[str, str] | None = None,
-                 log_max_bytes: int = process.DEFAULT_LOG_MAX_BYTES,
+                 log_max_bytes: int = process.DEFAULT_LOG_MAX_BYTES, server: str = "ctcd",
+                 poll_interval: float = 1.0, load_timeout: float = 120.0,
                  home: str | Path | None = None, **kwargs: Any):
         if int(workers) < 1:
             raise ValueError(f"workers must be at least 1, not {workers}")
+        if server not in SERVERS:
+            raise ValueError(f"server must be one of {', '.join(SERVERS)}, not {server!r}")
+        if float(poll_interval) <= 0:
+            raise ValueError(f"poll_interval must be positive, not {poll_interval}")
         tracking_uri = tracking_uri or mlflow_tracking_uri(state_home(home))
         BaseService.__init__(
             self, name, home=home, model_uri=str(model_uri), workers=int(workers), host=host,
             port=int(port) if port else 0, request_timeout=float(request_timeout),
             tracking_uri=tracking_uri, columns=list(columns) if columns else None,
             nodelay=bool(nodelay), access_log=bool(access_log), env=dict(env or {}),
-            log_max_bytes=int(log_max_bytes), health_path="/ping", **kwargs)
+            log_max_bytes=int(log_max_bytes), health_path="/ping", server=server,
+            poll_interval=float(poll_interval), load_timeout=float(load_timeout), **kwargs)
 
     @property
     def model_uri(self) -> str:
+        """The URI the service serves, as configured (an alias URI is followed)."""
+        if self._stock:
+            self._fresh()
         return self.config["model_uri"]
 
     @property
     def workers(self) -> int:
         return int(self.config["workers"])
 
+    @property
+    def _stock(self) -> bool:
+        return self.config.get("server", "ctcd") == "mlflow"
+
     def _endpoint(self) -> str | None:
         base = self._base_url()
         return f"{base}/invocations" if base else None
 
+    # -- launching ----------------------------------------------------------------------------
+    def _pick_port(self) -> int:
+        kept = self._runtime.get("kept_port")
+        if kept and process.port_is_free(self.host, int(kept)):
+            return int(kept)
+        port = process.free_port(self.host)
+        self._runtime["kept_port"] = port
+        return port
+
     def _command(self, host: str, port: int | None) -> list[str]:
-        bindir = Path(sys.executable).parent
-        cli = [str(bindir / "mlflow")] if (bindir / "mlflow").exists() \
-            else [sys.executable, "-m", "mlflow"]
-        return [*cli, "models", "serve", "-m", self.model_uri, "--env-manager", "local",
-                "-h", host, "-p", str(port), "--workers", str(self.workers)]
+        if self._stock:
+            return stock_command(self, host, port)
+        folder = self.folder
+        token = folder / "control.token"
+        if not token.exists():
+            fd = os.open(token, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32))
+        config = {key: self.config.get(key) for key in (
+            "model_uri", "workers", "host", "request_timeout", "tracking_uri", "nodelay",
+            "access_log", "poll_interval", "load_timeout")}
+        config.update(port=port, service=self._name, home=str(self.home),
+                      initial_uri=self._runtime.get("serving_uri") or self.config["model_uri"],
+                      probe=self._runtime.pop("boot_probe", None),
+                      boot_why=self._runtime.pop("boot_why", None) or "started")
+        fd = os.open(folder / "server.json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(config))
+        return [sys.executable, "-m", "ctcd_jupyter.services.model_server", str(folder)]
 
     def _env(self, host: str, port: int | None) -> dict[str, str]:
         env = super()._env(host, port)
@@ -93,65 +143,160 @@ class MLFlowDeploymentService(LocalDaemonService):
         if self.config.get("nodelay", True):
             env["PYTHONPATH"] = os.pathsep.join(
                 p for p in (str(_HOOKS), env.get("PYTHONPATH")) if p)
-            env.setdefault("UVICORN_HTTP", _NODELAY_PROTOCOL)
-        if not self.config.get("access_log", True):
+            if self._stock:
+                env.setdefault("UVICORN_HTTP", _NODELAY_PROTOCOL)
+        if self._stock and not self.config.get("access_log", True):
             env["UVICORN_ACCESS_LOG"] = "false"
         return env
+
+    def _startup_failure(self) -> ServiceStartError | None:
+        failure = super()._startup_failure()
+        if failure is not None and not self._stock:
+            reason = next((line.split("cannot start: ", 1)[1] for line in
+                           reversed((failure.log_tail or "").splitlines())
+                           if "[ctcd] model server cannot start: " in line), None)
+            if reason:  # one line naming what was wrong, the log tail kept on the error
+                return ServiceStartError(f"service {self._name!r} cannot serve: {reason}",
+                                         service=self._name, log_tail=failure.log_tail,
+                                         returncode=failure.returncode)
+        return failure
+
+    # -- the control routes -------------------------------------------------------------------
+    def _control(self, method: str, path: str, body: Any = None,
+                 timeout: float = 5.0) -> tuple[int, dict[str, Any]]:
+        port = self._port()
+        if not port or self._stock:
+            raise ServiceError(f"service {self._name!r} has no ctcd model server running",
+                               service=self._name)
+        token = (self.folder / "control.token").read_text().strip()
+        conn = http.client.HTTPConnection("127.0.0.1" if self.host in ("0.0.0.0", "")
+                                          else self.host, port, timeout=timeout)
+        try:
+            data = None if body is None else json.dumps(body)
+            conn.request(method, path, body=data,
+                         headers={"X-Ctcd-Token": token, **_JSON})
+            response = conn.getresponse()
+            return response.status, json.loads(response.read() or b"{}")
+        finally:
+            conn.close()
+
+    def server_status(self) -> dict[str, Any] | None:
+        """What the server says it serves (uri, version, workers, last error); None when it
+        does not answer."""
+        self._fresh()
+        try:
+            status, answer = self._control("GET", "/ctcd/status")
+        except (OSError, ValueError, ServiceError, http.client.HTTPException):
+            return None
+        return answer if status == 200 else None
+
+    @property
+    def model_version(self) -> str | None:
+        """The registry version the server answers with now (asked from the server)."""
+        status = self.server_status()
+        if status is not None:
+            return status["serving"]["version"]
+        parsed = parse_models_uri(self.config["model_uri"]) if self._stock else None
+        return parsed[1] if parsed else None
+
+    @property
+    def serving_uri(self) -> str | None:
+        status = self.server_status()
+        return status["serving"]["uri"] if status else None
+
+    @property
+    def last_error(self) -> str | None:
+        """The server's own last error (e.g. a candidate it refused, an unreachable registry)
+        while it runs; otherwise the last recorded error."""
+        recorded = BaseService.last_error.fget(self)  # type: ignore[attr-defined]
+        if self._stock or self._runtime.get("status") != ServiceState.ACTIVE.value:
+            return recorded
+        status = self.server_status()
+        return status.get("last_error") if status is not None else recorded
+
+    def history(self) -> list[dict[str, Any]]:
+        """Every version served, oldest first, with served_from / served_until and why."""
+        from .serving_history import history
+
+        return history(self.home, self._name)
 
     # -- replacing the model ------------------------------------------------------------------
     def swap_model(self, model_uri: str, *, probe: Any = None, timeout: float | None = None,
                    workers: int | None = None,
                    progress: bool | Callable[[str], None] | None = False,
-                   ) -> MLFlowDeploymentService:
-        """Serve `model_uri` instead, without downtime: a second server starts beside the
-        running one, must answer its health check (and predict `probe`, if given), then the
-        service's endpoint switches to it and the old server is stopped gracefully. If anything
-        fails before the switch, the new server is killed and the old one keeps serving.
-        When nothing is serving, this is a plain start on the new model."""
+                   why: str = "deployed") -> MLFlowDeploymentService:
+        """Serve `model_uri` instead, in place: the server loads it beside the current model,
+        probes it (with `probe`, else the model's input example) and switches; the port stays.
+        A model that fails to load or to answer the probe is never served: `ModelSwapError`,
+        and the old model keeps answering. When nothing is serving, this starts the server
+        on `model_uri`."""
+        if self._stock:
+            return stock_swap(self, model_uri, probe=probe, timeout=timeout, workers=workers,
+                              progress=progress)
         timeout = self.start_timeout if timeout is None else float(timeout)
         report = _reporter(self._name, progress)
-        config = {**self.config, "model_uri": str(model_uri)}
-        if workers is not None:
-            config["workers"] = int(workers)
+        body = None if probe is None else payload.encode(probe, self._probe_columns(probe))
         with self._exclusive():
+            if workers is not None and int(workers) != self.workers:
+                self.config = {**self.config, "workers": int(workers)}
+                if self.check() is ServiceState.ACTIVE:
+                    self.stop()
             if self.check() is not ServiceState.ACTIVE:
                 self._terminate(timeout=self.stop_timeout, force=True)
-                self.config = config
+                self._runtime.update(serving_uri=str(model_uri), boot_why=why, boot_probe=
+                                     None if body is None else body.decode())
                 self._save()
-                self.start(timeout=timeout, progress=progress)
-                if probe is not None:
-                    try:
-                        self.predict(probe)
-                    except BaseException:
-                        self.stop(force=True)  # nothing was serving: leave nothing half-right
-                        raise
+                report(f"starting the server on {model_uri}")
+                self.start(timeout=timeout, progress=report)
                 return self
-            shadow = type(self)._detached(self._name, self._uuid, config, home=self.home)
-            other = SWAP_LOG if self.log_path.name != SWAP_LOG else LOG_NAME
-            shadow._runtime["log_path"] = str(self.folder / other)
-            deadline = self._clock() + timeout
-            report(f"starting a second server for {model_uri}")
-            try:
-                shadow._launch(deadline)
-                shadow._wait_healthy(deadline, timeout, report)
-                if probe is not None:
-                    shadow.predict(probe)
-            except BaseException:
-                shadow._terminate(timeout=self.stop_timeout, force=True)
-                raise
-            old = self._process
-            self.config = shadow.config
-            self._runtime.update(
-                process=shadow._runtime["process"], port=shadow._runtime["port"],
-                log_path=shadow._runtime["log_path"], status=ServiceState.ACTIVE.value,
-                wanted=ServiceState.ACTIVE.value, last_error=None, started=time.time())
+            report(f"loading {model_uri}")
+            status, answer = self._control("POST", "/ctcd/load", {
+                "uri": str(model_uri), "why": why, "timeout": timeout,
+                "probe": None if body is None else body.decode()}, timeout=timeout + 30)
+            if status != 200 or not answer.get("ok"):
+                error = answer.get("error") or f"the server answered {status}"
+                report(f"refused: {error}")
+                raise ModelSwapError(f"service {self._name!r}: {error}; the previous model "
+                                     "keeps serving", service=self._name,
+                                     uri=answer.get("uri"), version=answer.get("version"),
+                                     reason=error.split(" was not served: ", 1)[-1])
+            self._runtime["serving_uri"] = answer["uri"]
             self._save()
-            self.__dict__.pop("_signature_columns", None)
-            report(f"switched to {model_uri} at {self._endpoint()}; stopping the old server")
-            if old is not None:
-                # TERM lets uvicorn finish the requests in flight (drain), KILL after the timeout
-                process.kill_group(old, timeout=self.stop_timeout, force=False, clock=self._clock)
+            self.__dict__.pop("_columns_cache", None)
+            stragglers = [w for w in answer.get("workers", [])
+                          if int(w.get("generation", 0)) < int(answer["generation"])]
+            suffix = f" ({len(stragglers)} worker(s) still loading)" if stragglers else ""
+            report(f"probe ok, serving v{answer['version'] or '-'} at "
+                   f"{self._endpoint()}{suffix}")
             return self
+
+    def rollback(self, to: str | int | None = None, *,
+                 progress: bool | Callable[[str], None] | None = False,
+                 ) -> MLFlowDeploymentService:
+        """Serve the previously served version again (or version `to`); a followed alias moves
+        back too, so the registry and the server agree."""
+        current = self.model_version
+        if to is None:
+            earlier = [h for h in self.history() if h.get("version")
+                       and h["version"] != current]
+            if not earlier:
+                raise ServiceError(f"service {self._name!r} has served no earlier version to "
+                                   "roll back to; name one with to=VERSION", service=self._name)
+            to = earlier[-1]["version"]
+        parsed = parse_models_uri(self.serving_uri or self.config["model_uri"])
+        if parsed is None:
+            raise ServiceError(f"service {self._name!r} does not serve a registered model "
+                               f"({self.config['model_uri']}); nothing to roll back",
+                               service=self._name)
+        name, _, _ = parsed
+        self.swap_model(f"models:/{name}/{to}", progress=progress, why="rolled back")
+        alias = parse_models_uri(self.config["model_uri"])
+        if alias is not None and alias[2] is not None:
+            from mlflow.tracking import MlflowClient
+
+            MlflowClient(tracking_uri=self.config["tracking_uri"]).set_registered_model_alias(
+                alias[0], alias[2], str(to))
+        return self
 
     # -- predictions --------------------------------------------------------------------------
     def predict(self, data: Any, *, timeout: float | None = None) -> Any:
@@ -164,6 +309,9 @@ class MLFlowDeploymentService(LocalDaemonService):
         body = payload.encode(data, columns)
         timeout = float(timeout or self.config.get("request_timeout") or 60.0)
         response = self._post(body, timeout)
+        cache = self.__dict__.get("_columns_cache")
+        if cache is not None and cache[0] != response.headers.get("X-Model-Version"):
+            self.__dict__.pop("_columns_cache", None)  # another version answers now
         if response.status_code >= 400:
             message = _server_message(response)
             raise PredictionError(
@@ -193,7 +341,7 @@ class MLFlowDeploymentService(LocalDaemonService):
         status = self.check()
         raise PredictionError(
             f"service {self._name!r} is not reachable (status {status.value}"
-            + (f"; {self.last_error}" if self.last_error else "") + ")",
+            + (f"; {self.last_error.splitlines()[0]}" if self.last_error else "") + ")",
             service=self._name, log_tail=self.logs(tail=10)) from (
                 error if endpoint is not None else None)
 
@@ -209,48 +357,45 @@ class MLFlowDeploymentService(LocalDaemonService):
             session = local.session = requests.Session()
         return session
 
+    def _probe_columns(self, data: Any) -> list[str] | None:
+        return self._columns_for(data) if self._runtime.get("status") == "ACTIVE" else None
+
     def _columns_for(self, data: Any) -> list[str] | None:
-        """Column names for unnamed rows (ndarray, list of lists), from the config or the model's
-        signature (looked up once through MLflow)."""
+        """Column names for unnamed rows (ndarray, list of lists), from the config or the
+        signature of the model being served (asked once per served version)."""
         named = isinstance(data, Mapping) or type(data).__module__.startswith("pandas") or (
             isinstance(data, list) and data and isinstance(data[0], Mapping))
         if named:
             return None
         if self.config.get("columns"):
             return self.config["columns"]
-        cached = self.__dict__.get("_signature_columns")
-        if cached is None:  # looked up until found: the server may not have been up yet
-            cached = self.__dict__["_signature_columns"] = self._signature_columns()
-        return cached
+        cache = self.__dict__.get("_columns_cache")
+        if cache is None:
+            found = self._served_columns()
+            if found is None:
+                return None  # not known yet (server not up): ask again next time
+            cache = self.__dict__["_columns_cache"] = found
+        return cache[1]
 
-    def _signature_columns(self) -> list[str] | None:
-        """Input names from the signature of the model the server loaded: the uvicorn process
-        names the model's local copy in `__pyfunc_model_path__` (no MLflow import needed)."""
-        sp = self._process
-        if sp is None:
+    def _served_columns(self) -> tuple[str | None, list[str] | None] | None:
+        """(version, input names or None for an unnamed/tensor signature), or None when the
+        server could not say."""
+        if self._stock:
+            columns = stock_signature_columns(self)
+            return None if columns is None else (None, columns)
+        status = self.server_status()
+        if status is None:
             return None
-        for proc in process.group_members(sp):
-            try:
-                path = proc.environ().get("__pyfunc_model_path__")
-            except Exception:  # gone or not ours to read
-                continue
-            if path:
-                return _input_names(Path(path.removeprefix("file://")) / "MLmodel")
-        return None
+        return status["serving"]["version"], status.get("columns")
 
-
-def _input_names(mlmodel: Path) -> list[str] | None:
-    try:
-        import yaml
-
-        signature = (yaml.safe_load(mlmodel.read_text()) or {}).get("signature") or {}
-        inputs = json.loads(signature.get("inputs") or "null")
-    except (OSError, ValueError, ImportError, AttributeError):
-        return None
-    if isinstance(inputs, list) and inputs and all(isinstance(i, dict) and "name" in i
-                                                   for i in inputs):
-        return [str(i["name"]) for i in inputs]
-    return None
+    def describe(self) -> dict[str, Any]:
+        info = super().describe()
+        status = None if self._stock else self.server_status()
+        info.update(server=self.config.get("server", "ctcd"),
+                    serving=status["serving"] if status else None,
+                    workers_serving=status["workers"] if status else None,
+                    kept_port=self._runtime.get("kept_port"))
+        return info
 
 
 def _server_message(response: Any) -> str:
@@ -261,3 +406,13 @@ def _server_message(response: Any) -> str:
     if isinstance(answer, dict) and "message" in answer:
         return str(answer["message"])
     return json.dumps(answer)[:2000]
+
+
+def wait_version(svc: MLFlowDeploymentService, version: str, timeout: float) -> bool:
+    """Poll until the server serves `version` (for tests, benchmarks and the CLI)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if svc.model_version == str(version):
+            return True
+        time.sleep(0.05)
+    return False

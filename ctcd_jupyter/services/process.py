@@ -24,7 +24,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from typing import Any
 import psutil
 
 from .. import identity
+from ..clock import Monotonic
 from ..identity import Liveness, ProcessIdentity
 
 __all__ = [
@@ -55,7 +56,6 @@ EXIT_MARK = "[ctcd] command exited with code "
 DEFAULT_LOG_MAX_BYTES = 5 * 1024 * 1024
 DEFAULT_LOG_BACKUPS = 2
 
-Clock = Callable[[], float]
 
 
 @dataclass(frozen=True)
@@ -322,7 +322,7 @@ def _signal_all(procs: Iterable[psutil.Process], sig: int) -> None:
 
 
 def kill_group(sp: ServiceProcess, *, timeout: float, force: bool = False,
-               clock: Clock = time.monotonic) -> list[int]:
+               monotonic: Monotonic = time.monotonic) -> list[int]:
     """TERM the service's processes (KILL at once when `force`), KILL what is left after
     `timeout`; returns the pids that had to be killed. Only proven processes are signalled.
 
@@ -337,29 +337,30 @@ def kill_group(sp: ServiceProcess, *, timeout: float, force: bool = False,
     killed: list[int] = []
     if others:
         _signal_all(others, signal.SIGKILL if force else signal.SIGTERM)
-        alive = _wait_gone(others, clock() + (0 if force else timeout), clock)
+        alive = _wait_gone(others, monotonic() + (0 if force else timeout), monotonic)
         killed += [p.pid for p in alive]
         _signal_all(alive, signal.SIGKILL)
-        _wait_gone(alive, clock() + 5.0, clock)
+        _wait_gone(alive, monotonic() + 5.0, monotonic)
         stragglers = [p for p in members(sp).ours if p.pid != sp.leader.pid]
         killed += [p.pid for p in stragglers]
         _signal_all(stragglers, signal.SIGKILL)
-        _wait_gone(stragglers, clock() + 5.0, clock)
+        _wait_gone(stragglers, monotonic() + 5.0, monotonic)
     # The log writer exits by itself once every writer of its pipe is gone.
-    if leader and _wait_gone(leader, clock() + (0.2 if force else 2.0), clock):
+    if leader and _wait_gone(leader, monotonic() + (0.2 if force else 2.0), monotonic):
         killed += [p.pid for p in leader]
         _signal_all(leader, signal.SIGKILL)
-        _wait_gone(leader, clock() + 5.0, clock)
+        _wait_gone(leader, monotonic() + 5.0, monotonic)
     _reap()
     return killed
 
 
-def _wait_gone(procs: list[psutil.Process], deadline: float, clock: Clock) -> list[psutil.Process]:
+def _wait_gone(procs: list[psutil.Process], deadline: float,
+               monotonic: Monotonic) -> list[psutil.Process]:
     alive = list(procs)
     while alive:
         _reap()
         alive = [p for p in alive if _alive(p)]
-        if not alive or clock() >= deadline:
+        if not alive or monotonic() >= deadline:
             break
         time.sleep(0.02)
     return alive
@@ -385,9 +386,10 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
-def wait_port_free(host: str, port: int, deadline: float, clock: Clock = time.monotonic) -> bool:
+def wait_port_free(host: str, port: int, deadline: float,
+                   monotonic: Monotonic = time.monotonic) -> bool:
     while not port_is_free(host, port):
-        if clock() >= deadline:
+        if monotonic() >= deadline:
             return False
         time.sleep(0.05)
     return True

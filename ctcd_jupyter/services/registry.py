@@ -35,7 +35,7 @@ class UnknownService(BaseService):
     kind = "unknown"
 
     def __init__(self, record: Record, *, home: str | Path | None = None):
-        self._setup(record.name, record.uuid, {}, {"status": "ERROR"}, home, _no_clock)
+        self._setup(record.name, record.uuid, {}, {"status": "ERROR"}, home, _no_monotonic)
         self.stored_kind = record.kind
         self._runtime["last_error"] = record.problem
 
@@ -70,7 +70,7 @@ class UnknownService(BaseService):
         return False
 
 
-def _no_clock() -> float:
+def _no_monotonic() -> float:
     return 0.0
 
 

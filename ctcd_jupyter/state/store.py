@@ -62,6 +62,12 @@ CREATE TABLE IF NOT EXISTS deployments (
     data TEXT NOT NULL,
     created REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS serving_history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    service TEXT NOT NULL,
+    data TEXT NOT NULL,
+    created REAL NOT NULL
+);
 """
 
 

@@ -1,4 +1,5 @@
-"""MLFlowDeploymentService against real `mlflow models serve` and a SQLite MLflow store."""
+"""MLFlowDeploymentService against its real model server (and the stock `mlflow models serve`
+option) with a SQLite MLflow store."""
 
 from __future__ import annotations
 
@@ -38,13 +39,26 @@ def test_serves_and_reports(served, mlflow_model):
     assert served.status is ServiceState.ACTIVE and served.is_running
     assert served.endpoint == f"http://127.0.0.1:{served.port}/invocations"
     assert served.model_uri == mlflow_model["model_uri"] and served.workers == 1
+    assert served.model_version == "1"
     assert "Uvicorn running" in served.logs(tail=200)
     assert repr(served).startswith("<MLFlowDeploymentService 'iris' ACTIVE http://127.0.0.1:")
-    # The command is the MLflow CLI, bound to loopback, with the local environment.
+    # The command is the ctcd model server, bound to loopback as configured.
     cmd = psutil.Process(served.pid).cmdline()
+    assert cmd[1:3] == ["-m", "ctcd_jupyter.services.model_server"]
+    token = served.folder / "control.token"
+    assert token.stat().st_mode & 0o077 == 0
+
+
+def test_stock_mlflow_models_serve_option(home, mlflow_env, iris):
+    svc = MLFlowDeploymentService("stock", mlflow_env["model_uri"], server="mlflow")
+    svc.start(timeout=120)
+    cmd = psutil.Process(svc.pid).cmdline()
     assert cmd[cmd.index("serve"):] == [
-        "serve", "-m", mlflow_model["model_uri"], "--env-manager", "local", "-h", "127.0.0.1",
-        "-p", str(served.port), "--workers", "1"]
+        "serve", "-m", mlflow_env["model_uri"], "--env-manager", "local", "-h", "127.0.0.1",
+        "-p", str(svc.port), "--workers", "1"]
+    for _ in range(2):  # the signature lookup is cached without replacing the method
+        np.testing.assert_array_equal(svc.predict(iris.head(2).to_numpy()), [0, 0])
+    svc.stop()
 
 
 def test_predict_accepts_common_inputs(served, iris):
@@ -85,14 +99,14 @@ def test_kill_9_server_then_restart(home, mlflow_env, iris):
     svc.stop()
 
 
-def test_two_workers_and_kill_9_of_the_mlflow_parent_leaves_no_worker(home, mlflow_env, iris):
+def test_two_workers_and_kill_9_of_the_supervisor_leaves_no_worker(home, mlflow_env, iris):
     svc = MLFlowDeploymentService("iris2", mlflow_env["model_uri"], workers=2)
     svc.start(timeout=120)
     np.testing.assert_array_equal(svc.predict(iris.head(2)), [0, 0])
     port = svc.port
     workers = [p for p in process.group_members(svc._process) if p.pid != svc.pid]
-    assert len(workers) >= 3  # log runner, uvicorn supervisor, two workers
-    os.kill(svc.pid, signal.SIGKILL)  # only the `mlflow` CLI parent
+    assert len(workers) >= 3  # log runner, two workers (and multiprocessing's tracker)
+    os.kill(svc.pid, signal.SIGKILL)  # only the uvicorn supervisor
     wait_for(lambda: svc.status is ServiceState.ERROR, 10, "ERROR after the parent died")
     svc.stop(timeout=5)
     assert process.port_is_free("127.0.0.1", port)
@@ -104,6 +118,7 @@ def test_model_that_fails_to_load(home, mlflow_env):
     svc = MLFlowDeploymentService("nomodel", "models:/no-such-model/7")
     with pytest.raises(ServiceStartError) as info:
         svc.start(timeout=120)
+    assert "no-such-model" in str(info.value) and len(str(info.value).splitlines()) == 1
     assert "no-such-model" in info.value.log_tail
     assert info.value.returncode not in (None, 0)
     assert svc.status is ServiceState.ERROR

@@ -4,12 +4,15 @@ README's "run the main example" command, and `ctcd demo`.
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
 from typing import TextIO
 
-__all__ = ["EXAMPLES", "run_notebook"]
+from .group import Group
+
+__all__ = ["COMMANDS", "EXAMPLES", "find_notebook", "run_notebook"]
 
 EXAMPLES = {
     "pipelines": "01_pipelines.ipynb",
@@ -74,3 +77,25 @@ def _text(output: dict) -> str:
     if output.get("output_type") == "error":
         return f"{output.get('ename')}: {output.get('evalue')}"
     return output.get("data", {}).get("text/plain", "")
+
+
+def _demo_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("example", nargs="?", default="continuous-deployment",
+                        help=f"an example ({', '.join(EXAMPLES)}) or a notebook path "
+                             "(default: continuous-deployment, end to end)")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds per cell")
+
+
+def _demo(args: argparse.Namespace) -> int:
+    try:
+        path = find_notebook(args.example)
+    except FileNotFoundError as exc:
+        print(f"ctcd: error: {exc}", file=sys.stderr)
+        return 1
+    return 0 if run_notebook(path, timeout=args.timeout) else 1
+
+
+COMMANDS = {
+    "demo": Group("run an example notebook headless and print what it shows",
+                  _demo_arguments, _demo),
+}

@@ -1,0 +1,296 @@
+"""Continuous deployment figures of issue 9, side by side with their baselines in one run.
+
+- CT/CD cycle: `mlflow_deploy` of a model that beats the champion -> first answer carrying the
+  new version (ctcd server, swap in place) vs today's two-server swap and a plain stop/start of
+  `mlflow models serve` (register + serve + first answer, same registry).
+- Swap under load: 4 threads + 1 process predicting across 10 swaps: failures, p99 ratio.
+- Launch to healthy (1 worker), tree RSS idle and during swaps, one-row `svc.predict` vs a raw
+  kept-alive POST, and 8-client p50/throughput, each vs `mlflow models serve`.
+
+    .venv/bin/python benchmarks/bench_deploy.py [--cycles 5] [--swaps 10] [--seconds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HEADERS = {"Content-Type": "application/json"}
+
+LOAD_CLIENT = """
+import json, os, sys, requests
+url, stop, body = sys.argv[1], sys.argv[2], sys.argv[3].encode()
+s, ok, failed = requests.Session(), 0, 0
+while not os.path.exists(stop):
+    try:
+        r = s.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=30)
+        ok, failed = (ok + 1, failed) if r.status_code == 200 else (ok, failed + 1)
+    except Exception:
+        failed += 1
+print(json.dumps({"ok": ok, "failed": failed}))
+"""
+
+
+def pct(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else 0.0
+
+
+def tree_rss_mib(svc) -> float:
+    from ctcd_jupyter.services import process
+
+    total = 0
+    for proc in process.group_members(svc._process):
+        with contextlib.suppress(Exception):
+            total += proc.memory_info().rss
+    return total / 2**20
+
+
+def first_answer_with(url: str, body: bytes, version: str, deadline: float) -> bool:
+    import requests
+
+    session = requests.Session()
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):
+            r = session.post(url, data=body, headers=HEADERS, timeout=30)
+            if r.status_code == 200 and r.headers.get("X-Model-Version") == version:
+                return True
+        time.sleep(0.005)
+    return False
+
+
+def clients(url: str, body: bytes, n: int, seconds: float) -> tuple[list[float], int, float]:
+    """`n` threads with kept-alive sessions for `seconds`: latencies (ms), failures, req/s."""
+    import requests
+
+    latencies: list[float] = []
+    failures = [0]
+    stop = threading.Event()
+
+    def run() -> None:
+        session, mine = requests.Session(), []
+        while not stop.is_set():
+            start = time.perf_counter()
+            try:
+                ok = session.post(url, data=body, headers=HEADERS, timeout=30).status_code == 200
+            except Exception:
+                ok = False
+            mine.append((time.perf_counter() - start) * 1000)
+            if not ok:
+                failures[0] += 1
+        latencies.extend(mine)
+
+    threads = [threading.Thread(target=run) for _ in range(n)]
+    began = time.perf_counter()
+    for t in threads:
+        t.start()
+    time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join()
+    return latencies, failures[0], len(latencies) / (time.perf_counter() - began)
+
+
+def interleaved(first, second, n: int, block: int = 25) -> tuple[list[float], list[float]]:
+    """Latencies (ms) of two calls taking turns in blocks, so load drift hits both alike."""
+    out: tuple[list[float], list[float]] = ([], [])
+    for call in (first, second):
+        for _ in range(10):
+            call()
+    while len(out[0]) < n:
+        for call, samples in zip((first, second), out, strict=True):
+            for _ in range(block):
+                start = time.perf_counter()
+                call()
+                samples.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cycles", type=int, default=5, help="deployments per CT/CD figure")
+    parser.add_argument("--swaps", type=int, default=10, help="swaps under load")
+    parser.add_argument("--seconds", type=float, default=5.0, help="seconds per load phase")
+    parser.add_argument("--requests", type=int, default=300, help="one-row requests timed")
+    args = parser.parse_args()
+
+    folder = tempfile.mkdtemp(prefix="ctcd-bench-deploy-")
+    os.environ["CTCD_HOME"] = f"{folder}/home"
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{folder}/mlflow.db"
+    os.environ["CTCD_TRACKING"] = "0"
+    print(f"state and MLflow store in {folder}", flush=True)
+
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    import ctcd_jupyter as ctcd
+    from ctcd_jupyter.deployment import _Registry
+    from ctcd_jupyter.services import MLFlowDeploymentService
+    from ctcd_jupyter.services.payload import encode
+
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    body = encode(X.head(1))
+    workspace = ctcd.Workspace(f"{folder}/home", tracking=False)
+    ctcd.set_workspace(workspace)
+    registry = _Registry(workspace)
+    models = [LogisticRegression(C=0.01 * (i + 1), max_iter=300).fit(X, y) for i in range(40)]
+
+    # -- launch to healthy, idle RSS -------------------------------------------------------
+    first = ctcd.mlflow_deploy(models[0], "bench", metrics={"acc": 0.0},
+                               input_example=X.head(2), progress=False)
+    uri = "models:/bench/1"
+    launch = {}
+    for label, server in (("ctcd", "ctcd"), ("mlflow models serve", "mlflow")):
+        svc = MLFlowDeploymentService(f"launch-{server}", uri, server=server, access_log=False)
+        started = time.perf_counter()
+        svc.start(timeout=180, progress=False)
+        launch[label] = (time.perf_counter() - started, tree_rss_mib(svc))
+        svc.stop()
+        svc.delete(stop=False)
+    first.stop()
+    first.start(timeout=180, progress=False)
+    idle_rss = tree_rss_mib(first)
+
+    # -- CT/CD cycle, ctcd: mlflow_deploy -> first answer with the new version ------------
+    crit = ctcd.better_than_champion("acc")
+    cycle_ctcd = []
+    for i in range(1, args.cycles + 1):
+        started = time.monotonic()
+        svc = ctcd.mlflow_deploy(models[i], "bench", metrics={"acc": i / 100},
+                                 criterion=crit, input_example=X.head(2), progress=False)
+        assert first_answer_with(svc.endpoint, body, str(i + 1), started + 120)
+        cycle_ctcd.append(time.monotonic() - started)
+    next_version = args.cycles + 2
+
+    # -- baselines: register + two-server swap / stop+start of mlflow models serve ---------
+    def register(model) -> str:
+        return registry.register(model, "bench", {"acc": 1.0}, X.head(2), None)
+
+    stock = MLFlowDeploymentService("stock", uri, server="mlflow", access_log=False)
+    stock.start(timeout=180, progress=False)
+    cycle_swap, cycle_restart = [], []
+    for i in range(args.cycles):
+        started = time.monotonic()
+        version = register(models[10 + i])
+        stock.swap_model(f"models:/bench/{version}", probe=X.head(2), timeout=180)
+        assert first_answer_with_stock(stock, body, started + 180)
+        cycle_swap.append(time.monotonic() - started)
+        next_version += 1
+    for i in range(args.cycles):
+        started = time.monotonic()
+        version = register(models[20 + i])
+        stock.stop()
+        stock.config = {**stock.config, "model_uri": f"models:/bench/{version}"}
+        stock._save()
+        stock.start(timeout=180, progress=False)
+        assert first_answer_with_stock(stock, body, started + 180)
+        cycle_restart.append(time.monotonic() - started)
+
+    # -- latency: svc.predict vs raw keep-alive POST; 8 clients vs mlflow models serve -----
+    import requests
+
+    svc = ctcd.get_service("bench")
+    session = requests.Session()
+    row = X.head(1)
+    ours, raw = interleaved(lambda: svc.predict(row),
+                            lambda: session.post(svc.endpoint, data=body, headers=HEADERS,
+                                                 timeout=30), args.requests)
+    eight = clients(svc.endpoint, body, 8, args.seconds)
+    eight_stock = clients(stock.endpoint, body, 8, args.seconds)
+    stock.stop()
+    stock.delete(stop=False)
+
+    # -- swap under load: 4 threads + 1 process, 10 swaps -----------------------------------
+    steady, _, _ = clients(svc.endpoint, body, 4, args.seconds)
+    versions = [register(models[30 + i % 10]) for i in range(args.swaps)]
+    stop_file = f"{folder}/stop-load"
+    other = subprocess.Popen([sys.executable, "-c", LOAD_CLIENT, svc.endpoint, stop_file,
+                              body.decode()], stdout=subprocess.PIPE, text=True)
+    peak = [idle_rss]
+    sampling = threading.Event()
+
+    def sample() -> None:
+        while not sampling.is_set():
+            peak[0] = max(peak[0], tree_rss_mib(svc))
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    box: dict[str, object] = {}
+    loader = threading.Thread(target=lambda: box.update(
+        zip(("lat", "fail", "rps"), clients(svc.endpoint, body, 4, args.seconds * 2), strict=True)))
+    loader.start()
+    time.sleep(0.2)
+    swap_times = []
+    for version in versions:
+        started = time.perf_counter()
+        svc.swap_model(f"models:/bench/{version}", probe=X.head(2))
+        swap_times.append((time.perf_counter() - started) * 1000)
+        time.sleep(max(0.0, args.seconds * 1.6 / args.swaps - swap_times[-1] / 1000))
+    loader.join()
+    sampling.set()
+    sampler.join()
+    with open(stop_file, "w"):
+        pass
+    other_counts = json.loads(other.communicate(timeout=60)[0])
+    svc.stop()
+
+    # -- report -------------------------------------------------------------------------------
+    def line(label: str, value: str, baseline: str = "", ratio: str = "") -> None:
+        print(f"{label:<44} {value:>18} {baseline:>26} {ratio:>8}")
+
+    print()
+    line("figure", "ctcd server", "baseline (same run)", "ratio")
+    print("-" * 100)
+    p50 = statistics.median
+    line("CT/CD cycle p50, s (goal <= 0.5)", f"{p50(cycle_ctcd):.2f}",
+         f"two-server swap {p50(cycle_swap):.2f}", f"{p50(cycle_ctcd) / p50(cycle_swap):.2f}")
+    line("", "", f"stop/start serve {p50(cycle_restart):.2f}",
+         f"{p50(cycle_ctcd) / p50(cycle_restart):.2f}")
+    lat = box["lat"]
+    line("swap under load: failed requests (goal 0)",
+         f"{box['fail']} + {other_counts['failed']}",
+         f"of {len(lat)} + {other_counts['ok']}")
+    line("swap under load: p99 during / steady (<= 3x)", f"{pct(lat, .99):.1f} ms",
+         f"steady {pct(steady, .99):.1f} ms", f"{pct(lat, .99) / pct(steady, .99):.2f}")
+    line("swap (load+probe+switch) p50, ms", f"{p50(swap_times):.0f}")
+    ours_l, stock_l = launch["ctcd"], launch["mlflow models serve"]
+    line("launch to healthy, s (goal <= 2.5)", f"{ours_l[0]:.1f}",
+         f"mlflow models serve {stock_l[0]:.1f}", f"{ours_l[0] / stock_l[0]:.2f}")
+    line("tree RSS idle, MiB (goal <= 320)", f"{idle_rss:.0f}",
+         f"mlflow models serve {stock_l[1]:.0f}", f"{idle_rss / stock_l[1]:.2f}")
+    line("tree RSS peak during swaps / idle (<= 1.5x)", f"{peak[0]:.0f}",
+         f"idle {idle_rss:.0f}", f"{peak[0] / idle_rss:.2f}")
+    line("one-row svc.predict p50 vs raw POST (<=1.1x)", f"{p50(ours):.2f} ms",
+         f"raw POST {p50(raw):.2f} ms", f"{p50(ours) / p50(raw):.2f}")
+    line("8 clients p50, ms", f"{p50(eight[0]):.2f}",
+         f"mlflow models serve {p50(eight_stock[0]):.2f}",
+         f"{p50(eight[0]) / p50(eight_stock[0]):.2f}")
+    line("8 clients throughput, req/s", f"{eight[2]:.0f}",
+         f"mlflow models serve {eight_stock[2]:.0f}", f"{eight[2] / eight_stock[2]:.2f}")
+    workspace.close()
+
+
+def first_answer_with_stock(svc, body: bytes, deadline: float) -> bool:
+    """The stock server has no version header: its first 200 after the swap counts."""
+    import requests
+
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):
+            if requests.post(svc.endpoint, data=body, headers=HEADERS,
+                             timeout=30).status_code == 200:
+                return True
+        time.sleep(0.005)
+    return False
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,178 @@
+"""`ctcd serve`, `ctcd rollback`, `ctcd deployments`: serving from a shell, with no notebook.
+
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from ..views.format import when
+from .group import Group
+
+__all__ = ["COMMANDS"]
+
+
+def _when(ts: float | None) -> str:
+    return when(ts) if ts else "now"
+
+
+# -- ctcd serve ---------------------------------------------------------------------------------
+def _serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model_uri", help="what to serve; models:/NAME@ALIAS is followed")
+    parser.add_argument("--name", default=None,
+                        help="service name (default: the registered model's name)")
+    parser.add_argument("--port", type=int, default=None,
+                        help="port (default: a free one, kept across restarts)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers (default 1)")
+    parser.add_argument("--poll", type=float, default=1.0,
+                        help="seconds between checks of a followed alias (default 1)")
+    parser.add_argument("--timeout", type=float, default=None, help="seconds to wait for health")
+    parser.add_argument("--detach", action="store_true",
+                        help="start (or re-attach), print the endpoint and exit, leaving the "
+                             "server running; by default stay in the foreground, print each "
+                             "change of the served version, and stop the server on Ctrl-C")
+
+
+def _default_name(uri: str) -> str:
+    from ..services.model_slot import parse_models_uri
+
+    parsed = parse_models_uri(uri)
+    return parsed[0] if parsed else "model"
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from ..errors import ServiceNotFoundError
+    from ..services import MLFlowDeploymentService, get_service
+
+    name = args.name or _default_name(args.model_uri)
+    try:
+        existing = get_service(name, args.home)
+    except ServiceNotFoundError:
+        existing = None
+    if isinstance(existing, MLFlowDeploymentService) and existing.model_uri == args.model_uri:
+        svc = existing  # re-attach: whatever port and workers it was started with
+    else:
+        svc = MLFlowDeploymentService(name, args.model_uri, port=args.port, host=args.host,
+                                      workers=args.workers, poll_interval=args.poll,
+                                      home=args.home)
+    svc.start(timeout=args.timeout, progress=True)
+    print(f"{svc.name}: serving v{svc.model_version or '-'} of {svc.model_uri} at "
+          f"{svc.endpoint}", flush=True)
+    if args.detach:
+        return 0
+    try:
+        _watch(svc)
+    except KeyboardInterrupt:
+        print(f"{svc.name}: stopping", flush=True)
+        svc.stop()
+        return 0
+    return 1
+
+
+def _watch(svc: Any) -> None:
+    """One line per change of the served version or of the server's last error."""
+    from ..services import ServiceState
+
+    last: tuple[Any, Any] = (svc.model_version, None)
+    while True:
+        time.sleep(1.0)
+        status = svc.server_status()
+        if status is None:
+            state = svc.status
+            if state is not ServiceState.ACTIVE:
+                print(f"{svc.name}: {state.value}: {svc.last_error or 'not answering'}",
+                      file=sys.stderr, flush=True)
+                raise SystemExit(1)
+            continue
+        now = (status["serving"]["version"], status.get("last_error"))
+        if now != last:
+            if now[0] != last[0]:
+                print(f"{svc.name}: serving v{now[0]} ({status['serving']['why']})", flush=True)
+            if now[1] and now[1] != last[1]:
+                print(f"{svc.name}: {now[1]}", file=sys.stderr, flush=True)
+            last = now
+
+
+# -- ctcd rollback ------------------------------------------------------------------------------
+def _rollback_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", help="the service")
+    parser.add_argument("--to", default=None, metavar="VERSION",
+                        help="the version to serve (default: the one served before)")
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    from ..errors import ServiceError
+    from ..services import MLFlowDeploymentService, get_service
+
+    svc = get_service(args.name, args.home)
+    if not isinstance(svc, MLFlowDeploymentService):
+        raise ServiceError(f"service {args.name!r} is a {svc.kind} service, not a model server",
+                           service=args.name)
+    before = svc.model_version
+    svc.rollback(to=args.to, progress=True)
+    print(f"{svc.name}: serving v{svc.model_version} (was v{before}) at {svc.endpoint}")
+    return 0
+
+
+# -- ctcd deployments ---------------------------------------------------------------------------
+def _deployments_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", nargs="?", default=None,
+                        help="one model / service; its served-version history is shown too")
+    parser.add_argument("-n", type=int, default=20, help="how many decisions (default 20)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _deployments(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from ..deployment import deployments
+    from ..errors import ServiceNotFoundError
+    from ..services import MLFlowDeploymentService, get_service
+    from ..workspace import Workspace
+
+    workspace = Workspace(args.home, tracking=False)
+    try:
+        records = deployments(args.name, workspace=workspace, limit=max(1, args.n))
+    finally:
+        workspace.close()
+    history: list[dict[str, Any]] = []
+    if args.name:
+        try:
+            svc = get_service(args.name, args.home)
+            if isinstance(svc, MLFlowDeploymentService):
+                history = svc.history()
+        except ServiceNotFoundError:
+            pass
+    if args.json:
+        print(json.dumps({"decisions": [asdict(r) for r in records], "served": history},
+                         indent=2, default=str))
+        return 0
+    print(f"{'when':<19}  {'model':<16} {'outcome':<12} {'version':>7}  reason")
+    for r in records:
+        print(f"{_when(r.created):<19}  {r.model_name:<16.16} {r.outcome:<12} "
+              f"{'v' + r.version if r.version else '-':>7}  {r.reason}")
+    if not records:
+        print("(no deployments recorded)")
+    if history:
+        print()
+        print(f"served by {args.name}:")
+        print(f"  {'version':>7}  {'from':<19}  {'until':<19}  why")
+        for h in history:
+            print(f"  {'v' + str(h['version']) if h.get('version') else h['uri']:>7}  "
+                  f"{_when(h['served_from']):<19}  {_when(h['served_until']):<19}  {h['why']}")
+    return 0
+
+
+COMMANDS = {
+    "serve": Group("serve a model from one long-lived server (starts or re-attaches)",
+                   _serve_arguments, _serve),
+    "rollback": Group("serve the previously served version again (the alias moves back too)",
+                      _rollback_arguments, _rollback),
+    "deployments": Group("deployment decisions, and what a service served when",
+                         _deployments_arguments, _deployments),
+}

@@ -1,0 +1,461 @@
+"""The model slot of the ctcd model server: load, probe, switch, follow an alias, agree.
+
+How several uvicorn workers agree: `target.json` in the service folder names the model every
+worker must serve (uri, version, generation). A change is made by one coordinator at a time
+(`coord.lock`): it loads the candidate, probes it with its input example through MLflow's own
+app, and only then writes the new generation and switches its own slot; every worker checks the
+file every 0.1 s, loads that model beside the old one and switches, and reports in
+`workers/<pid>.json`. A candidate that fails is never written, so no worker serves it. One
+worker at a time (`leader.lock`) polls the registry alias.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Coordinator", "Served", "parse_models_uri"]
+
+TICK = 0.1
+_DELETED = object()
+
+
+@dataclass
+class Served:
+    """One loaded model: MLflow's scoring app around it and what it is."""
+
+    app: Any
+    uri: str
+    version: str | None
+    columns: list[str] | None = None
+    example: str | None = None
+    local: str | None = None
+    generation: int = 0
+    since: float = field(default_factory=time.time)
+    why: str = "started"
+
+
+class CandidateError(Exception):
+    """A model that must not be served; the message is one line."""
+
+
+def parse_models_uri(uri: str) -> tuple[str, str | None, str | None] | None:
+    """(name, version, alias) of `models:/NAME/VERSION` or `models:/NAME@ALIAS`, else None."""
+    if not uri.startswith("models:/"):
+        return None
+    rest = uri[len("models:/"):].strip("/")
+    if "@" in rest:
+        name, alias = rest.rsplit("@", 1)
+        return name, None, alias
+    name, _, version = rest.rpartition("/")
+    if name and version.isdigit():
+        return name, version, None
+    return None  # models:/m-<id> (a logged model) has no registry version
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".strip()[:500]
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps(data, default=str))
+    os.replace(tmp, path)  # readers see the old or the new file, never half of one
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+@contextlib.contextmanager
+def _flock(path: Path):
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+class Coordinator:
+    """This worker's slot (`current`), and the coordination with the other workers."""
+
+    def __init__(self, folder: Path, config: dict[str, Any], *, boot: str):
+        self.folder, self.config, self.boot_id = folder, config, boot
+        self.current: Served = Served(None, "", None)
+        self.follow = parse_models_uri(config["model_uri"])
+        if self.follow is not None and self.follow[2] is None:
+            self.follow = None  # a fixed version: nothing to follow
+        self.alias_seen: Any = None
+        self._client: Any = None
+        self._leader_fd: int | None = None
+        self._stop = threading.Event()
+        self._worker_error: str | None = None
+        self._failed_generation = -1
+        (folder / "workers").mkdir(mode=0o700, exist_ok=True)
+        (folder / "models").mkdir(mode=0o700, exist_ok=True)
+        self._worker_file = folder / "workers" / f"{os.getpid()}.json"
+        # With several workers, a worker whose uvicorn supervisor died (kill -9) must not
+        # keep answering on the port as an orphan.
+        self._parent = os.getppid() if int(config.get("workers") or 1) > 1 else None
+
+    # -- the registry -------------------------------------------------------------------------
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from mlflow.tracking import MlflowClient
+
+            self._client = MlflowClient(tracking_uri=self.config.get("tracking_uri"))
+        return self._client
+
+    def resolve(self, uri: str) -> tuple[str, str | None]:
+        """The exact URI to load and its registry version (an alias is resolved now)."""
+        parsed = parse_models_uri(uri)
+        if parsed is None:
+            return uri, None
+        name, version, alias = parsed
+        if alias is not None:
+            version = str(self.client.get_model_version_by_alias(name, alias).version)
+        return f"models:/{name}/{version}", version
+
+    def tag_failed(self, uri: str, reason: str) -> None:
+        parsed = parse_models_uri(uri)
+        if parsed is None or parsed[1] is None:
+            return
+        with contextlib.suppress(Exception):  # the version may not exist at all
+            self.client.set_model_version_tag(parsed[0], parsed[1], "ctcd.deploy", "failed")
+            self.client.set_model_version_tag(parsed[0], parsed[1], "ctcd.deploy.reason",
+                                              reason[:4000])
+
+    # -- one candidate ------------------------------------------------------------------------
+    def load(self, uri: str, timeout: float | None = None) -> Served:
+        """Load `uri` into a new MLflow scoring app, within `timeout` seconds."""
+        timeout = float(timeout or self.config.get("load_timeout") or 120.0)
+        box: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                box["served"] = self._load(uri)
+            except BaseException as exc:
+                box["error"] = exc
+
+        thread = threading.Thread(target=work, name="ctcd-load", daemon=True)
+        thread.start()
+        thread.join(timeout)
+        if thread.is_alive():
+            raise CandidateError(f"loading {uri} took longer than {timeout:g} s")
+        if "error" in box:
+            raise CandidateError(f"cannot load {uri}: {_one_line(box['error'])}")
+        return box["served"]
+
+    def _load(self, uri: str) -> Served:
+        import mlflow.pyfunc
+        from mlflow.models import Model
+        from mlflow.pyfunc import scoring_server
+        from mlflow.tracking.artifact_utils import _download_artifact_from_uri
+
+        exact, version = self.resolve(uri)
+        local = tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=self.folder / "models")
+        try:
+            path = _download_artifact_from_uri(exact, output_path=local)
+            model = mlflow.pyfunc.load_model(path)
+            example = None
+            with contextlib.suppress(Exception):
+                example = Model.load(path).get_serving_input(path)
+            app = scoring_server.init(model)
+        except BaseException:
+            shutil.rmtree(local, ignore_errors=True)
+            raise
+        schema = model.metadata.get_input_schema()
+        columns = None
+        if schema is not None and not schema.is_tensor_spec() and schema.has_input_names():
+            columns = list(schema.input_names())
+        return Served(app, exact, version, columns, example, local)
+
+    @staticmethod
+    def probe(served: Served, body: str | None) -> None:
+        """One real prediction through MLflow's own app; a non-200 answer fails the candidate."""
+        body = body or served.example
+        if not body:
+            return
+
+        async def call() -> tuple[int, bytes]:
+            sent = False
+            answer: dict[str, Any] = {"status": 500, "body": b""}
+
+            async def receive() -> dict:
+                nonlocal sent
+                if sent:
+                    await asyncio.sleep(3600)
+                sent = True
+                return {"type": "http.request", "body": body.encode(), "more_body": False}
+
+            async def send(message: dict) -> None:
+                if message["type"] == "http.response.start":
+                    answer["status"] = message["status"]
+                elif message["type"] == "http.response.body":
+                    answer["body"] += message.get("body", b"")
+
+            scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+                     "method": "POST", "scheme": "http", "path": "/invocations",
+                     "raw_path": b"/invocations", "query_string": b"", "root_path": "",
+                     "headers": [(b"content-type", b"application/json")],
+                     "client": ("127.0.0.1", 0), "server": ("127.0.0.1", 0)}
+            await served.app(scope, receive, send)
+            return answer["status"], answer["body"]
+
+        box: dict[str, Any] = {}
+
+        def run() -> None:  # a loop of its own: the caller may be inside uvicorn's loop
+            try:
+                box["answer"] = asyncio.run(call())
+            except BaseException as exc:
+                box["error"] = exc
+
+        thread = threading.Thread(target=run, name="ctcd-probe", daemon=True)
+        thread.start()
+        thread.join(60)
+        if "answer" not in box:
+            raise CandidateError("the probe with its input example "
+                                 + (f"raised {_one_line(box['error'])}" if "error" in box
+                                    else "did not answer within 60 s"))
+        status, answer = box["answer"]
+        if status != 200:
+            try:
+                data = json.loads(answer)
+                message = data.get("message", "")
+                trace = [x for x in str(data.get("stack_trace") or "").splitlines() if x.strip()]
+            except (ValueError, AttributeError):
+                message, trace = answer.decode(errors="replace"), []
+            first = (message.strip().splitlines() or [""])[0][:300]
+            if trace:  # the model's own exception says more than MLflow's generic message
+                first = f"{trace[-1].strip()[:300]} ({first})"
+            raise CandidateError(f"the probe with its input example answered {status}: {first}")
+
+    # -- switching ----------------------------------------------------------------------------
+    def _switch(self, served: Served, generation: int, why: str) -> None:
+        old = self.current
+        served.generation, served.why, served.since = generation, why, time.time()
+        self.current = served  # one reference assignment: the next request gets the new model
+        self._worker_error = None
+        self._report()
+        if old.local and old.local != served.local:
+            shutil.rmtree(old.local, ignore_errors=True)  # loaded in memory; files not needed
+
+    def _target(self) -> dict[str, Any] | None:
+        return _read_json(self.folder / "target.json")
+
+    def boot(self) -> None:
+        """Serve what this server run must serve: the first worker decides (the alias now, else
+        the last target, else the configured URI) and probes; the others follow it."""
+        with _flock(self.folder / "coord.lock"):
+            target = self._target()
+            if target is not None and target.get("boot") == self.boot_id:
+                self._switch(self.load(target["uri"]), int(target["generation"]),
+                             target.get("why", "started"))
+                if self.follow:
+                    self.alias_seen = self.current.version
+                return
+            uri = self.config.get("initial_uri") or self.config["model_uri"]
+            if self.follow:
+                try:
+                    uri, self.alias_seen = self.resolve(self.config["model_uri"])
+                except Exception as exc:
+                    if parse_models_uri(uri) and parse_models_uri(uri)[2] is not None:
+                        if target is None:
+                            raise CandidateError(
+                                f"cannot resolve {self.config['model_uri']}: "
+                                f"{_one_line(exc)}") from exc
+                        uri = target["uri"]
+            try:
+                served = self.load(uri)
+                self.probe(served, self.config.get("probe"))
+            except CandidateError as exc:
+                self.tag_failed(self.resolve_quietly(uri), str(exc))
+                self._set_status(last_error=str(exc))
+                raise
+            generation = int((target or {}).get("generation", 0)) + 1
+            why = self.config.get("boot_why") or "started"
+            _write_json(self.folder / "target.json", {
+                "generation": generation, "uri": served.uri, "version": served.version,
+                "why": why, "boot": self.boot_id, "changed": time.time()})
+            self._switch(served, generation, why)
+            self._set_status(last_error=None)
+            if (target or {}).get("uri") != served.uri:  # a restart of the same is no change
+                self._record(served, why)
+
+    def resolve_quietly(self, uri: str) -> str:
+        try:
+            return self.resolve(uri)[0]
+        except Exception:
+            return uri
+
+    def deploy(self, uri: str, why: str, *, probe: str | None = None,
+               timeout: float | None = None) -> dict[str, Any]:
+        """Load + probe `uri` and make every worker serve it; on failure nothing changes."""
+        with _flock(self.folder / "coord.lock"):
+            try:
+                served = self.load(uri, timeout)
+                self.probe(served, probe)
+            except CandidateError as exc:
+                exact = self.resolve_quietly(uri)
+                reason = f"{exact} was not served: {exc}"
+                self.tag_failed(exact, str(exc))
+                self._set_status(last_error=reason)
+                return {"ok": False, "error": reason, "uri": exact,
+                        "version": (parse_models_uri(exact) or (None, None))[1]}
+            target = self._target() or {}
+            generation = int(target.get("generation", 0)) + 1
+            _write_json(self.folder / "target.json", {
+                "generation": generation, "uri": served.uri, "version": served.version,
+                "why": why, "boot": self.boot_id, "changed": time.time()})
+            self._switch(served, generation, why)
+            self._record(served, why)
+            self._set_status(last_error=None)
+        workers = self._wait_workers(generation, time.monotonic() + float(timeout or 60))
+        return {"ok": True, "uri": served.uri, "version": served.version,
+                "generation": generation, "workers": workers}
+
+    def _wait_workers(self, generation: int, deadline: float) -> list[dict[str, Any]]:
+        wanted = int(self.config.get("workers") or 1)
+        while True:
+            workers = self.workers()
+            done = [w for w in workers if int(w.get("generation", 0)) >= generation
+                    or w.get("error")]
+            if len(done) >= wanted or time.monotonic() >= deadline:
+                return workers
+            time.sleep(0.02)
+
+    def _record(self, served: Served, why: str) -> None:
+        try:
+            from .serving_history import record_served
+
+            record_served(self.config.get("home"), self.config["service"], uri=served.uri,
+                          version=served.version, why=why)
+        except Exception as exc:  # history is not worth refusing a deployment for
+            print(f"[ctcd] could not record the served version: {_one_line(exc)}", flush=True)
+
+    # -- status -------------------------------------------------------------------------------
+    def _report(self) -> None:
+        s = self.current
+        _write_json(self._worker_file, {
+            "pid": os.getpid(), "boot": self.boot_id, "generation": s.generation, "uri": s.uri,
+            "version": s.version, "since": s.since, "error": self._worker_error})
+
+    def workers(self) -> list[dict[str, Any]]:
+        found = []
+        for path in sorted((self.folder / "workers").glob("*.json")):
+            data = _read_json(path)
+            if not isinstance(data, dict) or data.get("boot") != self.boot_id:
+                continue
+            try:
+                os.kill(int(data["pid"]), 0)
+            except (OSError, ValueError, KeyError):
+                continue
+            found.append(data)
+        return found
+
+    def _set_status(self, **changes: Any) -> None:
+        status = _read_json(self.folder / "status.json") or {}
+        status.update(changes, updated=time.time())
+        _write_json(self.folder / "status.json", status)
+
+    def status(self) -> dict[str, Any]:
+        s = self.current
+        shared = _read_json(self.folder / "status.json") or {}
+        errors = [f"worker {w['pid']}: {w['error']}" for w in self.workers() if w.get("error")]
+        return {"model_uri": self.config["model_uri"], "following": bool(self.follow),
+                "serving": {"uri": s.uri, "version": s.version, "generation": s.generation,
+                            "since": s.since, "why": s.why},
+                "columns": s.columns, "pid": os.getpid(), "workers": self.workers(),
+                "alias_version": self.alias_seen if isinstance(self.alias_seen, str) else None,
+                "last_error": "; ".join([*([shared["last_error"]]
+                                           if shared.get("last_error") else []), *errors])
+                or None}
+
+    # -- the background loop ------------------------------------------------------------------
+    def follow_in_background(self) -> None:
+        threading.Thread(target=self._loop, name="ctcd-follow", daemon=True).start()
+
+    def close(self) -> None:
+        self._stop.set()
+        with contextlib.suppress(OSError):
+            self._worker_file.unlink()
+
+    def _loop(self) -> None:
+        poll = float(self.config.get("poll_interval") or 1.0)
+        next_poll = time.monotonic() + poll
+        while not self._stop.wait(TICK):
+            if self._parent is not None and os.getppid() != self._parent:
+                print("[ctcd] the server's supervisor is gone; worker exits", flush=True)
+                os._exit(0)
+            try:
+                self._catch_up()
+                if self.follow and time.monotonic() >= next_poll and self._lead():
+                    next_poll = time.monotonic() + poll
+                    self._poll_alias()
+            except Exception as exc:  # the loop must survive anything
+                print(f"[ctcd] follower: {_one_line(exc)}", flush=True)
+
+    def _catch_up(self) -> None:
+        target = self._target()
+        generation = int((target or {}).get("generation", 0))
+        if generation <= self.current.generation or generation == self._failed_generation:
+            return
+        try:
+            served = self.load(target["uri"])
+        except CandidateError as exc:
+            self._failed_generation = generation  # not retried every tick; the next one is
+            self._worker_error = f"cannot serve generation {generation}: {exc}"
+            self._report()
+            return
+        self._switch(served, int(target["generation"]), target.get("why", "followed"))
+
+    def _lead(self) -> bool:
+        if self._leader_fd is not None:
+            return True
+        fd = os.open(self.folder / "leader.lock", os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self._leader_fd = fd  # held until this worker exits
+        return True
+
+    def _poll_alias(self) -> None:
+        assert self.follow is not None
+        name, _, alias = self.follow
+        try:
+            version = str(self.client.get_model_version_by_alias(name, alias).version)
+        except Exception as exc:
+            self._set_status(last_error=f"following {self.config['model_uri']}: "
+                                        f"{_one_line(exc)}; still serving "
+                                        f"{self.current.uri}", alias_error=True)
+            self.alias_seen = _DELETED
+            return
+        shared = _read_json(self.folder / "status.json") or {}
+        if shared.get("alias_error"):
+            self._set_status(last_error=None, alias_error=False)
+        if version == self.alias_seen:
+            return
+        self.alias_seen = version
+        if version == self.current.version:
+            return
+        self.deploy(f"models:/{name}/{version}", "followed the alias")
