@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
+from . import cli_mlflow as _cli_mlflow
 from .errors import CtcdError
 
 __all__ = ["GROUPS", "Group", "main"]
@@ -91,7 +92,7 @@ def _runs(args: argparse.Namespace) -> int:
     from .engine.run_store import load_run, load_runs, reap_orphaned_runs
     from .state import Store, state_home
     from .views.json import run_json
-    from .views.runs import run_text, runs_table
+    from .views.runs import attach_deployments, run_text, runs_table
 
     store = Store(state_home(args.home))
     try:
@@ -106,7 +107,7 @@ def _runs(args: argparse.Namespace) -> int:
             return 0
         runs = load_runs(store, args.pipeline, limit=max(1, args.n))
         print(json.dumps([run_json(r) for r in runs], indent=2, default=str) if args.json
-              else runs_table(runs))
+              else runs_table(attach_deployments(runs, store)))
         return 0
     finally:
         store.close()
@@ -161,6 +162,7 @@ GROUPS: dict[str, Group] = {
     "demo": Group("run an example notebook headless and print what it shows",
                   _demo_arguments, _demo),
 }
+_cli_mlflow.register(GROUPS, Group)  # `ctcd mlflow-ui`, kept in its own module
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,14 +13,14 @@ from .base import CtcdMagics, show_widget
 
 __all__ = ["ServiceMagics"]
 
-_ACTIONS = ("list", "start", "stop", "restart", "logs")
+_ACTIONS = ("list", "start", "stop", "restart", "logs", "rollback")
 
 
 @magics_class
 class ServiceMagics(CtcdMagics):
     @magic_arguments()
     @argument("action", nargs="?", default="list",
-              help="list (default), start, stop, restart or logs")
+              help="list (default), start, stop, restart, logs or rollback")
     @argument("name", nargs="?", help="the service to act on (not for list)")
     @argument("-n", "--tail", type=int, default=20, help="log lines to show (logs)")
     @argument("--timeout", type=float, default=None,
@@ -50,13 +50,20 @@ class ServiceMagics(CtcdMagics):
             raise UsageError(str(exc)) from None
         if args.action == "logs":
             print(svc.logs(tail=args.tail))
+        # progress=None: one self-updating line in a notebook (stderr would draw a pink box
+        # around a successful start), nothing elsewhere; the outcome is printed below
         elif args.action == "start":
-            svc.start(timeout=args.timeout, progress=True)
+            svc.start(timeout=args.timeout, progress=None)
         elif args.action == "stop":
             svc.stop(timeout=args.timeout, force=args.force)
+        elif args.action == "rollback":
+            if not hasattr(svc, "rollback"):
+                raise UsageError(f"{args.name} is a {svc.kind} service: it has no model "
+                                 "versions to roll back")
+            svc.rollback()
         else:
             svc.stop(timeout=args.timeout)
-            svc.start(timeout=args.timeout, progress=True)
+            svc.start(timeout=args.timeout, progress=None)
         if args.action != "logs":
             print(repr(svc))
         return None
