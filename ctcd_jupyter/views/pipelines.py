@@ -58,6 +58,8 @@ def pipeline_mermaid(pipeline: Any, namespace: Mapping[str, Any]) -> str:
     for (producer, consumer), names in merged.items():
         lines.append(f'  {_node(producer)} -->|"{", ".join(names)}"| {_node(consumer)}')
     found, params = external_names(graph, namespace)
+    # helper functions are the code's tools too: the drawing shows the data coming in
+    found = [n for n in found if not callable(namespace[n])]
     for kind, names in (("notebook", found), ("param", params)):
         for name in names:
             node = _node(name, kind)

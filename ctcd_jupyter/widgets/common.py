@@ -62,10 +62,14 @@ class _Row:
 
     @property
     def widgets(self) -> list[widgets.Widget]:
-        return [*self.cells, self.actions]
+        # the buttons right after the row's name: in a narrow notebook the table scrolls
+        # sideways, and what scrolls out of view must be the details, not the controls
+        return [self.cells[0], self.actions, *self.cells[1:]]
 
     def set(self, values: Sequence[str], enabled: dict[str, bool | None]) -> None:
         for cell, value in zip(self.cells, values, strict=True):
+            value = value if cell is not self.cells[-1] else (
+                f"<div style='white-space:normal;overflow-wrap:anywhere'>{value}</div>")
             if cell.value != value:
                 cell.value = value
         for verb, widget in self.buttons.items():
@@ -88,12 +92,14 @@ class RowTable(widgets.GridBox):
     def __init__(self, headers: Sequence[str], verbs: Sequence[str],
                  on_action: Callable[[str, str], None], *, empty: str = "nothing yet"):
         self._headers = [_cell(f"<span style='color:{TONE_COLOURS['muted']}'>{escape(h)}</span>")
-                         for h in [*headers, ""]]
+                         for h in [headers[0], "", *headers[1:]]]
         self._verbs = list(verbs)
         self._on_action = on_action
         self._rows: dict[str, _Row] = {}
         self._empty = _cell(f"<i style='color:{TONE_COLOURS['muted']}'>{escape(empty)}</i>")
-        template = " ".join(["max-content"] * len(headers)) + " auto"
+        # every column as wide as its content, except the last one (notes, errors), which
+        # takes the room left and wraps
+        template = " ".join(["max-content"] * len(headers)) + " minmax(12em, 1fr)"
         super().__init__(layout=widgets.Layout(grid_template_columns=template,
                                                grid_gap="2px 14px", align_items="center",
                                                width="100%", overflow="auto"))
@@ -151,6 +157,10 @@ class Panel(widgets.VBox):
         self._poller: threading.Thread | None = None
         self._last_token: Any = None
         self.observe(self._show_message, names="message")
+
+    def __repr__(self) -> str:
+        # the text/plain of the widget: short and stable (nbval compares it)
+        return f"<{type(self).__name__}>"
 
     def _show_message(self, change: dict) -> None:
         text = change["new"]

@@ -70,7 +70,7 @@ class ServicesPanel(Panel):
         self._title = heading("Services")
         self._refresh = button("Refresh", icon="refresh")
         self._bar = widgets.HBox([self._title, self._refresh], layout={"align_items": "center"})
-        self._table = RowTable(("service", "kind", "status", "endpoint", "model"), VERBS,
+        self._table = RowTable(("service", "kind", "status", "model", "endpoint / error"), VERBS,
                                self._safe(self._act), empty="no services")
         self._target = widgets.Dropdown(description="model", options=[],
                                         layout={"width": "max-content"})
@@ -129,10 +129,6 @@ class ServicesPanel(Panel):
                 self._pending_since.pop(svc.name, None)
                 shown = badge(status)
             error = svc.last_error if status == "ERROR" else None
-            if error:
-                first = error.splitlines()[0] if error.strip() else error
-                shown += (f"<div style='color:{TONE_COLOURS['error']};white-space:normal;"
-                          f"max-width:40em' title='{escape(error)}'>{escape(first[:200])}</div>")
             endpoint = svc.endpoint or ""
             if endpoint and svc.kind != "mlflow_deployment":
                 where = (f"<a href='{escape(endpoint)}' target='_blank' rel='noopener' "
@@ -140,6 +136,10 @@ class ServicesPanel(Panel):
                          f"{escape(endpoint)}</a>")
             else:
                 where = f"<code>{escape(endpoint)}</code>" if endpoint else "-"
+            if error:  # the full error in the tooltip, its first line in the table
+                first = error.strip().splitlines()[0] if error.strip() else error
+                where = (f"<span style='color:{TONE_COLOURS['error']}' title='{escape(error)}'>"
+                         f"{escape(first[:300])}</span>")
             running = status in ("ACTIVE", "PENDING_STARTUP", "PENDING_SHUTDOWN")
             unknown = svc.kind == "unknown"
             enabled: dict[str, bool | None] = {
@@ -151,8 +151,8 @@ class ServicesPanel(Panel):
                 "history": True if hasattr(svc, "history") else None,
             }
             rows.append((svc.name, [f"<b>{escape(svc.name)}</b>",
-                                    escape(getattr(svc, "stored_kind", svc.kind)), shown, where,
-                                    _version(svc)], enabled))
+                                    escape(getattr(svc, "stored_kind", svc.kind)), shown,
+                                    _version(svc), where], enabled))
         self._table.update(rows)
         servers = [svc.name for svc in found if hasattr(svc, "predict")]
         if list(self._target.options) != servers:
