@@ -55,20 +55,21 @@ def mlflow_ui_url(home: Any) -> str | None:
     return None
 
 
-def experiment_of(home: Any, mlflow_run_id: str) -> str | None:
-    """The MLflow experiment of a run, read from a SQLite tracking store without importing
-    mlflow (None for other stores: the UI's /#/runs/ID route finds it)."""
+def experiments_of(home: Any, mlflow_run_ids: list[str]) -> dict[str, str]:
+    """The MLflow experiment of each run, read from a SQLite tracking store without importing
+    mlflow (none for other stores: the UI's /#/runs/ID route finds them)."""
     uri = mlflow_tracking_uri(home)
-    if not uri.startswith("sqlite:///"):
-        return None
+    if not uri.startswith("sqlite:///") or not mlflow_run_ids:
+        return {}
+    marks = ",".join("?" * len(mlflow_run_ids))
     try:
         with contextlib.closing(sqlite3.connect(f"file:{uri[len('sqlite:///'):]}?mode=ro",
                                                 uri=True, timeout=1)) as db:
-            row = db.execute("SELECT experiment_id FROM runs WHERE run_uuid = ?",
-                             (mlflow_run_id,)).fetchone()
+            rows = db.execute(f"SELECT run_uuid, experiment_id FROM runs WHERE run_uuid IN "
+                              f"({marks})", tuple(mlflow_run_ids)).fetchall()
     except sqlite3.Error:
-        return None
-    return None if row is None else str(row[0])
+        return {}
+    return {run: str(experiment) for run, experiment in rows}
 
 
 class RunsView(Panel):
@@ -99,6 +100,7 @@ class RunsView(Panel):
             ("details",), self._safe(self._on_row), empty="no runs yet")
         self._detail = widgets.HTML()
         self._runs: dict[str, Run] = {}
+        self._links: dict[str, str] = {}
         self.children = [self._toolbar, self._trend, self._table, self._detail, self._status]
         # wiring, in one place
         self._refresh.on_click(self._safe(self.refresh))
@@ -152,6 +154,7 @@ class RunsView(Panel):
         runs = attach_deployments(self.workspace.runs(self.pipeline, limit=self.limit), store)
         self._runs = {run.id: run for run in runs}
         now = time.time()
+        self._links = self._mlflow_links(runs)
         rows = []
         for run in runs:
             skipped = run.status is RunState.SKIPPED
@@ -160,7 +163,7 @@ class RunsView(Panel):
                 took = f"{duration(now - run.started_at, compact=True)} so far"
             note = run_note(run)
             rows.append((run.id, [
-                f"<code>{escape(run.id)}</code>", escape(run.pipeline), escape(run.trigger),
+                self._run_cell(run), escape(run.pipeline), escape(run.trigger),
                 badge(run.status.value),
                 f"<span title='{escape(when(run.started_at))}'>{escape(ago(run.started_at, now))}"
                 "</span>",
@@ -174,6 +177,24 @@ class RunsView(Panel):
                 row.buttons["details"].description = label
         self._update_trend(runs)
         self._update_detail()
+
+    def _mlflow_links(self, runs: list[Run]) -> dict[str, str]:
+        """{run id: its page in the MLflow UI}, when the workspace's UI is running."""
+        tracked = [r for r in runs if r.mlflow_run_id]
+        ui = mlflow_ui_url(self.workspace.home) if tracked else None
+        if not ui:
+            return {}
+        experiments = experiments_of(self.workspace.home, [r.mlflow_run_id for r in tracked])
+        return {r.id: mlflow_run_url(ui, experiments.get(r.mlflow_run_id), r.mlflow_run_id)
+                for r in tracked}
+
+    def _run_cell(self, run: Run) -> str:
+        link = self._links.get(run.id)
+        if not link:
+            return f"<code>{escape(run.id)}</code>"
+        return (f"<a href='{escape(link)}' target='_blank' rel='noopener' title='open in MLflow'"
+                f" style='color:{TONE_COLOURS['info']};text-decoration:underline'>"
+                f"<code>{escape(run.id)}</code></a>")
 
     def _update_trend(self, runs: list[Run]) -> None:
         names = sorted({k for r in runs for k in r.metrics})
@@ -205,12 +226,9 @@ class RunsView(Panel):
                 attach_deployments([run], self.workspace.store)
         value = ""
         if run is not None:
-            url = None
-            if run.mlflow_run_id:
-                ui = mlflow_ui_url(self.workspace.home)
-                if ui:
-                    url = mlflow_run_url(ui, experiment_of(self.workspace.home,
-                                                           run.mlflow_run_id), run.mlflow_run_id)
+            url = self._links.get(run.id)
+            if url is None and run.mlflow_run_id and run.id not in self._runs:
+                url = self._mlflow_links([run]).get(run.id)
             value = run_detail_html(run, mlflow_url=url)
         if self._detail.value != value:
             self._detail.value = value

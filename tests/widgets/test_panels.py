@@ -197,3 +197,27 @@ def test_predict_box_with_a_real_model_server(workspace):
     assert panel.message == ("error: iris: missing columns sepal length (cm), sepal width (cm), "
                              "petal length (cm), petal width (cm); unexpected: sepal")
     panel.close()
+
+
+def test_run_rows_link_to_the_mlflow_ui_when_it_runs(home, ping_server):
+    # tracking on (a real MLflow SQLite store); a ping server stands in for the UI service
+    ws = ctcd.Workspace(home, namespace={}, tracking=True)
+    old = ctcd.set_workspace(ws)
+    try:
+        run = Pipeline("ct", [Step("s", "x = 1")]).run()
+        view = RunsView(poll=False)
+        assert "open in MLflow" not in text(rows(view)[run.id])  # no UI: no dead link
+        ui = ctcd.LocalDaemonService("mlflow-ui", [sys.executable, str(ping_server), "{host}",
+                                                   "{port}"], health_path="/ping").start()
+        view.refresh()
+        from mlflow.tracking import MlflowClient
+
+        experiment = MlflowClient(ws.tracker.uri).get_run(run.mlflow_run_id).info.experiment_id
+        link = f"{ui.base_url}/#/experiments/{experiment}/runs/{run.mlflow_run_id}"
+        assert link in text(rows(view)[run.id])
+        buttons(rows(view)[run.id])["details"].click()
+        assert link in view._detail.value and "open in MLflow" in view._detail.value
+        view.close()
+    finally:
+        ctcd.set_workspace(old)
+        ws.close()
