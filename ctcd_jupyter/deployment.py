@@ -102,6 +102,9 @@ def _record(store: Store, record: DeploymentRecord) -> DeploymentRecord:
     rows = store.execute("INSERT INTO deployments (model_name, data, created) VALUES (?, ?, ?) "
                          "RETURNING id", (record.model_name, Store.dumps(data), record.created))
     record.id = rows[0]["id"]
+    run = current_run()
+    if run is not None and record.run_id in (None, run.id):  # the run's note says what it did
+        run.note_deployment(asdict(record))
     return record
 
 

@@ -63,6 +63,15 @@ def did_you_mean(name: str, options: Iterable[str]) -> str:
     return f" (did you mean {by_lower[close[0]]!r}?)" if close else ""
 
 
+def _one_line(error: BaseException, width: int = 400) -> str:
+    """`Name: first line of the message`, cut at `width` (no config dumps in a notebook)."""
+    lines = str(error).strip().splitlines()
+    text = lines[0] if lines else ""
+    if len(text) > width:
+        text = text[: width - 1] + "…"
+    return f"{type(error).__name__}: {text}"
+
+
 class CtcdError(Exception):
     """Root of every error raised by ctcd_jupyter."""
 
@@ -196,6 +205,10 @@ class PredictionError(ServiceError):
         self.status_code = status_code
         self.server_message = server_message
 
+    def _render_traceback_(self) -> list[str]:
+        # One line in a notebook: the server's answer, not our HTTP client's frames.
+        return [_one_line(self)]
+
 
 class DeploymentError(CtcdError, RuntimeError):
     """The new model could not be served; the old one (if any) keeps serving."""
@@ -205,6 +218,9 @@ class DeploymentError(CtcdError, RuntimeError):
         super().__init__(message)
         self.model_name = model_name
         self.version = version
+
+    def _render_traceback_(self) -> list[str]:
+        return [_one_line(self)]
 
 
 class CriterionError(CtcdError, ValueError):

@@ -142,6 +142,9 @@ class Run:
     mlflow_run_id: str | None = None
     tick: float | None = None
     warnings: list[str] = field(default_factory=list)
+    # what a deployment in this run decided (the deployer's record as data: model_name,
+    # outcome, version, champion_version, metric, value, champion_value, reason)
+    deployment: dict[str, Any] | None = None
     owner: dict[str, Any] = field(default_factory=process_identity)  # who runs it
     _artifacts: ArtifactStore | None = field(default=None, repr=False, compare=False)
     _exception: BaseException | None = field(default=None, repr=False, compare=False)
@@ -192,6 +195,12 @@ class Run:
             raise error from self._exception
         return self
 
+    def note_deployment(self, decision: Mapping[str, Any]) -> None:
+        """Record what a deployment in this run decided (the deployer calls this with its
+        record as a dict); the run's note (`%runs`, RunsView, `ctcd runs`) shows it."""
+        self.deployment = {k: v for k, v in dict(decision).items()
+                           if isinstance(v, (str, int, float, bool, type(None)))}
+
     def summary(self) -> str:
         """One line: id, pipeline, status, steps (cached), duration, metrics."""
         counts = [s.status for s in self.steps]
@@ -226,7 +235,8 @@ class Run:
                 "steps": [s.to_dict() for s in self.steps], "metrics": self.metrics,
                 "log": self.log, "error": self.error, "failed_step": self.failed_step,
                 "mlflow_run_id": self.mlflow_run_id, "tick": self.tick,
-                "warnings": self.warnings, "owner": self.owner}
+                "warnings": self.warnings, "owner": self.owner,
+                "deployment": self.deployment}
 
     @classmethod
     def from_dict(cls, data: Mapping) -> Run:
@@ -238,6 +248,7 @@ class Run:
                    error=data.get("error"), failed_step=data.get("failed_step"),
                    mlflow_run_id=data.get("mlflow_run_id"), tick=data.get("tick"),
                    warnings=list(data.get("warnings") or []),
-                   owner=dict(data.get("owner") or {}))
+                   owner=dict(data.get("owner") or {}),
+                   deployment=data.get("deployment") or None)
 
 

@@ -11,10 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from ..state import ensure_dir, mlflow_tracking_uri
+from ..views.runs import run_note
 from .observers import RunObserver
 from .run import Run, RunState
 
-__all__ = ["Tracker", "TrackingObserver"]
+__all__ = ["EXPERIMENT_KIND", "Tracker", "TrackingObserver"]
+
+# MLflow 3's UI opens an experiment without this tag in its GenAI view, which shows "No data".
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 
 
 class Tracker:
@@ -54,13 +58,15 @@ class Tracker:
             experiment = client.get_experiment_by_name(name)
             if experiment is not None:
                 self._experiments[name] = experiment.experiment_id
+                if experiment.tags.get(EXPERIMENT_KIND[0]) is None:  # made by an older ctcd
+                    client.set_experiment_tag(experiment.experiment_id, *EXPERIMENT_KIND)
             else:
                 location = None
                 if self.uri.startswith("sqlite:///") and str(self.home) in self.uri:
                     # Without an artifact location MLflow writes to ./mlruns of the cwd.
                     location = ensure_dir(self.home / "mlartifacts").as_uri()
                 self._experiments[name] = client.create_experiment(
-                    name, artifact_location=location)
+                    name, artifact_location=location, tags=dict([EXPERIMENT_KIND]))
         return self._experiments[name]
 
     def start(self, run: Run) -> str:
@@ -93,6 +99,13 @@ class Tracker:
             tags.append(RunTag(f"ctcd.step.{step.name}", step.status.value))
         if run.failed_step:
             tags.append(RunTag("ctcd.failed_step", run.failed_step))
+        decision = run.deployment or {}
+        for key in ("outcome", "version", "champion_version", "reason", "model_name"):
+            if decision.get(key) not in (None, ""):
+                tags.append(RunTag(f"ctcd.deployment.{key}", str(decision[key])[:5000]))
+        note = run_note(run)
+        if note:
+            tags.append(RunTag("ctcd.note", note[:5000]))
         client = self.client
         for start in range(0, max(len(metrics), 1), 900):  # MLflow caps a batch at 1000
             client.log_batch(run.mlflow_run_id, metrics=metrics[start:start + 900],

@@ -4,10 +4,14 @@ acting on the process's workspace; `%unload_ext` stops the scheduler and removes
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 from ..engine.capture import install, uninstall
+from ..state import mlflow_tracking_uri
 from ..workspace import get_workspace
+from .mlflow import MlflowMagics
 from .pipelines import PipelineMagics
 from .progress import install as install_progress
 from .schedules import ScheduleMagics
@@ -15,9 +19,23 @@ from .services import ServiceMagics
 
 __all__ = ["load_ipython_extension", "unload_ipython_extension"]
 
-MAGICS = (PipelineMagics, ScheduleMagics, ServiceMagics)
+MAGICS = (PipelineMagics, ScheduleMagics, ServiceMagics, MlflowMagics)
 
 _LOADED_ATTR = "_ctcd_magics"
+_URI_ATTR = "_ctcd_mlflow_uri"  # the MLFLOW_TRACKING_URI this extension set, to undo on unload
+
+
+def _point_mlflow_at(ipython: Any, home: Any) -> None:
+    """Make the workspace's store MLflow's default in this kernel, so `mlflow.MlflowClient()`
+    in the notebook sees ctcd's runs and models (and writes no stray ./mlflow.db). Through the
+    environment, which MLflow reads on first use: importing mlflow here would cost seconds."""
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return  # the user's choice wins
+    uri = mlflow_tracking_uri(home)
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    setattr(ipython, _URI_ATTR, uri)
+    if "mlflow" in sys.modules:  # already imported: its default was read, set it directly
+        sys.modules["mlflow"].set_tracking_uri(uri)
 
 
 def load_ipython_extension(ipython: Any) -> None:
@@ -25,6 +43,7 @@ def load_ipython_extension(ipython: Any) -> None:
         return
     workspace = get_workspace()
     workspace.namespace = ipython.user_ns
+    _point_mlflow_at(ipython, workspace.home)
     # Background runs print into their run's log, never into the cell the user is running.
     install()
     install_progress()
@@ -47,4 +66,8 @@ def unload_ipython_extension(ipython: Any) -> None:
                 manager.magics[kind].pop(name, None)
         manager.registry.pop(type(instance).__name__, None)
     uninstall()
+    uri = getattr(ipython, _URI_ATTR, None)
+    if uri is not None and os.environ.get("MLFLOW_TRACKING_URI") == uri:
+        del os.environ["MLFLOW_TRACKING_URI"]
+    setattr(ipython, _URI_ATTR, None)
     setattr(ipython, _LOADED_ATTR, None)

@@ -8,14 +8,22 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import cell_magic, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, kwds, magic_arguments, parse_argstring
 
 from ..engine.pipeline import Pipeline
 from ..engine.run import Run
 from ..engine.steps import Step
-from ..errors import ParameterError, PipelineDefinitionError, StepCellError, StepDefinitionError
-from ..views.runs import runs_table
+from ..errors import (
+    ParameterError,
+    PipelineDefinitionError,
+    StepCellError,
+    StepDefinitionError,
+    did_you_mean,
+)
+from ..views.pipelines import pipeline_bundle
+from ..views.runs import attach_deployments, runs_table
 from .base import CtcdMagics
+from .help import step_name_hint, subcommands
 
 __all__ = ["PipelineMagics", "parse_params"]
 
@@ -41,6 +49,16 @@ def parse_params(items: list[list[str]] | None) -> dict[str, Any]:
 # (`%pipeline run ...` would be ambiguous); plain Python may use any name.
 VERBS = frozenset({"run", "list", "show", "export"})
 
+PIPELINE_HELP = subcommands("pipeline", [
+    ("NAME STEP [STEP ...]", "define (or redefine) pipeline NAME; the order comes from the "
+     "data flow", "%pipeline ct load_data train evaluate"),
+    ("run NAME [--param K=V ...] [--no-cache]", "run it once now and return the run",
+     "%pipeline run ct --param C=0.5"),
+    ("show NAME", "its DAG (drawn where the front end can), inputs, outputs, parameters",
+     "%pipeline show ct"),
+    ("list", "every pipeline defined in this kernel", "%pipeline list"),
+])
+
 
 @magics_class
 class PipelineMagics(CtcdMagics):
@@ -56,6 +74,7 @@ class PipelineMagics(CtcdMagics):
     @cell_magic
     def step(self, line: str, cell: str) -> None:
         """Register this cell as a pipeline step and run it once in the notebook."""
+        step_name_hint(line)
         args = parse_argstring(self.step, line)
         try:
             step = Step(args.name, cell, inputs=args.inputs, outputs=args.outputs,
@@ -71,8 +90,9 @@ class PipelineMagics(CtcdMagics):
                 raise StepCellError(args.name, error)
 
     @magic_arguments()
-    @argument("words", nargs="*",
-              help="NAME STEP [STEP ...] to define; 'run NAME', 'show NAME' or 'list'")
+    @kwds(**PIPELINE_HELP)
+    @argument("words", nargs="*", metavar="SUBCOMMAND",
+              help="one of the subcommands below (a name that is not a verb defines a pipeline)")
     @argument("--param", "-p", action="append", nargs="+", metavar="K=V",
               help="a value for a name the steps read (run only); repeatable")
     @argument("--no-cache", action="store_true", help="recompute every step (run only)")
@@ -94,7 +114,9 @@ class PipelineMagics(CtcdMagics):
                     raise UsageError(f"usage: %pipeline {verb} NAME")
                 pipeline = self.workspace.get_pipeline(words[1])
                 if verb == "show":
-                    print(pipeline.describe())
+                    from IPython.display import display
+
+                    display(pipeline_bundle(pipeline, self.workspace.user_namespace()), raw=True)
                     return None
                 run = pipeline.run(params=parse_params(args.param),
                                    cache=False if args.no_cache else None, on_wait=_tell)
@@ -129,7 +151,16 @@ class PipelineMagics(CtcdMagics):
         args = parse_argstring(self.runs, line)
         if args.n < 1:
             raise UsageError("-n must be at least 1")
-        print(runs_table(self.workspace.runs(args.pipeline, limit=args.n)))
+        workspace = self.workspace
+        runs = workspace.runs(args.pipeline, limit=args.n)
+        if not runs and args.pipeline:
+            known = set(workspace.pipelines) | {r["pipeline"] for r in workspace.store.execute(
+                "SELECT DISTINCT pipeline FROM runs")}
+            if args.pipeline not in known:
+                raise UsageError(f"no pipeline named {args.pipeline!r}"
+                                 f"{did_you_mean(args.pipeline, known)}; known: "
+                                 f"{', '.join(sorted(known)) or 'none'}")
+        print(runs_table(attach_deployments(runs, workspace.store)))
 
 
 def _tell(message: str) -> None:

@@ -7,18 +7,34 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, kwds, magic_arguments, parse_argstring
 
 from ..errors import CtcdError, CtcdTimeoutError
 from ..schedules.trigger import Schedule, parse_duration, parse_when
 from ..views.format import when
 from ..views.schedules import overview_table
 from .base import CtcdMagics, show_widget
+from .help import cron_hint, subcommands
 from .pipelines import parse_params
 
 __all__ = ["ScheduleMagics"]
 
 _VERBS = ("pause", "resume", "remove", "next", "wait")
+
+SCHEDULE_HELP = subcommands("schedule", [
+    ("PIPELINE --every DURATION [--start WHEN] [--end WHEN]", "run PIPELINE on an interval",
+     "%schedule ct --every 60s --end +10m"),
+    ('PIPELINE --cron "EXPR" [--tz ZONE] [--catchup]', "run PIPELINE on a cron schedule "
+     "(quote the expression)", '%schedule ct --cron "*/5 * * * *" --tz UTC'),
+    ("", "every schedule: a panel in a notebook, a table elsewhere", "%schedule"),
+    ("pause PIPELINE", "stop firing until resumed", "%schedule pause ct"),
+    ("resume PIPELINE", "fire again (also a schedule stored by an earlier kernel)",
+     "%schedule resume ct"),
+    ("remove PIPELINE", "delete the schedule", "%schedule remove ct"),
+    ("next PIPELINE [-n N]", "the next N fire times", "%schedule next ct -n 3"),
+    ("wait PIPELINE [--runs N] [--timeout S]", "block until N more runs finished",
+     "%schedule wait ct --runs 2 --timeout 300"),
+])
 
 
 def _unquote(text: str | None) -> str | None:
@@ -35,9 +51,9 @@ def _when(ts: float | None, tz: Any = None) -> str:
 @magics_class
 class ScheduleMagics(CtcdMagics):
     @magic_arguments()
-    @argument("words", nargs="*",
-              help="PIPELINE to schedule it; pause|resume|remove|next|wait PIPELINE; nothing "
-                   "for the overview")
+    @kwds(**SCHEDULE_HELP)
+    @argument("words", nargs="*", metavar="SUBCOMMAND",
+              help="one of the subcommands below (a pipeline's name schedules it)")
     @argument("--every", metavar="DURATION", help="interval: 30s, 5m, 1h, 1h30m")
     @argument("--cron", metavar="EXPR",
               help='cron expression (croniter syntax), e.g. "*/5 * * * *"')
@@ -57,7 +73,11 @@ class ScheduleMagics(CtcdMagics):
     def schedule(self, line: str) -> Any:
         """Run a pipeline on an interval or cron schedule in this kernel (continuous training),
         and list, preview, pause, resume, remove or wait for schedules."""
-        args = parse_argstring(self.schedule, line)
+        try:
+            args = parse_argstring(self.schedule, line)
+        except UsageError:
+            cron_hint(line)
+            raise
         scheduling = self.workspace.scheduling
         words = args.words
         try:
@@ -70,6 +90,7 @@ class ScheduleMagics(CtcdMagics):
                     raise UsageError(f"usage: %schedule {words[0]} PIPELINE")
                 return self._verb(words[0], words[1], args)
             if len(words) != 1:
+                cron_hint(line)
                 raise UsageError(f"unexpected words after the pipeline name: "
                                  f"{' '.join(words[1:])!r} (quote a cron expression)")
             return self._create(words[0], args)

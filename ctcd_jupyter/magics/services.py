@@ -52,17 +52,20 @@ class ServiceMagics(CtcdMagics):
             raise UsageError(str(exc)) from None
         if args.action == "logs":
             print(svc.logs(tail=args.tail))
+        # progress=None: one self-updating line in a notebook (stderr would draw a pink box
+        # around a successful start), nothing elsewhere; the outcome is printed below
         elif args.action == "start":
-            svc.start(timeout=args.timeout, progress=True)
+            svc.start(timeout=args.timeout, progress=None)
         elif args.action == "stop":
             svc.stop(timeout=args.timeout, force=args.force)
         elif args.action == "rollback":
             if not hasattr(svc, "rollback"):
-                raise UsageError(f"%services rollback: {svc.name!r} is not a model server")
-            svc.rollback(to=args.to, progress=True)
+                raise UsageError(f"{args.name} is a {svc.kind} service: it has no model "
+                                 "versions to roll back")
+            svc.rollback(to=args.to, progress=None)
         else:
             svc.stop(timeout=args.timeout)
-            svc.start(timeout=args.timeout, progress=True)
+            svc.start(timeout=args.timeout, progress=None)
         if args.action != "logs":
             print(repr(svc))
         return None

@@ -145,6 +145,7 @@ class Scheduling:
         self._require_live(name, "pause")
         record = self.scheduler.pause(name)
         self._save(name)
+        self._notify(SchedulerEvent("paused", name, None, self.scheduler.clock.time()))
         return record
 
     def resume(self, name: str) -> ScheduleRecord:
@@ -153,6 +154,7 @@ class Scheduling:
         if name in self.scheduler:
             record = self.scheduler.resume(name)
             self._save(name)
+            self._notify(SchedulerEvent("resumed", name, None, self.scheduler.clock.time()))
             return record
         stored = self._stored().get(name)
         if stored is None:
@@ -168,6 +170,7 @@ class Scheduling:
         record = self.scheduler.add(name, previous.schedule, self._job(pipeline.name),
                                     last_tick=previous.last_tick, counts=counts)
         self._save(name)
+        self._notify(SchedulerEvent("resumed", name, None, self.scheduler.clock.time()))
         return record
 
     def remove(self, name: str) -> None:
@@ -180,6 +183,7 @@ class Scheduling:
             deleted = delete_schedule_record(self.workspace.store, name)
         if not deleted and not live:
             raise ScheduleError(f"no schedule named {name!r}{self._known()}", schedule=name)
+        self._notify(SchedulerEvent("removed", name, None, self.scheduler.clock.time()))
 
     def wait(self, name: str, runs: int = 1, timeout: float | None = None) -> list[Run]:
         """Block until `runs` more runs of `name` finished; returns them (oldest first)."""

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from datetime import datetime, tzinfo
 from typing import Any
 
-__all__ = ["STATUS_TONES", "TONE_COLOURS", "colour", "duration", "metric", "shorten", "table",
-           "tone", "when"]
+__all__ = ["STATUS_TONES", "TONE_COLOURS", "ago", "colour", "duration", "metric", "shorten",
+           "table", "tone", "when"]
 
 # Status -> tone. The side panel gets the tone in the JSON (`"tone": "success"`) and styles it
 # with JupyterLab's variables; widgets and HTML reprs use TONE_COLOURS, the same variables.
@@ -27,6 +27,7 @@ TONE_COLOURS = {
     "info": "var(--jp-brand-color1, #1565c0)",
     "muted": "var(--jp-ui-font-color2, #757575)",
     "text": "var(--jp-ui-font-color1, #424242)",
+    "border": "var(--jp-border-color2, #e0e0e0)",
 }
 
 
@@ -88,3 +89,14 @@ def metric(value: Any) -> str:
 
 def shorten(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def ago(ts: float | None, now: float) -> str:
+    """How long before `now`: "12s ago", "5m ago", "3h ago", "2d ago" ("-" for None)."""
+    if ts is None:
+        return "-"
+    seconds = max(0.0, now - ts)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size:.0f}{unit} ago"
+    return f"{seconds:.0f}s ago"

@@ -3,21 +3,77 @@
 
 from __future__ import annotations
 
+import json
 from html import escape
 from typing import Any
 
 from .format import colour, duration, metric, shorten, table, when
 
-__all__ = ["run_html", "run_note", "run_text", "runs_table"]
+__all__ = ["attach_deployments", "deployment_note", "run_html", "run_note", "run_text",
+           "runs_table"]
 
 
 def _value(state: Any) -> str:
     return str(getattr(state, "value", state))
 
 
+def deployment_note(decision: Any) -> str:
+    """What a deployment did, in a few words: "deployed v5", "kept v4 (0.71 < 0.76)",
+    "failed v6: ...", "rolled back to v4". `decision` is the deployer's record as a dict."""
+    if not decision:
+        return ""
+    outcome = str(decision.get("outcome") or "").lower()
+    version, champion = decision.get("version"), decision.get("champion_version")
+    value, best = decision.get("value"), decision.get("champion_value")
+    reason = str(decision.get("reason") or "")
+    if outcome == "deployed":
+        return f"deployed v{version}" if version else "deployed"
+    if outcome == "kept":
+        kept = f"kept v{champion}" if champion else "kept"
+        if isinstance(value, (int, float)) and isinstance(best, (int, float)):
+            sign = "<" if value < best else ">" if value > best else "="
+            return f"{kept} ({metric(float(value))} {sign} {metric(float(best))})"
+        return f"{kept} ({shorten(reason, 60)})" if reason else kept
+    if outcome in ("rolled back", "rolled_back", "rollback"):
+        target = version or champion
+        return f"rolled back to v{target}" if target else "rolled back"
+    if outcome == "failed":
+        return shorten(f"deploy of v{version} failed" if version else "deploy failed", 80)
+    return shorten(f"{outcome} v{version}" if version else outcome, 80)
+
+
+def attach_deployments(runs: list[Any], store: Any) -> list[Any]:
+    """Give runs without a `deployment` the last decision the deployer recorded for them in
+    the store's `deployments` table (keyed by run id), so lists show it whichever way the
+    deployer recorded it. Read-only; a store without the table changes nothing."""
+    missing = {r.id: r for r in runs if getattr(r, "deployment", None) is None}
+    if not missing:
+        return runs
+    marks = ",".join("?" * len(missing))
+    try:
+        rows = store.execute(
+            "SELECT data FROM deployments WHERE json_extract(data, '$.run_id') IN "
+            f"({marks}) ORDER BY id", tuple(missing))
+    except Exception:  # an older store, or no deployments table: nothing to attach
+        return runs
+    for row in rows:
+        try:
+            data = json.loads(row["data"])
+        except (TypeError, ValueError):
+            continue
+        run = missing.get(data.get("run_id"))
+        if run is not None:
+            run.deployment = data
+    return runs
+
+
 def run_note(run: Any) -> str:
-    """The last column of a run list: metrics, or why a run failed or was skipped."""
+    """The last column of a run list: metrics, what a deployment did, or why a run failed or
+    was skipped."""
     note = " ".join(f"{k}={metric(v)}" for k, v in run.metrics.items())
+    deployed = deployment_note(getattr(run, "deployment", None))
+    if deployed:
+        note = (note + "  " if note else "") + deployed
     status = _value(run.status)
     if status == "FAILED":
         last = (run.error or "failed").strip().splitlines()[-1]
@@ -48,6 +104,10 @@ def run_text(run: Any) -> str:
         lines.append(f"  {step.name:<20} {_value(step.status):<9}{took}")
         lines += [f"      {note}" for note in step.notes]
     lines += [f"warning: {w}" for w in run.warnings]
+    decision = getattr(run, "deployment", None)
+    if decision:
+        lines.append(f"deployment: {deployment_note(decision)}"
+                     + (f" ({decision['reason']})" if decision.get("reason") else ""))
     if run.error:
         lines += ["error:", run.error.rstrip()]
     if run.log:

@@ -4,12 +4,13 @@ as JSON: `service_json` is the one shape of `ctcd services --json` and `GET /ctc
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from .format import table
 
-__all__ = ["describe_text", "services_table"]
+__all__ = ["describe_text", "services_table", "short_prediction_error"]
 
 BaseService = Any  # duck-typed: views import nothing above them
 
@@ -39,3 +40,23 @@ def describe_text(svc: BaseService) -> str:
     if error:
         lines.append("last_error: " + error.replace("\n", "\n  "))
     return "\n".join(lines)
+
+
+_MISSING = re.compile(r"missing inputs \[([^\]]*)\]")
+_EXTRA = re.compile(r"extra inputs: \[([^\]]*)\]")
+
+
+def _names(listed: str) -> str:
+    return ", ".join(n.strip().strip("'\"") for n in listed.split(",") if n.strip())
+
+
+def short_prediction_error(message: str) -> str:
+    """MLflow's schema errors in a few words ("missing columns x0, x1; unexpected: sepal");
+    any other message as its first line."""
+    missing = _MISSING.search(message)
+    if missing:
+        text = f"missing columns {_names(missing.group(1))}"
+        extra = _EXTRA.search(message)
+        return text + (f"; unexpected: {_names(extra.group(1))}" if extra else "")
+    lines = message.strip().splitlines()
+    return lines[0][:300] if lines else message

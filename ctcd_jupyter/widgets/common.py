@@ -1,9 +1,11 @@
-"""What the panels share: status colours, isolated callbacks and background actions."""
+"""What the panels share: status badges, aligned tables whose rows update in place, isolated
+callbacks, background actions, and a cheap poll of the store for other processes' changes."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Sequence
 from html import escape
 from typing import Any
 
@@ -12,15 +14,137 @@ import traitlets
 
 from ..views.format import TONE_COLOURS, colour
 
-__all__ = ["Panel", "badge"]
+__all__ = ["Panel", "RowTable", "badge", "button", "close_all", "heading"]
 
-def badge(state: str) -> str:
-    return f"<span style='color:{colour(state)};font-weight:600'>{escape(state)}</span>"
+POLL_SECONDS = 2.0  # how often a displayed panel looks for changes made by other processes
+
+
+def badge(state: str, extra: str = "") -> str:
+    tail = f" <span style='color:{TONE_COLOURS['muted']}'>{escape(extra)}</span>" if extra else ""
+    return f"<span style='color:{colour(state)};font-weight:600'>{escape(state)}</span>{tail}"
+
+
+def heading(text: str) -> widgets.HTML:
+    return widgets.HTML(f"<b style='color:{TONE_COLOURS['text']}'>{escape(text)}</b>")
+
+
+def button(label: str, tooltip: str = "", **kwargs: Any) -> widgets.Button:
+    """A button as wide as its label (never "pa..."): width auto, no fixed pixel width."""
+    return widgets.Button(description=label, tooltip=tooltip or label,
+                          layout=widgets.Layout(width="auto", min_width="fit-content",
+                                                margin="0 4px 0 0"), **kwargs)
+
+
+def close_all(*items: widgets.Widget) -> None:
+    """Close widgets with their layout and style models (`Widget.close()` alone leaves those
+    two open in the kernel, a leak of two models per widget)."""
+    for item in items:
+        for part in (getattr(item, "layout", None), getattr(item, "style", None)):
+            if isinstance(part, widgets.Widget):
+                part.close()
+        item.close()
+
+
+def _cell(value: str = "") -> widgets.HTML:
+    return widgets.HTML(value, layout=widgets.Layout(margin="0", padding="1px 0"))
+
+
+class _Row:
+    """One row of a RowTable: an HTML cell per column and a box of buttons, all reused."""
+
+    def __init__(self, columns: int, verbs: Sequence[str], on_click: Callable[[str], None]):
+        self.cells = [_cell() for _ in range(columns)]
+        self.buttons = {verb: button(verb) for verb in verbs}
+        for verb, widget in self.buttons.items():
+            widget.on_click(lambda _b, verb=verb: on_click(verb))
+        self.actions = widgets.HBox(list(self.buttons.values()),
+                                    layout=widgets.Layout(flex_flow="row nowrap"))
+
+    @property
+    def widgets(self) -> list[widgets.Widget]:
+        # the buttons right after the row's name: in a narrow notebook the table scrolls
+        # sideways, and what scrolls out of view must be the details, not the controls
+        return [self.cells[0], self.actions, *self.cells[1:]]
+
+    def set(self, values: Sequence[str], enabled: dict[str, bool | None]) -> None:
+        for cell, value in zip(self.cells, values, strict=True):
+            value = value if cell is not self.cells[-1] else (
+                f"<div style='white-space:normal;overflow-wrap:anywhere'>{value}</div>")
+            if cell.value != value:
+                cell.value = value
+        for verb, widget in self.buttons.items():
+            state = enabled.get(verb, True)
+            display = "none" if state is None else None  # None: the verb does not apply at all
+            if widget.layout.display != display:
+                widget.layout.display = display
+            if widget.disabled != (state is False):
+                widget.disabled = state is False
+
+    def close(self) -> None:
+        close_all(*self.buttons.values(), *self.cells, self.actions)
+
+
+class RowTable(widgets.GridBox):
+    """An aligned table (a CSS grid: one column per field, then the buttons). `update(rows)`
+    changes cells in place, adds rows for new keys and closes the widgets of removed ones, so
+    refreshing never grows the kernel's widget count."""
+
+    def __init__(self, headers: Sequence[str], verbs: Sequence[str],
+                 on_action: Callable[[str, str], None], *, empty: str = "nothing yet"):
+        self._headers = [_cell(f"<span style='color:{TONE_COLOURS['muted']}'>{escape(h)}</span>")
+                         for h in [headers[0], "", *headers[1:]]]
+        self._verbs = list(verbs)
+        self._on_action = on_action
+        self._rows: dict[str, _Row] = {}
+        self._empty = _cell(f"<i style='color:{TONE_COLOURS['muted']}'>{escape(empty)}</i>")
+        # every column as wide as its content, except the last one (notes, errors), which
+        # takes the room left and wraps
+        template = " ".join(["max-content"] * len(headers)) + " minmax(12em, 1fr)"
+        super().__init__(layout=widgets.Layout(grid_template_columns=template,
+                                               grid_gap="2px 14px", align_items="center",
+                                               width="100%", overflow="auto"))
+        self.children = [self._empty]
+
+    @property
+    def rows(self) -> dict[str, _Row]:
+        return dict(self._rows)
+
+    def set_empty(self, text: str) -> None:
+        value = f"<i style='color:{TONE_COLOURS['muted']}'>{text}</i>"
+        if self._empty.value != value:
+            self._empty.value = value
+
+    def update(self, rows: Sequence[tuple[str, Sequence[str], dict[str, bool | None]]]) -> None:
+        """rows: (key, cell values, {verb: enabled (True/False) or None to hide})."""
+        keys = [key for key, _, _ in rows]
+        for key in [k for k in self._rows if k not in keys]:
+            self._rows.pop(key).close()
+        for key, values, enabled in rows:
+            row = self._rows.get(key)
+            if row is None:
+                row = self._rows[key] = _Row(len(self._headers) - 1, self._verbs,
+                                             lambda verb, key=key: self._on_action(key, verb))
+            row.set(values, enabled)
+        children = [*self._headers, *(w for k in keys for w in self._rows[k].widgets)] \
+            if keys else [self._empty]
+        if list(self.children) != children:
+            self.children = children
+
+    def close(self) -> None:
+        for row in self._rows.values():
+            row.close()
+        self._rows.clear()
+        close_all(*self._headers, self._empty)
+        if isinstance(self.layout, widgets.Widget):
+            self.layout.close()
+        super().close()
 
 
 class Panel(widgets.VBox):
     """A VBox whose callbacks are isolated (an exception becomes the `message`, the other
-    controls keep working) and whose slow actions run on a thread, updating traits only."""
+    controls keep working), whose slow actions run on a thread updating traits only, and
+    which, while open, polls a cheap token of the store (`_token`) and refreshes when it
+    changes: changes made by other processes show up within a poll or two."""
 
     message = traitlets.Unicode("")  # the last action's outcome or error, shown under the panel
 
@@ -29,7 +153,14 @@ class Panel(widgets.VBox):
         self._status = widgets.HTML()
         self._pending: threading.Thread | None = None
         self._update_lock = threading.RLock()
+        self._closed = threading.Event()
+        self._poller: threading.Thread | None = None
+        self._last_token: Any = None
         self.observe(self._show_message, names="message")
+
+    def __repr__(self) -> str:
+        # the text/plain of the widget: short and stable (nbval compares it)
+        return f"<{type(self).__name__}>"
 
     def _show_message(self, change: dict) -> None:
         text = change["new"]
@@ -59,6 +190,7 @@ class Panel(widgets.VBox):
 
         self._pending = threading.Thread(target=work, name="ctcd-widget-action", daemon=True)
         self._pending.start()
+        self.refresh()  # show the new state (e.g. PENDING_STARTUP) while the action runs
 
     def wait_idle(self, timeout: float = 60.0) -> None:
         """Block until the last background action finished (for scripts and tests)."""
@@ -68,8 +200,68 @@ class Panel(widgets.VBox):
                 raise TimeoutError(f"widget action still running after {timeout:g} s")
 
     def refresh(self, *_: Any) -> None:
+        if self._closed.is_set():
+            return
         with self._update_lock:
+            self._last_token = self._safe_token()
             self._update()
 
     def _update(self) -> None:
         raise NotImplementedError
+
+    # -- other processes -------------------------------------------------------------------------
+    def _token(self) -> Any:
+        """Something cheap that changes when what the panel shows changed (a store query)."""
+        return None
+
+    def _safe_token(self) -> Any:
+        try:
+            return self._token()
+        except Exception as exc:  # e.g. the store is gone: say so, keep the panel
+            return repr(exc)
+
+    def _due(self) -> bool:
+        """Refresh at the next poll even when the token did not change (e.g. a PENDING row
+        counts seconds)."""
+        return False
+
+    def poll_once(self) -> bool:
+        """Refresh if the store changed since the last refresh; True when it refreshed."""
+        if self._closed.is_set():
+            return False
+        if self._safe_token() != self._last_token or self._due():
+            self.refresh()
+            return True
+        return False
+
+    def start_polling(self, interval: float = POLL_SECONDS) -> None:
+        """Poll from a daemon thread until the panel is closed (the thread holds the panel
+        weakly, so a forgotten panel is not kept alive by it)."""
+        if self._poller is not None or self._closed.is_set():
+            return
+        ref, closed = weakref.ref(self), self._closed
+
+        def poll() -> None:
+            while not closed.wait(interval):
+                panel = ref()
+                if panel is None:
+                    return
+                try:
+                    panel.poll_once()
+                except Exception as exc:
+                    panel.message = f"error: refresh: {exc}"
+                del panel
+
+        self._poller = threading.Thread(target=poll, name="ctcd-panel-poll", daemon=True)
+        self._poller.start()
+
+    def close(self) -> None:
+        """Stop polling and close every widget the panel owns."""
+        self._closed.set()
+        close_all(*self._owned())
+        if isinstance(self.layout, widgets.Widget):
+            self.layout.close()
+        super().close()
+
+    def _owned(self) -> list[widgets.Widget]:
+        return [self._status]

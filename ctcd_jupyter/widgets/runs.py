@@ -1,75 +1,234 @@
-"""`RunsView`: the run history as a table, filtered by pipeline."""
+"""`RunsView`: the run history as an aligned table, filtered by pipeline, with a metric trend
+and a detail view of the run clicked. It follows this kernel's runs through a run observer and
+other processes' runs through a cheap poll of the store while it is open."""
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+import time
+import weakref
 from html import escape
 from typing import Any
 
 import ipywidgets as widgets
 import traitlets
 
+from ..engine.observers import RunObserver
 from ..engine.run import Run, RunState
-from ..views.runs import run_note
+from ..state import mlflow_tracking_uri
+from ..views.format import TONE_COLOURS, ago, duration, when
+from ..views.run_detail import mlflow_run_url, run_detail_html, trend_svg
+from ..views.runs import attach_deployments, run_note
 from ..workspace import Workspace, get_workspace
-from .common import Panel, badge
+from .common import Panel, RowTable, badge, button
 
 __all__ = ["RunsView"]
 
 ALL = "(all pipelines)"
+MLFLOW_UI = "mlflow-ui"  # the service `%mlflow ui` / `ctcd mlflow-ui` start
+
+
+class _Follow(RunObserver):
+    """Refreshes a view when a run of this kernel starts, ends a step or ends (held weakly by
+    the observers; it holds the view weakly, so closing the view is enough)."""
+
+    def __init__(self, view: RunsView):
+        self._view = weakref.ref(view)
+
+    def _refresh(self, *_: Any) -> None:
+        view = self._view()
+        if view is not None:
+            view.refresh()
+
+    run_start = run_end = _refresh  # type: ignore[assignment]
+
+
+def mlflow_ui_url(home: Any) -> str | None:
+    """The base URL of the workspace's MLflow UI service, when one is running."""
+    from ..services import get_service
+
+    with contextlib.suppress(Exception):
+        svc = get_service(MLFLOW_UI, home)
+        if svc.is_running:
+            return getattr(svc, "base_url", None)
+    return None
+
+
+def experiments_of(home: Any, mlflow_run_ids: list[str]) -> dict[str, str]:
+    """The MLflow experiment of each run, read from a SQLite tracking store without importing
+    mlflow (none for other stores: the UI's /#/runs/ID route finds them)."""
+    uri = mlflow_tracking_uri(home)
+    if not uri.startswith("sqlite:///") or not mlflow_run_ids:
+        return {}
+    marks = ",".join("?" * len(mlflow_run_ids))
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{uri[len('sqlite:///'):]}?mode=ro",
+                                                uri=True, timeout=1)) as db:
+            rows = db.execute(f"SELECT run_uuid, experiment_id FROM runs WHERE run_uuid IN "
+                              f"({marks})", tuple(mlflow_run_ids)).fetchall()
+    except sqlite3.Error:
+        return {}
+    return {run: str(experiment) for run, experiment in rows}
 
 
 class RunsView(Panel):
-    """Runs, newest first: id, trigger, status, start, duration, metrics or why it failed."""
+    """Runs, newest first: id, trigger, status, start, duration and a note (metrics, what a
+    deployment did, or why it failed). Click `details` for the run in full."""
 
     pipeline = traitlets.Unicode(None, allow_none=True)
     limit = traitlets.Int(20)
+    metric = traitlets.Unicode(None, allow_none=True)  # the trend's metric (default: the first)
+    selected = traitlets.Unicode(None, allow_none=True)  # the run shown in detail
 
     def __init__(self, pipeline: str | None = None, *, limit: int = 20,
-                 workspace: Workspace | None = None, **kwargs: Any):
+                 workspace: Workspace | None = None, poll: bool = True, **kwargs: Any):
         super().__init__(**kwargs)
         self.workspace = workspace or get_workspace()
-        self._choice = widgets.Dropdown(description="pipeline", options=[ALL])
+        self._choice = widgets.Dropdown(description="pipeline", options=[ALL],
+                                        layout={"width": "max-content"})
         self._limit = widgets.BoundedIntText(value=limit, min=1, max=10_000,
-                                             description="runs", layout={"width": "160px"})
-        self._refresh = widgets.Button(description="Refresh", icon="refresh")
-        self._table = widgets.HTML()
-        self.children = [widgets.HBox([self._choice, self._limit, self._refresh]),
-                         self._table, self._status]
+                                             description="runs", layout={"width": "150px"})
+        self._metric = widgets.Dropdown(description="trend", options=[],
+                                        layout={"width": "max-content"})
+        self._refresh = button("Refresh", icon="refresh")
+        self._toolbar = widgets.HBox([self._choice, self._limit, self._metric, self._refresh],
+                                     layout={"flex_flow": "row wrap"})
+        self._trend = widgets.HTML()
+        self._table = RowTable(
+            ("run", "pipeline", "trigger", "status", "started", "duration", "note"),
+            ("details",), self._safe(self._on_row), empty="no runs yet")
+        self._detail = widgets.HTML()
+        self._runs: dict[str, Run] = {}
+        self._links: dict[str, str] = {}
+        self.children = [self._toolbar, self._trend, self._table, self._detail, self._status]
         # wiring, in one place
         self._refresh.on_click(self._safe(self.refresh))
         self._choice.observe(self._safe(self._on_choice), names="value")
         self._limit.observe(self._safe(lambda change: setattr(self, "limit", change["new"])),
                             names="value")
-        self.observe(self._safe(self.refresh), names=["pipeline", "limit"])
+        self._metric.observe(self._safe(self._on_metric), names="value")
+        self.observe(self._safe(self.refresh), names=["pipeline", "limit", "metric", "selected"])
+        self._follow = self.workspace.observers.add(_Follow(self), weak=True)
         self.pipeline, self.limit = pipeline, limit
         self.refresh()
+        if poll:
+            self.start_polling()
+
+    def _owned(self) -> list[widgets.Widget]:
+        return [self._choice, self._limit, self._metric, self._refresh, self._toolbar,
+                self._trend, self._table, self._detail, *super()._owned()]
+
+    def close(self) -> None:
+        self.workspace.observers.remove(self._follow)
+        super().close()
 
     def _on_choice(self, change: dict) -> None:
         self.pipeline = None if change["new"] == ALL else change["new"]
 
+    def _on_metric(self, change: dict) -> None:
+        if change["new"]:
+            self.metric = change["new"]
+
+    def _on_row(self, run_id: str, verb: str) -> None:
+        self.selected = None if self.selected == run_id else run_id
+
+    def _token(self) -> Any:
+        store = self.workspace.store
+        runs = store.execute("SELECT count(*) AS n, max(rowid) AS last FROM runs")[0]
+        decisions = store.execute("SELECT max(id) AS last FROM deployments")[0]
+        return runs["n"], runs["last"], decisions["last"]
+
+    def _due(self) -> bool:
+        return any(run.status is RunState.RUNNING for run in self._runs.values())
+
     def _update(self) -> None:
-        rows = self.workspace.store.execute("SELECT DISTINCT pipeline FROM runs ORDER BY pipeline")
-        names = [ALL, *(r["pipeline"] for r in rows)]
+        store = self.workspace.store
+        names = [ALL, *(r["pipeline"] for r in store.execute(
+            "SELECT DISTINCT pipeline FROM runs ORDER BY pipeline"))]
         if self.pipeline and self.pipeline not in names:
             names.append(self.pipeline)
         if list(self._choice.options) != names:
             self._choice.options = names
         self._choice.value = self.pipeline or ALL
-        self._table.value = runs_table(self.workspace.runs(self.pipeline, limit=self.limit))
+        runs = attach_deployments(self.workspace.runs(self.pipeline, limit=self.limit), store)
+        self._runs = {run.id: run for run in runs}
+        now = time.time()
+        self._links = self._mlflow_links(runs)
+        rows = []
+        for run in runs:
+            skipped = run.status is RunState.SKIPPED
+            took = "-" if skipped else duration(run.duration, compact=True)
+            if run.status is RunState.RUNNING:
+                took = f"{duration(now - run.started_at, compact=True)} so far"
+            note = run_note(run)
+            rows.append((run.id, [
+                self._run_cell(run), escape(run.pipeline), escape(run.trigger),
+                badge(run.status.value),
+                f"<span title='{escape(when(run.started_at))}'>{escape(ago(run.started_at, now))}"
+                "</span>",
+                took,
+                f"<span title='{escape(note)}' style='white-space:normal'>{escape(note)}</span>",
+            ], {"details": True}))
+        self._table.update(rows)
+        for run_id, row in self._table.rows.items():
+            label = "hide" if run_id == self.selected else "details"
+            if row.buttons["details"].description != label:
+                row.buttons["details"].description = label
+        self._update_trend(runs)
+        self._update_detail()
 
+    def _mlflow_links(self, runs: list[Run]) -> dict[str, str]:
+        """{run id: its page in the MLflow UI}, when the workspace's UI is running."""
+        tracked = [r for r in runs if r.mlflow_run_id]
+        ui = mlflow_ui_url(self.workspace.home) if tracked else None
+        if not ui:
+            return {}
+        experiments = experiments_of(self.workspace.home, [r.mlflow_run_id for r in tracked])
+        return {r.id: mlflow_run_url(ui, experiments.get(r.mlflow_run_id), r.mlflow_run_id)
+                for r in tracked}
 
-def runs_table(runs: list[Run]) -> str:
-    if not runs:
-        return "<i>no runs yet</i>"
-    head = "".join(f"<th style='text-align:left'>{h}</th>" for h in (
-        "run", "pipeline", "trigger", "status", "started", "duration", "metrics / note"))
-    body = []
-    for run in runs:
-        duration = "-" if run.duration is None or run.status is RunState.SKIPPED \
-            else f"{run.duration:.2f}s"
-        cells = [run.id, run.pipeline, run.trigger, None,
-                 f"{run.started:%Y-%m-%d %H:%M:%S}", duration, run_note(run)]
-        body.append("<tr>" + "".join(
-            f"<td>{badge(run.status.value)}</td>" if c is None else f"<td>{escape(c)}</td>"
-            for c in cells) + "</tr>")
-    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+    def _run_cell(self, run: Run) -> str:
+        link = self._links.get(run.id)
+        if not link:
+            return f"<code>{escape(run.id)}</code>"
+        return (f"<a href='{escape(link)}' target='_blank' rel='noopener' title='open in MLflow'"
+                f" style='color:{TONE_COLOURS['info']};text-decoration:underline'>"
+                f"<code>{escape(run.id)}</code></a>")
+
+    def _update_trend(self, runs: list[Run]) -> None:
+        names = sorted({k for r in runs for k in r.metrics})
+        if list(self._metric.options) != names:
+            self._metric.options = names
+        metric = self.metric if self.metric in names else (names[0] if names else None)
+        if metric and self._metric.value != metric:
+            self._metric.value = metric
+        charts = []
+        if metric:
+            by_pipeline: dict[str, list[Run]] = {}
+            for run in runs:
+                by_pipeline.setdefault(run.pipeline, []).append(run)
+            for name, group in sorted(by_pipeline.items())[:4]:
+                chart = trend_svg(group, metric)
+                if chart:
+                    charts.append(f"<div style='display:inline-block;margin-right:16px'>"
+                                  f"<div style='color:{TONE_COLOURS['text']}'>{escape(name)}</div>"
+                                  f"{chart}</div>")
+        value = "".join(charts)
+        if self._trend.value != value:
+            self._trend.value = value
+
+    def _update_detail(self) -> None:
+        run = self._runs.get(self.selected or "")
+        if run is None and self.selected:
+            run = self.workspace.get_run(self.selected)
+            if run is not None:
+                attach_deployments([run], self.workspace.store)
+        value = ""
+        if run is not None:
+            url = self._links.get(run.id)
+            if url is None and run.mlflow_run_id and run.id not in self._runs:
+                url = self._mlflow_links([run]).get(run.id)
+            value = run_detail_html(run, mlflow_url=url)
+        if self._detail.value != value:
+            self._detail.value = value

@@ -1,79 +1,117 @@
-"""`SchedulesPanel`: every schedule with its status, next fire and last run, pause/resume/remove
-buttons and its runs; it follows the scheduler's events, no polling."""
+"""`SchedulesPanel`: every schedule in an aligned table with its status, next fire and last run,
+pause/resume/remove buttons (disabled where they cannot apply) and the runs of the one picked.
+It follows the scheduler's events, and polls the store for other kernels' changes while open."""
 
 from __future__ import annotations
 
-import functools
 from html import escape
 from typing import Any
 
 import ipywidgets as widgets
 
 from ..schedules.pipelines import ScheduleInfo
-from ..views.format import when
+from ..views.format import metric, when
 from ..workspace import Workspace, get_workspace
-from .common import Panel, badge
+from .common import Panel, RowTable, badge, button, heading
 from .runs import RunsView
 
 __all__ = ["SchedulesPanel"]
 
-
-def _when(ts: float | None, tz: Any) -> str:
-    return when(ts, tz)
+RUN_EVENTS = ("succeeded", "failed", "skipped")
 
 
 class SchedulesPanel(Panel):
     """One row per schedule (this kernel's and stored ones), and the runs of the one picked."""
 
-    def __init__(self, *, workspace: Workspace | None = None, **kwargs: Any):
+    def __init__(self, *, workspace: Workspace | None = None, poll: bool = True, **kwargs: Any):
         super().__init__(**kwargs)
         self.workspace = workspace or get_workspace()
-        self._refresh = widgets.Button(description="Refresh", icon="refresh")
-        self._rows = widgets.VBox()
-        self.runs = RunsView(workspace=self.workspace, limit=10)
-        self.children = [widgets.HBox([widgets.HTML("<b>Schedules</b>"), self._refresh]),
-                         self._rows, self._status, self.runs]
+        self._title = heading("Schedules")
+        self._refresh = button("Refresh", icon="refresh")
+        self._bar = widgets.HBox([self._title, self._refresh],
+                                 layout={"align_items": "center"})
+        self._table = RowTable(
+            ("schedule", "status", "when", "next run", "last run", "ok / failed / skipped"),
+            ("pause", "resume", "remove", "runs"), self._safe(self._act),
+            empty="no schedules")
+        self._table.set_empty("no schedules: <code>%schedule PIPELINE --every 1h</code>, or "
+                              "<code>pipeline.run(schedule=ctcd.Schedule(...))</code>")
+        self.runs = RunsView(workspace=self.workspace, limit=10, poll=False)
+        self._infos: dict[str, ScheduleInfo] = {}
+        self.children = [self._bar, self._table, self._status, self.runs]
         # wiring, in one place; the scheduler calls back on its own threads (traits only)
         self._refresh.on_click(self._safe(self.refresh))
+        self._refresh.on_click(self._safe(self.runs.refresh))
         self.workspace.scheduling.subscribe(self._on_event)
         self.refresh()
+        if poll:
+            self.start_polling()
+
+    @property
+    def _rows(self) -> RowTable:  # the table (older tests and scripts read `_rows`)
+        return self._table
+
+    def _owned(self) -> list[widgets.Widget]:
+        return [self._title, self._refresh, self._bar, self._table, self.runs,
+                *super()._owned()]
 
     def _on_event(self, event: Any) -> None:
+        if self._closed.is_set():
+            return
         self.refresh()
-        if event.kind in ("succeeded", "failed", "skipped"):
+        if event.kind in RUN_EVENTS:
             self.runs.refresh()
+
+    def _token(self) -> Any:
+        row = self.workspace.store.execute(
+            "SELECT count(*) AS n, max(updated) AS last FROM schedules")[0]
+        return row["n"], row["last"]
+
+    def poll_once(self) -> bool:
+        changed = super().poll_once()
+        return self.runs.poll_once() or changed
 
     def _update(self) -> None:
         infos = self.workspace.scheduling.overview()
-        if not infos:
-            self._rows.children = [widgets.HTML(
-                "<i>no schedules: %schedule PIPELINE --every 1h, or "
-                "pipeline.run(schedule=ctcd.Schedule(...))</i>")]
-            return
-        self._rows.children = [self._row(info) for info in infos]
+        self._infos = {info.name: info for info in infos}
+        self._table.update([(info.name, *self._row(info)) for info in infos])
 
-    def _row(self, info: ScheduleInfo) -> widgets.HBox:
+    def _row(self, info: ScheduleInfo) -> tuple[list[str], dict[str, bool | None]]:
         record = info.record
         zone = record.schedule.zoneinfo
+        state = record.state.value
+        active = info.live and state == "ACTIVE"
         last = info.last_run
-        last_text = "-" if last is None else f"{last.status.value} {_when(last.started_at, zone)}"
-        next_fire = _when(record.next_fire, zone) if info.live and \
-            record.state.value == "ACTIVE" else "-"
-        text = (f"<b>{escape(info.name)}</b> {badge(info.status)} "
-                f"{escape(record.schedule.describe())} · next {next_fire} · last {last_text} · "
-                f"{record.succeeded} ok / {record.failed} failed / {record.skipped} skipped")
-        buttons = []
-        for verb in ("pause", "resume", "remove", "runs"):
-            button = widgets.Button(description=verb, layout={"width": "90px"})
-            button.on_click(self._safe(functools.partial(self._act, info.name, verb)))
-            buttons.append(button)
-        return widgets.HBox([widgets.HTML(text), *buttons])
+        last_text = "-" if last is None else (
+            f"{badge(last.status.value)} {escape(when(last.started_at, zone, today_short=True))}"
+            + "".join(f" <code>{escape(k)}={escape(metric(v))}</code>"
+                      for k, v in list(last.metrics.items())[:2]))
+        next_fire = when(record.next_fire, zone, today_short=True) if active else "-"
+        status = info.status
+        extra = ""
+        if status.startswith("ACTIVE in pid"):
+            status, extra = "ACTIVE", status.removeprefix("ACTIVE ")
+        elif status.startswith("STOPPED"):
+            status, extra = "STOPPED", "kernel restarted: resume to run it here"
+        cells = [f"<b>{escape(info.name)}</b>", badge(status, extra),
+                 escape(record.schedule.describe()), escape(next_fire), last_text,
+                 f"{record.succeeded} / {record.failed} / {record.skipped}"]
+        foreign = info.foreign_owner
+        done = state == "COMPLETED"
+        enabled: dict[str, bool | None] = {
+            "pause": active,
+            "resume": not foreign and not done and not active,
+            "remove": not foreign,
+            "runs": True,
+        }
+        return cells, enabled
 
-    def _act(self, name: str, verb: str, _button: Any = None) -> None:
+    def _act(self, name: str, verb: str) -> None:
         scheduling = self.workspace.scheduling
         if verb == "runs":
             self.runs.pipeline = name
             return
         getattr(scheduling, verb)(name)
-        self.message = f"{verb}d {name}" if verb != "resume" else f"resumed {name}"
+        self.message = {"pause": "paused", "resume": "resumed", "remove": "removed"}[verb] \
+            + f" {name}"
         self.refresh()

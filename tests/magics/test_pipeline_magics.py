@@ -53,7 +53,7 @@ def test_define_show_list_run_and_runs(shell, workspace, capsys):
     assert capsys.readouterr().out.strip() == "pipeline ct: load -> fit -> score"
     shell.run_line_magic("pipeline", "show ct")
     shown = capsys.readouterr().out
-    assert "load -> fit  (X)" in shown and "from the notebook: C, ctcd, sqrt" in shown
+    assert "load -> fit  (X)" in shown and "from the notebook: C, sqrt" in shown
     shell.run_line_magic("pipeline", "list")
     assert "ct: score fit load" in capsys.readouterr().out
 

@@ -26,9 +26,26 @@ def ping_server(tmp_path):
     return path
 
 
+def rows(panel):
+    """{key: row} of a panel's table (its rows are updated in place)."""
+    return panel._table.rows
+
+
+def text(row):
+    """The row's cells as one string of HTML."""
+    return " | ".join(cell.value for cell in row.cells)
+
+
 def buttons(row):
-    """{description: button} of one panel row."""
-    return {child.description: child for child in row.children if hasattr(child, "click")}
+    """{verb: button} of one panel row (the same objects across refreshes)."""
+    return dict(row.buttons)
+
+
+def widget_count():
+    """Widget models alive in this process (what a kernel keeps until they are closed)."""
+    from ipywidgets.widgets import widget
+
+    return len(widget._instances)
 
 
 def eventually(predicate, timeout: float = 10.0):
