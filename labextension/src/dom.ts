@@ -39,8 +39,10 @@ export function setAttr(node: HTMLElement, name: string, value: string | null): 
   }
 }
 
-export function button(label: string, title: string, onClick: () => void): HTMLButtonElement {
-  const node = el('button', 'jp-Button jp-mod-styled jp-mod-reject ctcd-button', label);
+export function button(label: string, title: string, onClick: () => void,
+                       accept = false): HTMLButtonElement {
+  const node = el('button', 'jp-Button jp-mod-styled jp-mod-small ctcd-button' +
+    (accept ? ' jp-mod-accept' : ''), label);
   node.type = 'button';
   node.title = title;
   node.onclick = event => {

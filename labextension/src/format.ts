@@ -45,9 +45,10 @@ export function clock(ts: number | null | undefined): string {
 }
 
 export function metric(value: unknown): string {
+  // four significant digits, no trailing zeros: 0.81, 0.7613, 1234
   return typeof value === 'number' && !Number.isInteger(value)
-    ? value.toPrecision(4)
-    : String(value);
+    ? String(Number(value.toPrecision(4)))
+    : typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value);
 }
 
 /** The CSS class of a tone: success, warn, error, info, muted, text. */

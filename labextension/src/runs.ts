@@ -13,8 +13,8 @@ class RunRow implements IRow<IRun> {
   node = el('tbody', 'ctcd-run');
   private status = el('td', '');
   private pipeline = el('td', 'ctcd-name');
-  private when = el('td', 'ctcd-dim');
-  private took = el('td', 'ctcd-dim ctcd-num');
+  private when = el('span', '');
+  private took = el('span', '');
   private note = el('td', 'ctcd-note');
   private toggle = el('button', 'ctcd-link', 'error');
   private error = el('pre', 'ctcd-error-text');
@@ -24,17 +24,21 @@ class RunRow implements IRow<IRun> {
     this.node.dataset.id = item.id;
     const main = el('tr', 'ctcd-run-main');
     main.title = `run ${item.id}: click for its steps, logs and metrics`;
-    main.append(this.status, this.pipeline, this.when, this.took);
+    const times = el('td', 'ctcd-dim ctcd-num ctcd-times');
+    times.append(this.when, el('br'), this.took);
+    main.append(this.status, this.pipeline, times);
     main.onclick = () => {
-      // a click that ends a text selection is not a request to open the run
-      if (!String(window.getSelection() || '')) {
+      // a click that ends a text selection in this run is not a request to open it
+      const selection = window.getSelection();
+      if (!selection || !String(selection) || !this.node.contains(selection.anchorNode)) {
         this.context.open(item.id);
       }
     };
     const noteRow = el('tr', 'ctcd-run-note');
-    this.note.colSpan = 4;
+    this.note.colSpan = 3;
     const id = el('span', 'ctcd-mono ctcd-dim', item.id);
-    this.note.append(id, document.createTextNode(' '), el('span', 'ctcd-note-text'));
+    const trigger = el('span', 'ctcd-dim', item.trigger === 'manual' ? '' : ` ${item.trigger}`);
+    this.note.append(id, trigger, document.createTextNode(' '), el('span', 'ctcd-note-text'));
     this.toggle.type = 'button';
     this.toggle.onclick = event => {
       event.stopPropagation();
@@ -43,7 +47,7 @@ class RunRow implements IRow<IRun> {
     };
     this.note.append(this.toggle);
     const cell = el('td', '');
-    cell.colSpan = 4;
+    cell.colSpan = 3;
     cell.append(this.error);
     this.errorRow.append(cell);
     this.errorRow.hidden = true;
@@ -55,7 +59,7 @@ class RunRow implements IRow<IRun> {
     const now = this.context.now();
     setText(this.status, item.status);
     setClass(this.status, `ctcd-status ${toneClass(item.tone)}`);
-    setText(this.pipeline, item.pipeline + (item.trigger === 'schedule' ? ' ⏱' : ''));
+    setText(this.pipeline, item.pipeline);
     setAttr(this.pipeline, 'title', `trigger: ${item.trigger}`);
     setText(this.when, ago(item.started_at, now));
     setAttr(this.when, 'title', clock(item.started_at));

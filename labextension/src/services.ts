@@ -56,7 +56,7 @@ class ServiceRow implements IRow<IService> {
     const bar = el('div', 'ctcd-buttons');
     for (const action of ['start', 'stop', 'restart', 'rollback']) {
       this.buttons[action] = button(action, `${action} ${item.name}`,
-        () => void this.context.act(this.name, action));
+        () => void this.context.act(this.name, action), action === 'start');
       bar.append(this.buttons[action]);
     }
     this.buttons.logs = button('logs', `show the last lines of ${item.name}'s log`,

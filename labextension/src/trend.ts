@@ -95,6 +95,10 @@ export class TrendSection {
     }
     if (!blocks.length) {
       blocks.push(el('div', 'ctcd-empty', 'no metrics logged yet'));
+    } else if (deployed.size) {
+      const legend = el('div', 'ctcd-dim ctcd-legend');
+      legend.append(el('span', 'ctcd-legend-deployed'), document.createTextNode(' deployed run'));
+      blocks.push(legend);
     }
     this.node.replaceChildren(...blocks);
   }
