@@ -126,8 +126,10 @@ export async function requestAPI<T>(path: string, init: RequestInit = {}): Promi
   const text = await response.text();
   const json = parse(text);
   if (!response.ok) {
-    if (json && typeof json === 'object' && 'error' in json) {
-      throw new ApiError(String((json as { error: unknown }).error));
+    // ctcd's routes answer {"error": ...}; Jupyter's own errors {"message": ...}
+    const body = (json && typeof json === 'object' ? json : {}) as Record<string, unknown>;
+    if (body.error || body.message) {
+      throw new ApiError(String(body.error || body.message));
     }
     if (response.status === 404) {
       throw new ApiError(MISSING);

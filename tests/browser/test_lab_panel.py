@@ -11,6 +11,7 @@ import pytest
 import ctcd_jupyter as ctcd
 from ctcd_jupyter import Pipeline, Step
 from ctcd_jupyter.deployment import DeploymentRecord, _record
+from ctcd_jupyter.engine.run_store import save_run
 
 PING = """
 import http.server, sys
@@ -44,6 +45,9 @@ def history(lab_home):
     store = ctcd.get_workspace().store
     train = Pipeline("train", [Step("load", LOAD), Step("evaluate", EVALUATE)])
     runs = [train.run(params={"rows": 150, "acc": acc}) for acc in (0.71, 0.76, 0.74, 0.81)]
+    for run in (runs[1], runs[3]):  # as if tracked (MLflow is off here: it costs seconds)
+        run.mlflow_run_id = f"mlflow{run.id}"
+        save_run(store, run)
     decisions = [("deployed", "1", runs[1].id, "0.76 >= 0.75"),
                  ("kept", None, runs[2].id, "0.74 < 0.76"),
                  ("deployed", "2", runs[3].id, "0.81 > 0.76"),
@@ -131,6 +135,7 @@ def test_light_panel_details_selection_and_failure_toast(lab, browser, lab_home,
     expect(detail.locator(".ctcd-deployment")).to_have_text(
         "deployed iris v2: 0.81 > 0.76")
     expect(detail.locator(".ctcd-pairs").first).to_contain_text("rows")
+    expect(detail).to_contain_text(f"MLflow run mlflow{history[3].id} (start the MLflow UI")
     detail.locator('details[data-step="evaluate"] summary').click()
     expect(detail.locator('details[data-step="evaluate"] pre')).to_contain_text(
         "evaluating on 150")
@@ -159,9 +164,18 @@ def test_dark_theme_restored_panel_and_service_buttons(lab, browser, lab_home, h
     expect(row.locator(".ctcd-status")).to_have_text("INACTIVE", timeout=60_000)
     assert not ctcd.get_service("iris").is_running
 
+    # with an MLflow UI running, the header and each run link to it
+    script = lab_home.parent / "ping.py"
+    ui = ctcd.LocalDaemonService("mlflow-ui", [sys.executable, str(script), "{host}", "{port}"],
+                                 health_path="/ping")
+    ui.start(progress=False)
+    expect(panel.locator(".ctcd-header .ctcd-mlflow-link")).to_have_attribute(
+        "href", ui.endpoint, timeout=30_000)
     panel.locator(f'tbody[data-id="{history[1].id}"] .ctcd-run-main').click()
     detail = page.locator(f"#ctcd-run-{history[1].id}")
     expect(detail.locator(".ctcd-deployment")).to_contain_text("deployed iris v1")
+    expect(detail.locator("a.ctcd-mlflow-link")).to_have_attribute(
+        "href", f"{ui.endpoint}/#/runs/mlflow{history[1].id}")
     page.screenshot(path=str(screenshots / "dark-detail.png"))
 
     page.keyboard.press("Control+Shift+C")
