@@ -5,7 +5,7 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { ICommandPalette } from '@jupyterlab/apputils';
+import { ICommandPalette, WidgetTracker } from '@jupyterlab/apputils';
 import { LabIcon } from '@jupyterlab/ui-components';
 import { RunDetail } from './detail';
 import { CtcdPanel } from './panel';
@@ -40,6 +40,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       restorer.add(panel, 'ctcd-panel');
     }
     const details = new Map<string, RunDetail>();
+    const tracker = new WidgetTracker<RunDetail>({ namespace: 'ctcd-run' });
     app.commands.addCommand(CommandIDs.show, {
       label: 'CT/CD: show panel',
       caption: 'Show the CT/CD side panel (services, schedules, runs)',
@@ -57,12 +58,21 @@ const plugin: JupyterFrontEndPlugin<void> = {
           details.set(id, detail);
           detail.disposed.connect(() => details.delete(id));
           app.shell.add(detail, 'main');
+          void tracker.add(detail);
         } else {
           void detail.load();
         }
         app.shell.activateById(detail.id);
       }
     });
+    if (restorer) {
+      // open run tabs come back after a reload too
+      void restorer.restore(tracker, {
+        command: CommandIDs.openRun,
+        args: widget => ({ id: widget.runId }),
+        name: widget => widget.runId
+      });
+    }
     if (palette) {
       palette.addItem({ command: CommandIDs.show, category: 'CT/CD' });
     }

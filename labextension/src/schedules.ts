@@ -69,7 +69,8 @@ class ScheduleRow implements IRow<ISchedule> {
     setText(this.owner, ownerText(item.owner, item.live));
     const gone = item.owner && item.owner.alive === false;
     this.buttons.pause.disabled = item.state !== 'ACTIVE' || gone;
-    this.buttons.resume.disabled = item.state !== 'PAUSED' || gone;
+    // a STOPPED schedule (its kernel unloaded the extension) resumes in that kernel too
+    this.buttons.resume.disabled = !['PAUSED', 'STOPPED'].includes(item.state) || gone;
     this.buttons.run.disabled = !!gone || item.state === 'COMPLETED';
   }
 }

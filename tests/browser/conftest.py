@@ -39,6 +39,20 @@ class Lab:
         self.token = token
         self.url = f"{self.base}/lab?token={token}"
 
+    def workspace(self) -> str:
+        """The saved JupyterLab workspace (layout, restored widgets) as JSON text."""
+        request = urllib.request.Request(f"{self.base}/lab/api/workspaces/default",
+                                         headers={"Authorization": f"token {self.token}"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.read().decode()
+
+    def wait_saved(self, text: str, timeout: float = 30) -> None:
+        """Until the saved workspace mentions `text` (the layout is saved with a delay)."""
+        deadline = time.monotonic() + timeout
+        while text not in self.workspace():
+            assert time.monotonic() < deadline, f"the workspace never saved {text!r}"
+            time.sleep(0.2)
+
     def put_setting(self, plugin: str, values: dict) -> None:
         request = urllib.request.Request(
             f"{self.base}/lab/api/settings/{plugin}", method="PUT",

@@ -140,6 +140,7 @@ def test_light_panel_details_selection_and_failure_toast(lab, browser, lab_home,
     expect(detail.locator('details[data-step="evaluate"] pre')).to_contain_text(
         "evaluating on 150")
     page.screenshot(path=str(screenshots / "light-detail.png"))
+    lab.wait_saved(f"ctcd-run:{history[3].id}")  # so the next page restores it
     page.close()
 
 
@@ -151,6 +152,8 @@ def test_dark_theme_restored_panel_and_service_buttons(lab, browser, lab_home, h
     # the panel was open in the previous page: the layout restorer opens it again
     page = open_panel(browser, lab, click=False)
     expect(page.locator("body")).to_have_attribute("data-jp-theme-light", "false")
+    # and so are the run tabs the previous page opened
+    expect(page.locator(".lm-TabBar-tab").filter(has_text=f"Run {history[3].id}")).to_have_count(1)
     panel = page.locator(PANEL)
     row = panel.locator('.ctcd-services .ctcd-row[data-name="iris"]')
     expect(row.locator(".ctcd-status")).to_have_text("INACTIVE")
