@@ -23,7 +23,7 @@ def _runs(args: argparse.Namespace) -> int:
     from ..engine.run_store import load_run, load_runs, reap_orphaned_runs
     from ..state import Store, state_home
     from ..views.json import run_json
-    from ..views.runs import attach_deployments, run_text, runs_table
+    from ..views.runs import run_text, runs_table
 
     store = Store(state_home(args.home))
     try:
@@ -38,7 +38,7 @@ def _runs(args: argparse.Namespace) -> int:
             return 0
         runs = load_runs(store, args.pipeline, limit=max(1, args.n))
         print(json.dumps([run_json(r) for r in runs], indent=2, default=str) if args.json
-              else runs_table(attach_deployments(runs, store)))
+              else runs_table(runs))
         return 0
     finally:
         store.close()

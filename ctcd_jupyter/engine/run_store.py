@@ -12,7 +12,8 @@ from .run import Run, RunState, StepState
 if TYPE_CHECKING:
     from .artifacts import ArtifactStore
 
-__all__ = ["load_run", "load_runs", "owner_alive", "reap_orphaned_runs", "save_run"]
+__all__ = ["attach_deployments", "load_run", "load_runs", "owner_alive", "reap_orphaned_runs",
+           "save_run"]
 
 
 def save_run(store: Store, run: Run) -> None:
@@ -88,7 +89,7 @@ def load_runs(store: Store, pipeline: str | None = None, limit: int | None = Non
         _orphaned(run)
         run._artifacts = artifacts
         runs.append(run)
-    return runs
+    return attach_deployments(runs, store)
 
 
 def load_run(store: Store, run_id: str, artifacts: ArtifactStore | None = None) -> Run | None:
@@ -101,4 +102,29 @@ def load_run(store: Store, run_id: str, artifacts: ArtifactStore | None = None) 
         return None
     _orphaned(run)
     run._artifacts = artifacts
-    return run
+    return attach_deployments([run], store)[0]
+
+
+def attach_deployments(runs: list[Run], store: Store) -> list[Run]:
+    """Give runs without a `deployment` the last decision the deployer recorded for them in
+    the store's `deployments` table (keyed by run id), so lists show it whichever way the
+    deployer recorded it. Read-only; a store without the table changes nothing."""
+    missing = {r.id: r for r in runs if getattr(r, "deployment", None) is None}
+    if not missing:
+        return runs
+    marks = ",".join("?" * len(missing))
+    try:
+        rows = store.execute(
+            "SELECT data FROM deployments WHERE json_extract(data, '$.run_id') IN "
+            f"({marks}) ORDER BY id", tuple(missing))
+    except Exception:  # an older store, or no deployments table: nothing to attach
+        return runs
+    for row in rows:
+        try:
+            data = Store.loads(row["data"])
+        except (TypeError, ValueError):
+            continue
+        run = missing.get(data.get("run_id"))
+        if run is not None:
+            run.deployment = data
+    return runs

@@ -21,7 +21,7 @@ from ..errors import (
     did_you_mean,
 )
 from ..views.pipelines import pipeline_bundle
-from ..views.runs import attach_deployments, runs_table
+from ..views.runs import runs_table
 from .base import CtcdMagics
 from .help import step_name_hint, subcommands
 
@@ -160,7 +160,7 @@ class PipelineMagics(CtcdMagics):
                 raise UsageError(f"no pipeline named {args.pipeline!r}"
                                  f"{did_you_mean(args.pipeline, known)}; known: "
                                  f"{', '.join(sorted(known)) or 'none'}")
-        print(runs_table(attach_deployments(runs, workspace.store)))
+        print(runs_table(runs))
 
 
 def _tell(message: str) -> None:

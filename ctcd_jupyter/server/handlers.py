@@ -1,58 +1,50 @@
 """REST handlers: thin, JSON in and out, one engine call each (slow service actions run on a
-thread so the server keeps answering)."""
+thread so the server keeps answering). Every shape comes from `ctcd_jupyter.views.json`."""
 
 from __future__ import annotations
 
 import asyncio
-import json
+import time
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import tornado.web
-from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
+from ..deployment import deployments
 from ..errors import CtcdError, ServiceNotFoundError
-from ..schedules.pipelines import Scheduling
 from ..services import get_service, services
-from ..views.json import run_json, schedule_json, service_json
-from ..workspace import Workspace
+from ..views.json import deployment_json, info_json, run_json, service_json
+from .base import CtcdHandler
+from .schedules import ScheduleActionHandler, SchedulesHandler
 
 __all__ = ["setup_handlers"]
 
-ACTIONS = ("start", "stop", "restart")
+ACTIONS = ("start", "stop", "restart", "rollback")
+MLFLOW_UI = "mlflow-ui"  # the service `ctcd mlflow-ui` / `%mlflow ui` start
 
 
-class _Handler(APIHandler):
-    @property
-    def home(self) -> Path:
-        return self.settings["ctcd_home"]
-
-    def workspace(self) -> Any:
-        workspace = self.settings.get("ctcd_workspace")
-        if workspace is None:
-            workspace = self.settings["ctcd_workspace"] = Workspace(self.home, tracking=False)
-        return workspace
-
-    def fail(self, status: int, message: str) -> None:
-        self.set_status(status)
-        self.finish(json.dumps({"error": message}))
-
-
-class ServicesHandler(_Handler):
+class InfoHandler(CtcdHandler):
     @tornado.web.authenticated
     def get(self) -> None:
-        self.finish(json.dumps([service_json(s) for s in services(self.home)], default=str))
+        self.answer(info_json(self.home, _version(), mlflow_ui(self.home), time.time()))
 
 
-class ServiceHandler(_Handler):
+class ServicesHandler(CtcdHandler):
+    @tornado.web.authenticated
+    def get(self) -> None:
+        self.answer([service_json(s) for s in services(self.home)])
+
+
+class ServiceHandler(CtcdHandler):
     @tornado.web.authenticated
     def get(self, name: str) -> None:
         try:
             svc = get_service(name, self.home)
         except ServiceNotFoundError as exc:
             return self.fail(404, str(exc))
-        self.finish(json.dumps(service_json(svc, detail=True), default=str))
+        self.answer(service_json(svc, detail=True))
 
     @tornado.web.authenticated
     async def post(self, name: str, action: str) -> None:
@@ -62,42 +54,93 @@ class ServiceHandler(_Handler):
             svc = get_service(name, self.home)
         except ServiceNotFoundError as exc:
             return self.fail(404, str(exc))
+        if action == "rollback" and not callable(getattr(svc, "rollback", None)):
+            return self.fail(409, f"{name} is a {svc.kind} service: this service has no model "
+                                  "to roll back")
         call = {"start": lambda: svc.start(progress=False), "stop": svc.stop,
-                "restart": svc.restart}[action]
+                "restart": svc.restart, "rollback": lambda: svc.rollback()}[action]
         try:
             await asyncio.get_running_loop().run_in_executor(None, call)
         except CtcdError as exc:
             return self.fail(409, str(exc))
-        self.finish(json.dumps(service_json(svc), default=str))
+        self.answer(service_json(svc))
 
 
-class SchedulesHandler(_Handler):
+class ServiceLogsHandler(CtcdHandler):
     @tornado.web.authenticated
-    def get(self) -> None:
-        items = [schedule_json(info) for info in Scheduling(self.workspace()).overview()]
-        self.finish(json.dumps(items))
-
-
-class RunsHandler(_Handler):
-    @tornado.web.authenticated
-    def get(self) -> None:
+    def get(self, name: str) -> None:
+        tail = self.int_argument("tail", 50, 5000)
+        if tail is None:
+            return None
         try:
-            limit = max(1, min(int(self.get_query_argument("limit", "50")), 1000))
-        except ValueError:
-            return self.fail(400, "limit must be a whole number")
+            svc = get_service(name, self.home)
+        except ServiceNotFoundError as exc:
+            return self.fail(404, str(exc))
+        self.answer({"name": name, "tail": tail, "logs": svc.logs(tail=tail)})
+
+
+class RunsHandler(CtcdHandler):
+    @tornado.web.authenticated
+    def get(self) -> None:
+        limit = self.int_argument("limit", 50, 1000)
+        if limit is None:
+            return None
         pipeline = self.get_query_argument("pipeline", None) or None
         runs = self.workspace().runs(pipeline, limit=limit)
-        self.finish(json.dumps([run_json(r) for r in runs], default=str))
+        self.answer([run_json(r) for r in runs])
+
+
+class RunHandler(CtcdHandler):
+    @tornado.web.authenticated
+    def get(self, run_id: str) -> None:
+        run = self.workspace().get_run(run_id)
+        if run is None:
+            return self.fail(404, f"no run with id {run_id!r} in {self.home}")
+        made = [d for d in deployments(workspace=self.workspace(), limit=500)
+                if d.run_id == run.id]
+        self.answer(run_json(run, detail=True, deployments=made))
+
+
+class DeploymentsHandler(CtcdHandler):
+    @tornado.web.authenticated
+    def get(self) -> None:
+        limit = self.int_argument("limit", 50, 1000)
+        if limit is None:
+            return None
+        model = self.get_query_argument("model", None) or None
+        records = deployments(model, workspace=self.workspace(), limit=limit)
+        self.answer([deployment_json(d) for d in records])
+
+
+def mlflow_ui(home: Path) -> str | None:
+    """The MLflow UI's address when an `mlflow-ui` service runs on this state folder."""
+    try:
+        svc = get_service(MLFLOW_UI, home)
+    except (ServiceNotFoundError, CtcdError):
+        return None
+    return svc.endpoint if svc.status.value == "ACTIVE" else None
+
+
+def _version() -> str:
+    try:
+        return version("ctcd_jupyter")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def setup_handlers(web_app: Any, home: Path) -> None:
     base = url_path_join(web_app.settings["base_url"], "ctcd", "api")
     web_app.settings["ctcd_home"] = Path(home)
-    name = r"([A-Za-z0-9][A-Za-z0-9._-]*)"  # the service names records.py accepts
+    name = r"([A-Za-z0-9][A-Za-z0-9._-]*)"  # the service and pipeline names records accept
     web_app.add_handlers(".*$", [
+        (url_path_join(base, "info"), InfoHandler),
         (url_path_join(base, "services"), ServicesHandler),
         (url_path_join(base, "services", name), ServiceHandler),
+        (url_path_join(base, "services", name, "logs"), ServiceLogsHandler),
         (url_path_join(base, "services", name, r"(\w+)"), ServiceHandler),
         (url_path_join(base, "schedules"), SchedulesHandler),
+        (url_path_join(base, "schedules", name, r"(\w+)"), ScheduleActionHandler),
         (url_path_join(base, "runs"), RunsHandler),
+        (url_path_join(base, "runs", r"([A-Za-z0-9_-]+)"), RunHandler),
+        (url_path_join(base, "deployments"), DeploymentsHandler),
     ])

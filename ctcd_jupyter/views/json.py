@@ -3,12 +3,18 @@ the side panel reads). Fields are added, never renamed; `tone` is the status col
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, is_dataclass
 from typing import Any
 
 from .format import tone
 from .runs import run_note
 
-__all__ = ["run_json", "schedule_json", "service_json"]
+__all__ = ["deployment_json", "info_json", "run_json", "schedule_json", "service_json"]
+
+# The tone of a deployment decision, for the side panel's colours.
+OUTCOME_TONES = {"deployed": "success", "kept": "muted", "failed": "error",
+                 "rolled back": "warn", "rolled_back": "warn", "followed": "info"}
 
 
 def _plain(value: Any) -> Any:
@@ -19,9 +25,12 @@ def _value(state: Any) -> str:
     return str(getattr(state, "value", state))
 
 
-def run_json(run: Any, *, detail: bool = False) -> dict[str, Any]:
+def run_json(run: Any, *, detail: bool = False,
+             deployments: Iterable[Any] = ()) -> dict[str, Any]:
     """One JSON shape for a run, used by `ctcd runs --json` and `GET /ctcd/api/runs`.
-    `detail` adds the steps (with their logs), the params and the full error and log."""
+    `detail` adds the steps (with their logs), the params, the full error and log, and the
+    deployment decisions the run made (`deployments`: DeploymentRecords, given by the caller
+    that can read them)."""
     data: dict[str, Any] = {
         "id": run.id, "pipeline": run.pipeline, "trigger": run.trigger,
         "status": _value(run.status), "tone": tone(run.status),
@@ -38,7 +47,42 @@ def run_json(run: Any, *, detail: bool = False) -> dict[str, Any]:
                           "cached": _value(s.status) == "CACHED", "notes": list(s.notes),
                           "metrics": dict(s.metrics), "error": s.error, "log": s.log}
                          for s in run.steps]
+        data["deployments"] = [deployment_json(d) for d in deployments]
     return data
+
+
+def deployment_json(record: Any) -> dict[str, Any]:
+    """A recorded deployment decision (deployed, kept, failed, rolled back, followed)."""
+    outcome = str(getattr(record, "outcome", "") or "")
+    return {
+        "id": getattr(record, "id", None), "model_name": getattr(record, "model_name", None),
+        "outcome": outcome, "tone": OUTCOME_TONES.get(outcome, "text"),
+        "reason": getattr(record, "reason", "") or "",
+        "version": _plain(getattr(record, "version", None)),
+        "champion_version": _plain(getattr(record, "champion_version", None)),
+        "metric": getattr(record, "metric", None), "value": _plain(getattr(record, "value", None)),
+        "champion_value": _plain(getattr(record, "champion_value", None)),
+        "run_id": getattr(record, "run_id", None), "endpoint": getattr(record, "endpoint", None),
+        "created": getattr(record, "created", None),
+    }
+
+
+def _history_item(item: Any) -> dict[str, Any]:
+    if isinstance(item, Mapping):
+        return {str(k): _plain(v) for k, v in item.items()}
+    if is_dataclass(item) and not isinstance(item, type):
+        return {k: _plain(v) for k, v in asdict(item).items()}
+    return {"text": str(item)}
+
+
+def _optional(svc: Any, name: str) -> Any:
+    """An attribute only some services have (an MLflow service's model_version); a service
+    that cannot answer (stopped, unreadable) gives None rather than failing the list."""
+    try:
+        value = getattr(svc, name, None)
+        return value() if callable(value) else value
+    except Exception:
+        return None
 
 
 def service_json(svc: Any, *, detail: bool = False) -> dict[str, Any]:
@@ -50,18 +94,25 @@ def service_json(svc: Any, *, detail: bool = False) -> dict[str, Any]:
         "tone": tone(status), "wanted": getattr(getattr(svc, "wanted", None), "value", None),
         "endpoint": svc.endpoint, "pid": pid if pid and status != "INACTIVE" else None,
         "last_error": svc.last_error, "model_uri": getattr(svc, "model_uri", None),
+        "model_version": _plain(_optional(svc, "model_version")),
     }
     if detail:
         data.update({k: v for k, v in svc.describe().items() if k not in data})
         data["pid"] = pid
+        history = _optional(svc, "history")
+        data["history"] = None if history is None else [_history_item(h) for h in history]
     return data
 
 
-def schedule_json(info: Any) -> dict[str, Any]:
+def schedule_json(info: Any, *, owner: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A schedule as `ScheduleInfo` gives it (`status` is its label, never re-derived here);
+    `owner` adds what the caller knows of the owning process (REST: `alive`, and the kernel id
+    and notebook path when a kernel of that Jupyter server owns it)."""
     record, last = info.record, info.last_run
     return {
         "name": info.name, "status": info.status, "tone": tone(info.status),
-        "state": record.state.value, "live": info.live, "owner": dict(info.owner or {}),
+        "state": record.state.value, "live": info.live,
+        "owner": {**dict(info.owner or {}), **dict(owner or {})},
         "when": record.schedule.describe(),
         "next_fire": record.next_fire if info.live else None,
         "succeeded": record.succeeded, "failed": record.failed, "skipped": record.skipped,
@@ -70,3 +121,9 @@ def schedule_json(info: Any) -> dict[str, Any]:
             "id": last.id, "status": last.status.value, "tone": tone(last.status),
             "started_at": last.started_at, "metrics": dict(last.metrics)},
     }
+
+
+def info_json(home: Any, version: str, mlflow_ui: str | None, now: float) -> dict[str, Any]:
+    """What a front end shows at its top: the state folder it reads, the package version, the
+    MLflow UI's address (when an `mlflow-ui` service runs) and the server's clock."""
+    return {"home": str(home), "version": version, "mlflow_ui": mlflow_ui, "now": now}

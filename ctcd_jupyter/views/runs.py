@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import json
 from html import escape
 from typing import Any
 
 from .format import colour, duration, metric, shorten, table, when
 
-__all__ = ["attach_deployments", "deployment_note", "run_html", "run_note", "run_text",
+__all__ = ["deployment_note", "run_html", "run_note", "run_text",
            "runs_table"]
 
 
@@ -40,31 +39,6 @@ def deployment_note(decision: Any) -> str:
     if outcome == "failed":
         return shorten(f"deploy of v{version} failed" if version else "deploy failed", 80)
     return shorten(f"{outcome} v{version}" if version else outcome, 80)
-
-
-def attach_deployments(runs: list[Any], store: Any) -> list[Any]:
-    """Give runs without a `deployment` the last decision the deployer recorded for them in
-    the store's `deployments` table (keyed by run id), so lists show it whichever way the
-    deployer recorded it. Read-only; a store without the table changes nothing."""
-    missing = {r.id: r for r in runs if getattr(r, "deployment", None) is None}
-    if not missing:
-        return runs
-    marks = ",".join("?" * len(missing))
-    try:
-        rows = store.execute(
-            "SELECT data FROM deployments WHERE json_extract(data, '$.run_id') IN "
-            f"({marks}) ORDER BY id", tuple(missing))
-    except Exception:  # an older store, or no deployments table: nothing to attach
-        return runs
-    for row in rows:
-        try:
-            data = json.loads(row["data"])
-        except (TypeError, ValueError):
-            continue
-        run = missing.get(data.get("run_id"))
-        if run is not None:
-            run.deployment = data
-    return runs
 
 
 def run_note(run: Any) -> str:

@@ -19,7 +19,7 @@ from ..engine.run import Run, RunState
 from ..state import mlflow_tracking_uri
 from ..views.format import TONE_COLOURS, ago, duration, when
 from ..views.run_detail import mlflow_run_url, run_detail_html, trend_svg
-from ..views.runs import attach_deployments, run_note
+from ..views.runs import run_note
 from ..workspace import Workspace, get_workspace
 from .common import Panel, RowTable, badge, button
 
@@ -151,7 +151,7 @@ class RunsView(Panel):
         if list(self._choice.options) != names:
             self._choice.options = names
         self._choice.value = self.pipeline or ALL
-        runs = attach_deployments(self.workspace.runs(self.pipeline, limit=self.limit), store)
+        runs = self.workspace.runs(self.pipeline, limit=self.limit)
         self._runs = {run.id: run for run in runs}
         now = time.time()
         self._links = self._mlflow_links(runs)
@@ -222,8 +222,6 @@ class RunsView(Panel):
         run = self._runs.get(self.selected or "")
         if run is None and self.selected:
             run = self.workspace.get_run(self.selected)
-            if run is not None:
-                attach_deployments([run], self.workspace.store)
         value = ""
         if run is not None:
             url = self._links.get(run.id)

@@ -1,161 +1,81 @@
-// The CT/CD side panel: services (start/stop), schedules and recent runs, read from the
-// ctcd_jupyter server extension's REST API, so it works without any kernel running.
-import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
-import { URLExt } from '@jupyterlab/coreutils';
-import { ServerConnection } from '@jupyterlab/services';
-import { Widget } from '@lumino/widgets';
+// The ctcd_jupyter JupyterLab extension: the CT/CD side panel (restored across reloads), a
+// palette command to show it, and run detail tabs.
+import {
+  ILayoutRestorer,
+  JupyterFrontEnd,
+  JupyterFrontEndPlugin
+} from '@jupyterlab/application';
+import { ICommandPalette, WidgetTracker } from '@jupyterlab/apputils';
+import { LabIcon } from '@jupyterlab/ui-components';
+import { RunDetail } from './detail';
+import { CtcdPanel } from './panel';
 
-interface IService {
-  name: string;
-  kind: string;
-  status: string;
-  endpoint: string | null;
-  last_error: string | null;
-}
+const ICON_SVG =
+  '<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16" viewBox="0 0 24 24">' +
+  '<g class="jp-icon3" fill="#616161">' +
+  '<path d="M12 4a8 8 0 0 1 7.75 6h-2.1A6 6 0 0 0 6.3 8.3L9 11H3V5l1.9 1.9A8 8 0 0 1 12 4z"/>' +
+  '<path d="M12 20a8 8 0 0 1-7.75-6h2.1a6 6 0 0 0 11.35 1.7L15 13h6v6l-1.9-1.9A8 8 0 0 1 ' +
+  '12 20z"/><circle cx="12" cy="12" r="2.2"/></g></svg>';
 
-interface ISchedule {
-  name: string;
-  status: string;
-  when: string;
-  succeeded: number;
-  failed: number;
-  skipped: number;
-}
+export const ctcdIcon = new LabIcon({ name: 'ctcd-jupyter:panel', svgstr: ICON_SVG });
 
-interface IRun {
-  id: string;
-  pipeline: string;
-  trigger: string;
-  status: string;
-  note: string;
-}
-
-const REFRESH_MS = 3000;
-
-async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
-  const settings = ServerConnection.makeSettings();
-  const url = URLExt.join(settings.baseUrl, 'ctcd', 'api', path);
-  const response = await ServerConnection.makeRequest(url, init, settings);
-  const body = await response.json();
-  if (!response.ok) {
-    throw new Error(body.error || response.statusText);
-  }
-  return body as T;
-}
-
-function element(tag: string, className: string, text = ''): HTMLElement {
-  const node = document.createElement(tag);
-  node.className = className;
-  node.textContent = text;
-  return node;
-}
-
-export class CtcdPanel extends Widget {
-  private services = element('div', 'ctcd-section');
-  private schedules = element('div', 'ctcd-section');
-  private runs = element('div', 'ctcd-section');
-  private message = element('div', 'ctcd-message');
-  private timer: number | undefined;
-
-  constructor() {
-    super();
-    this.id = 'ctcd-panel';
-    this.title.caption = 'CT/CD: services, schedules, runs';
-    this.title.label = 'CT/CD';
-    this.addClass('ctcd-panel');
-    const refresh = element('button', 'ctcd-button', 'Refresh');
-    refresh.onclick = () => void this.refresh();
-    this.node.append(
-      element('h2', 'ctcd-title', 'Services'), this.services,
-      element('h2', 'ctcd-title', 'Schedules'), this.schedules,
-      element('h2', 'ctcd-title', 'Recent runs'), this.runs,
-      this.message, refresh
-    );
-  }
-
-  protected onAfterShow(): void {
-    void this.refresh();
-    this.timer = window.setInterval(() => void this.refresh(), REFRESH_MS);
-  }
-
-  protected onBeforeHide(): void {
-    window.clearInterval(this.timer);
-  }
-
-  async refresh(): Promise<void> {
-    try {
-      const [services, schedules, runs] = await Promise.all([
-        api<IService[]>('services'),
-        api<ISchedule[]>('schedules'),
-        api<IRun[]>('runs?limit=10')
-      ]);
-      this.renderServices(services);
-      this.renderRows(this.schedules, schedules, 'no schedules', s =>
-        [s.name, s.status, s.when, `${s.succeeded} ok / ${s.failed} failed / ${s.skipped} skipped`]);
-      this.renderRows(this.runs, runs, 'no runs yet', r =>
-        [r.id, r.pipeline, r.trigger, r.status, r.note]);
-    } catch (error) {
-      this.message.textContent = `error: ${(error as Error).message}`;
-    }
-  }
-
-  private renderServices(services: IService[]): void {
-    this.services.replaceChildren();
-    if (!services.length) {
-      this.services.append(element('div', 'ctcd-empty', 'no services'));
-      return;
-    }
-    for (const service of services) {
-      const row = element('div', 'ctcd-row');
-      row.dataset.name = service.name;
-      row.append(
-        element('span', 'ctcd-name', service.name),
-        element('span', `ctcd-status ctcd-${service.status.toLowerCase()}`, service.status),
-        element('span', 'ctcd-endpoint', service.endpoint || service.last_error || '')
-      );
-      for (const action of ['start', 'stop']) {
-        const button = element('button', 'ctcd-button', action);
-        button.onclick = () => void this.act(service.name, action);
-        row.append(button);
-      }
-      this.services.append(row);
-    }
-  }
-
-  private renderRows<T>(into: HTMLElement, items: T[], empty: string,
-                        cells: (item: T) => string[]): void {
-    into.replaceChildren();
-    if (!items.length) {
-      into.append(element('div', 'ctcd-empty', empty));
-    }
-    for (const item of items) {
-      const row = element('div', 'ctcd-row');
-      const values = cells(item);
-      values.forEach((value, index) =>
-        row.append(element('span', index === 1 && into === this.schedules
-          ? `ctcd-status ctcd-${value.split(' ')[0].toLowerCase()}` : 'ctcd-cell', value)));
-      into.append(row);
-    }
-  }
-
-  private async act(name: string, action: string): Promise<void> {
-    this.message.textContent = `${action} ${name} ...`;
-    try {
-      const result = await api<IService>(`services/${name}/${action}`, { method: 'POST' });
-      this.message.textContent = `${name}: ${result.status}`;
-    } catch (error) {
-      this.message.textContent = `error: ${(error as Error).message}`;
-    }
-    await this.refresh();
-  }
+namespace CommandIDs {
+  export const show = 'ctcd:show-panel';
+  export const openRun = 'ctcd:open-run';
 }
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: 'ctcd-jupyter-labextension:panel',
   description: 'Services, schedules and runs of ctcd_jupyter in the left side bar',
   autoStart: true,
-  activate: (app: JupyterFrontEnd) => {
-    app.shell.add(new CtcdPanel(), 'left', { rank: 900 });
+  optional: [ILayoutRestorer, ICommandPalette],
+  activate: (app: JupyterFrontEnd, restorer: ILayoutRestorer | null,
+             palette: ICommandPalette | null) => {
+    const openRun = (id: string) =>
+      void app.commands.execute(CommandIDs.openRun, { id });
+    const panel = new CtcdPanel(openRun);
+    panel.title.icon = ctcdIcon;
+    app.shell.add(panel, 'left', { rank: 900 });
+    if (restorer) {
+      restorer.add(panel, 'ctcd-panel');
+    }
+    const details = new Map<string, RunDetail>();
+    const tracker = new WidgetTracker<RunDetail>({ namespace: 'ctcd-run' });
+    app.commands.addCommand(CommandIDs.show, {
+      label: 'CT/CD: show panel',
+      caption: 'Show the CT/CD side panel (services, schedules, runs)',
+      icon: ctcdIcon,
+      execute: () => app.shell.activateById(panel.id)
+    });
+    app.commands.addCommand(CommandIDs.openRun, {
+      label: args => `CT/CD: show run ${args.id ?? ''}`,
+      execute: args => {
+        const id = String(args.id);
+        let detail = details.get(id);
+        if (!detail || detail.isDisposed) {
+          detail = new RunDetail(id, () => panel.mlflowUi);
+          detail.title.icon = ctcdIcon;
+          details.set(id, detail);
+          detail.disposed.connect(() => details.delete(id));
+          app.shell.add(detail, 'main');
+          void tracker.add(detail);
+        } else {
+          void detail.load();
+        }
+        app.shell.activateById(detail.id);
+      }
+    });
+    if (restorer) {
+      // open run tabs come back after a reload too
+      void restorer.restore(tracker, {
+        command: CommandIDs.openRun,
+        args: widget => ({ id: widget.runId }),
+        name: widget => widget.runId
+      });
+    }
+    if (palette) {
+      palette.addItem({ command: CommandIDs.show, category: 'CT/CD' });
+    }
   }
 };
 
