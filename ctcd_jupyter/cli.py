@@ -173,6 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
     for name, group in GROUPS.items():
         group.add_arguments(sub.add_parser(name, help=group.help, description=group.help))
+    from .cli_beyond import register  # run FILE, prefect serve|deploy
+
+    parser.set_defaults(_beyond=register(sub))
     return parser
 
 
@@ -180,6 +183,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one `ctcd` command; errors print one line to stderr and give exit code 1."""
     args = build_parser().parse_args(argv)  # usage errors exit with 2
     try:
+        if args.group not in GROUPS:
+            return args._beyond[args.group](args)
         return GROUPS[args.group].handler(args)
     except CtcdError as exc:
         print(f"ctcd: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",

@@ -119,6 +119,18 @@ def execute(pipeline: Pipeline, *, params: dict[str, Any], namespace: Mapping[st
 def _execute(pipeline: Pipeline, *, params: dict[str, Any],
              namespace: Mapping[str, Any] | None, cache: bool, trigger: str,
              tick: float | None, tee: bool | None, run_id: str | None) -> Run:
+    return prepare(pipeline, params=params, namespace=namespace, cache=cache, trigger=trigger,
+                   tick=tick, tee=tee, run_id=run_id).go()
+
+
+def prepare(pipeline: Pipeline, *, params: dict[str, Any],
+            namespace: Mapping[str, Any] | None = None, cache: bool = True,
+            trigger: str = "manual", tick: float | None = None, tee: bool | None = None,
+            run_id: str | None = None, tags: Mapping[str, str] | None = None) -> _Execution:
+    """Check the definition, record the run as RUNNING and return its execution, not started:
+    `.go()` runs every step; an orchestrator that runs each step as its own task calls
+    `.begin()`, `.run_step(name, ids)` per step and `.end()` (see ctcd_jupyter.prefect).
+    The caller holds `workspace.run_lock(pipeline.name)`."""
     workspace = pipeline.workspace
     graph = pipeline.graph()
     pipeline.check_params(params, graph)
@@ -128,10 +140,10 @@ def _execute(pipeline: Pipeline, *, params: dict[str, Any],
         tee = threading.current_thread() is threading.main_thread()
     run = Run(id=run_id or new_run_id(), pipeline=pipeline.name, trigger=trigger,
               started_at=workspace.clock(), params=dict(params), tick=tick,
-              steps=[StepRun(s.name) for s in graph.steps])
+              steps=[StepRun(s.name) for s in graph.steps], tags=dict(tags or {}))
     run._artifacts = workspace.artifacts
     save_run(workspace.store, run)
-    return _Execution(workspace, graph, run, externals, cache, tee).go()
+    return _Execution(workspace, graph, run, externals, cache, tee)
 
 
 class _Execution:
@@ -173,6 +185,38 @@ class _Execution:
         if interrupted is not None:
             raise interrupted
         return run
+
+    # -- driven one step at a time from outside (one orchestrator task per step) ------------
+    def begin(self) -> None:
+        self._start_tracking()
+
+    def run_step(self, name: str, ids: Mapping[str, str]) -> dict[str, str]:
+        """Run step `name`, its upstream values loaded from the artifact store by id (`ids`:
+        name -> artifact id, what earlier steps returned); returns all ids so far. A failed
+        or skipped step is recorded, not raised: read `self.run.failed_step`."""
+        step = next(s for s in self.graph.steps if s.name == name)
+        record = self.run.step(name)
+        if self.run.failed_step is not None:
+            record.status = StepState.SKIPPED
+            return dict(self.ids)
+        for value_name, aid in ids.items():
+            if value_name not in self.values:
+                self.values[value_name] = self.workspace.artifacts.get(aid)
+            self.ids.setdefault(value_name, aid)
+        previous = (getattr(_context, "run", None), getattr(_context, "history", None))
+        _context.run, _context.history = self.run, self.history
+        try:
+            self._run_step(step, record)
+        except KeyboardInterrupt as exc:
+            self._fail(step, record, exc, note="interrupted")
+            raise
+        finally:
+            _context.run, _context.history = previous
+        return dict(self.ids)
+
+    def end(self) -> Run:
+        self._finish()
+        return self.run
 
     # -- one step ----------------------------------------------------------------------------
     def _run_step(self, step: Step, record: StepRun) -> None:
@@ -313,7 +357,10 @@ class _Execution:
         try:
             self.run.mlflow_run_id = tracker.start(self.run)
         except Exception as exc:  # tracking must never cost the user a run
-            self.run.warnings.append(f"MLflow tracking unavailable: {type(exc).__name__}: {exc}")
+            self.run.warnings.append(
+                f"MLflow tracking unavailable at {tracker.uri} ({_first_line(exc)}): this run's "
+                "params, metrics and step times are only in the local state folder, not in "
+                "MLflow")
 
     def _finish(self) -> None:
         run = self.run
@@ -337,5 +384,14 @@ class _Execution:
             try:
                 tracker.finish(run, self.history)
             except Exception as exc:
-                run.warnings.append(f"MLflow tracking failed: {type(exc).__name__}: {exc}")
+                lost = ", ".join(run.metrics) or "none"
+                run.warnings.append(
+                    f"MLflow tracking failed at the end of the run ({_first_line(exc)}): MLflow "
+                    f"run {run.mlflow_run_id} at {tracker.uri} lacks this run's metrics "
+                    f"({lost}), step times and final status; the local run record has them")
         save_run(store, run)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__

@@ -149,6 +149,9 @@ class Run:
     mlflow_run_id: str | None = None
     tick: float | None = None
     warnings: list[str] = field(default_factory=list)
+    # Links to where else this run is known (e.g. prefect.flow_run_id, ctcd.where): also MLflow
+    # tags of its MLflow run.
+    tags: dict[str, str] = field(default_factory=dict)
     owner: dict[str, float] = field(default_factory=process_identity)  # pid + its start time
     _artifacts: ArtifactStore | None = field(default=None, repr=False, compare=False)
     _exception: BaseException | None = field(default=None, repr=False, compare=False)
@@ -246,7 +249,7 @@ class Run:
                 "steps": [s.to_dict() for s in self.steps], "metrics": self.metrics,
                 "log": self.log, "error": self.error, "failed_step": self.failed_step,
                 "mlflow_run_id": self.mlflow_run_id, "tick": self.tick,
-                "warnings": self.warnings, "owner": self.owner}
+                "warnings": self.warnings, "owner": self.owner, "tags": self.tags}
 
     @classmethod
     def from_dict(cls, data: Mapping) -> Run:
@@ -258,7 +261,7 @@ class Run:
                    error=data.get("error"), failed_step=data.get("failed_step"),
                    mlflow_run_id=data.get("mlflow_run_id"), tick=data.get("tick"),
                    warnings=list(data.get("warnings") or []),
-                   owner=dict(data.get("owner") or {}))
+                   owner=dict(data.get("owner") or {}), tags=dict(data.get("tags") or {}))
 
 
 def save_run(store: Store, run: Run) -> None:
@@ -376,6 +379,7 @@ def format_run(run: Run) -> str:
         took = "" if step.duration is None else f"  {_format_seconds(step.duration)}"
         lines.append(f"  {step.name:<20} {step.status.value:<9}{took}")
         lines += [f"      {note}" for note in step.notes]
+    lines += [f"tag {k}: {v}" for k, v in run.tags.items()]
     lines += [f"warning: {w}" for w in run.warnings]
     if run.error:
         lines += ["error:", run.error.rstrip()]

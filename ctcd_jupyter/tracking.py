@@ -11,7 +11,15 @@ from typing import Any
 from .runs import Run, RunState
 from .state import ensure_dir, mlflow_tracking_uri
 
-__all__ = ["Tracker"]
+__all__ = ["Tracker", "where_this_runs"]
+
+
+def where_this_runs() -> str:
+    """Which machine ran a run, for runs read back from a shared tracking server."""
+    import os
+    import socket
+
+    return os.environ.get("CTCD_WHERE") or socket.gethostname()
 
 
 class Tracker:
@@ -36,6 +44,13 @@ class Tracker:
                 # "Creating initial MLflow database tables..." is noise in a notebook cell.
                 logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
 
+                if self.uri.startswith(("http://", "https://")):
+                    # MLflow retries a down server for minutes by default; a run should not
+                    # wait that long to learn tracking is unavailable.
+                    import os
+
+                    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+                    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
                 self._client = MlflowClient(tracking_uri=self.uri)
             return self._client
 
@@ -58,7 +73,8 @@ class Tracker:
         from mlflow.entities import Param, RunTag
 
         client = self.client
-        tags = {"ctcd.run_id": run.id, "ctcd.pipeline": run.pipeline, "ctcd.trigger": run.trigger}
+        tags = {"ctcd.run_id": run.id, "ctcd.pipeline": run.pipeline, "ctcd.trigger": run.trigger,
+                "ctcd.where": where_this_runs(), **run.tags}
         mlflow_run = client.create_run(self.experiment_id(run.pipeline),
                                        run_name=f"{run.pipeline}-{run.id}", tags=tags)
         run_id = mlflow_run.info.run_id

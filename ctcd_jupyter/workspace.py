@@ -100,10 +100,18 @@ class Workspace:
         with self._lock:
             return self._run_locks.setdefault(pipeline, threading.Lock())
 
-    def runs(self, pipeline: str | None = None, limit: int | None = None) -> list[Run]:
-        """Runs, newest first; runs whose process died mid-run are marked FAILED first."""
+    def runs(self, pipeline: str | None = None, limit: int | None = None, *,
+             include_remote: bool = False) -> list[Run]:
+        """Runs, newest first; runs whose process died mid-run are marked FAILED first.
+        `include_remote`: also the runs the MLflow tracking server knows from elsewhere
+        (their trigger says where, e.g. `prefect@worker-2`; see ctcd_jupyter.remote)."""
         reap_orphaned_runs(self.store)
-        return load_runs(self.store, pipeline, limit, artifacts=self.artifacts)
+        runs = load_runs(self.store, pipeline, limit, artifacts=self.artifacts)
+        if include_remote:
+            from .remote import with_remote_runs
+
+            runs = with_remote_runs(self, runs, pipeline, limit)
+        return runs
 
     def get_run(self, run_id: str) -> Run | None:
         return load_run(self.store, run_id, artifacts=self.artifacts)

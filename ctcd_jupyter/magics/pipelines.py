@@ -82,9 +82,11 @@ class PipelineMagics(Magics):
 
     @magic_arguments()
     @argument("words", nargs="*",
-              help="NAME STEP [STEP ...] to define; 'run NAME', 'show NAME' or 'list'")
+              help="NAME STEP [STEP ...] to define; 'run NAME', 'show NAME', "
+                   "'export NAME [PATH]' or 'list'")
     @argument("--param", "-p", action="append", nargs="+", metavar="K=V",
-              help="a value for a name the steps read (run only); repeatable")
+              help="a value for a name the steps read (run; export: a parameter default); "
+                   "repeatable")
     @argument("--no-cache", action="store_true", help="recompute every step (run only)")
     @line_magic
     def pipeline(self, line: str) -> Run | None:
@@ -99,6 +101,8 @@ class PipelineMagics(Magics):
             if verb == "list":
                 print(self._list())
                 return None
+            if verb == "export":
+                return self._export(words, parse_params(args.param))
             if verb in ("run", "show"):
                 if len(words) != 2:
                     raise UsageError(f"usage: %pipeline {verb} NAME")
@@ -120,6 +124,20 @@ class PipelineMagics(Magics):
         order = " -> ".join(s.name for s in pipeline.graph().steps)
         print(f"pipeline {pipeline.name}: {order}")
         return None
+
+    def _export(self, words: list[str], params: dict[str, Any]) -> None:
+        from ..export import ExportError, export_pipeline
+
+        if len(words) not in (2, 3):
+            raise UsageError("usage: %pipeline export NAME [PATH] [--param K=V]")
+        pipeline = self.workspace.get_pipeline(words[1])
+        try:
+            path = export_pipeline(pipeline, words[2] if len(words) == 3 else None,
+                                   params=params, namespace=self.shell.user_ns)
+        except ExportError as exc:
+            raise UsageError(str(exc)) from None
+        print(f"exported pipeline {pipeline.name} to {path.name}: run it with "
+              f"python {path.name}, or ctcd run {path.name}")
 
     def _list(self) -> str:
         pipelines = self.workspace.pipelines
