@@ -45,8 +45,6 @@ def register(subparsers: Any) -> dict[str, Any]:
                              "--pool POOL)")
     deploy.add_argument("--create-pool", action="store_true",
                         help="create POOL as a process pool if it does not exist")
-    serve.add_argument("--limit", type=int, default=None, metavar="N",
-                       help="stop after N flow runs (for demos and tests)")
     return {"run": _run, "prefect": _prefect}
 
 
@@ -68,7 +66,7 @@ def _prefect(args: argparse.Namespace) -> int:
                                                file=args.file)
     if args.action == "serve":
         ctcd_prefect.serve(args.file, schedule=schedule, params=params, name=args.name,
-                           limit=args.limit, home=args.home)
+                           home=args.home)
         return 0
     deployment_id = ctcd_prefect.deploy(args.file, work_pool=args.work_pool, schedule=schedule,
                                         params=params, name=args.name,
