@@ -27,6 +27,10 @@ OFFLINE = {"DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
            "PREFECT_SERVER_UI_ENABLED": "false"}
 
 
+def ctcd_cli() -> str:
+    return str(BIN / "ctcd")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -153,12 +157,19 @@ def prefect_server() -> Iterator[tuple[str, Path]]:
     port = free_port()
     env = prefect_env(home)
     env.pop("PREFECT_API_URL", None)
+    # A seconds interval: keep a few runs ahead (default 100, refilled every 60 s), so the
+    # server and workers do not churn through a hundred cancelled ticks.
+    env.update({"PREFECT_SERVER_SERVICES_SCHEDULER_MAX_RUNS": "8",
+                "PREFECT_SERVER_SERVICES_SCHEDULER_MIN_RUNS": "3",
+                "PREFECT_SERVER_SERVICES_SCHEDULER_MIN_SCHEDULED_TIME": "PT20S",
+                "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "3"})
     log = home / "server.log"
     proc = start([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port",
                   str(port), "--no-ui"], log, env=env)
     api = f"http://127.0.0.1:{port}/api"
     try:
-        wait_for(lambda: healthy(f"{api}/health"), 120, "prefect server", proc, log)
+        # ~5 s on an idle machine; minutes when the machine is loaded (migrations on start)
+        wait_for(lambda: healthy(f"{api}/health"), 300, "prefect server", proc, log)
         yield api, home
     finally:
         stop(proc)
