@@ -149,10 +149,13 @@ class PipelineMagics(Magics):
     @magic_arguments()
     @argument("pipeline", nargs="?", default=None, help="only this pipeline's runs")
     @argument("-n", type=int, default=10, help="how many runs to show (default 10)")
+    @argument("--remote", action="store_true",
+              help="also the runs the MLflow tracking server has from other machines")
     @line_magic
     def runs(self, line: str) -> None:
         """Run history, newest first: id, trigger, status, start, duration, metrics."""
         args = parse_argstring(self.runs, line)
         if args.n < 1:
             raise UsageError("-n must be at least 1")
-        print(format_runs(self.workspace.runs(args.pipeline, limit=args.n)))
+        print(format_runs(self.workspace.runs(args.pipeline, limit=args.n,
+                                              include_remote=args.remote)))

@@ -102,6 +102,7 @@ def test_serve_on_a_seconds_interval_produces_runs(tiny_file, env, prefect_api, 
 
 def test_process_pool_with_two_workers_runs_each_tick_once(tiny_file, env, prefect_api,
                                                             tmp_path):
+    env = {**env, "CTCD_TRACKING": "0"}  # MLflow is checked with serve; keep these runs lean
     # Workers first (each creates the pool if missing), so no tick waits for them to start.
     workers = [servers.start([str(servers.BIN / "prefect"), "worker", "start", "--pool",
                               "ctcd-test", "--type", "process"], tmp_path / f"worker{i}.log",
