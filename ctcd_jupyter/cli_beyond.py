@@ -40,6 +40,9 @@ def register(subparsers: Any) -> dict[str, Any]:
         q.add_argument("--param", "-p", action="append", default=[], metavar="K=V",
                        help="a parameter value for every run; repeatable")
         q.add_argument("--name", default=None, help="deployment name (default: the pipeline's)")
+        q.add_argument("--no-cache", action="store_true",
+                       help="recompute every step in every run (default: unchanged steps with "
+                            "unchanged inputs are ctcd cache hits)")
     deploy.add_argument("--work-pool", required=True, metavar="POOL",
                         help="the work pool whose workers run it (prefect worker start "
                              "--pool POOL)")
@@ -66,11 +69,12 @@ def _prefect(args: argparse.Namespace) -> int:
                                                file=args.file)
     if args.action == "serve":
         ctcd_prefect.serve(args.file, schedule=schedule, params=params, name=args.name,
-                           home=args.home)
+                           home=args.home, cache=not args.no_cache)
         return 0
     deployment_id = ctcd_prefect.deploy(args.file, work_pool=args.work_pool, schedule=schedule,
                                         params=params, name=args.name,
-                                        create_pool=args.create_pool, home=args.home)
+                                        create_pool=args.create_pool, home=args.home,
+                                        cache=not args.no_cache)
     print(f"deployment {deployment_id}: workers of pool {args.work_pool!r} run it "
           f"(prefect worker start --pool {args.work_pool})", file=sys.stdout)
     return 0

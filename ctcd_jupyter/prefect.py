@@ -66,14 +66,15 @@ def step_task(run_id: str, step: str, ids: dict[str, str]) -> dict[str, str]:
 
 @flow(name=FLOW_NAME, log_prints=True, persist_result=False)
 def pipeline_flow(source: str, filename: str = "pipeline.py",
-                  params: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Run the exported pipeline whose file text is `source` once, a task per step."""
+                  params: dict[str, Any] | None = None, cache: bool = True) -> dict[str, Any]:
+    """Run the exported pipeline whose file text is `source` once, a task per step (steps
+    whose inputs did not change are ctcd cache hits unless `cache=False`)."""
     from .runfile import load_source
 
-    return _run(load_source(source, filename), params or {})
+    return _run(load_source(source, filename), params or {}, cache=cache)
 
 
-def _run(exported: Any, params: Mapping[str, Any]) -> dict[str, Any]:
+def _run(exported: Any, params: Mapping[str, Any], *, cache: bool = True) -> dict[str, Any]:
     from prefect.runtime import flow_run
 
     import ctcd_jupyter as ctcd
@@ -90,7 +91,7 @@ def _run(exported: Any, params: Mapping[str, Any]) -> dict[str, Any]:
     try:
         pipeline = exported.pipeline(workspace)
         with workspace.run_lock(pipeline.name):
-            execution = prepare(pipeline, params=values, cache=True, trigger="prefect",
+            execution = prepare(pipeline, params=values, cache=cache, trigger="prefect",
                                 run_id=run_id, tags=tags, tee=True)
             _EXECUTIONS[run_id] = execution
             try:
@@ -212,13 +213,14 @@ def check_server(timeout: float = 5.0) -> str:
     return url
 
 
-def _deployment_parameters(path: str, params: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+def _deployment_parameters(path: str, params: Mapping[str, Any], cache: bool = True
+                           ) -> tuple[dict[str, Any], str]:
     from .runfile import load_file
 
     exported = load_file(path)
     exported.params(params)  # a missing required parameter fails now, not at every tick
     return {"source": Path(path).read_text(), "filename": Path(path).name,
-            "params": dict(params)}, exported.name
+            "params": dict(params), "cache": cache}, exported.name
 
 
 def _limit() -> Any:
@@ -228,13 +230,13 @@ def _limit() -> Any:
 
 
 def serve(path: str, *, schedule: Any, params: Mapping[str, Any] | None = None,
-          name: str | None = None, home: Any = None) -> None:
+          name: str | None = None, home: Any = None, cache: bool = True) -> None:
     """Serve the exported file's pipeline on `schedule` from this process (flow.serve); each
     flow run runs in a subprocess of this one. Blocks until interrupted."""
     if home is not None:
         os.environ["CTCD_HOME"] = str(Path(home).resolve())
     check_server()
-    parameters, pipeline = _deployment_parameters(path, dict(params or {}))
+    parameters, pipeline = _deployment_parameters(path, dict(params or {}), cache)
     print(f"serving pipeline {pipeline} from {Path(path).name} as deployment "
           f"{FLOW_NAME}/{name or pipeline}; stop with Ctrl-C", file=sys.stderr, flush=True)
     pipeline_flow.serve(name=name or pipeline, schedules=[schedule], parameters=parameters,
@@ -242,14 +244,15 @@ def serve(path: str, *, schedule: Any, params: Mapping[str, Any] | None = None,
 
 
 def deploy(path: str, *, work_pool: str, schedule: Any, params: Mapping[str, Any] | None = None,
-           name: str | None = None, create_pool: bool = False, home: Any = None) -> str:
+           name: str | None = None, create_pool: bool = False, home: Any = None,
+           cache: bool = True) -> str:
     """Register a deployment of the exported file's pipeline that workers of `work_pool` run
     (`prefect worker start --pool POOL`, with ctcd_jupyter[prefect] installed); returns its
     id. Workers use their own $CTCD_HOME and $MLFLOW_TRACKING_URI."""
     from prefect.deployments.runner import EntrypointType
 
     check_server()
-    parameters, pipeline = _deployment_parameters(path, dict(params or {}))
+    parameters, pipeline = _deployment_parameters(path, dict(params or {}), cache)
     if create_pool:
         _ensure_pool(work_pool)
     deployment = pipeline_flow.to_deployment(
