@@ -97,6 +97,7 @@ __all__ = [
     "better_than_champion",
     "current_run",
     "deployments",
+    "export_pipeline",
     "get_pipeline",
     "get_service",
     "get_workspace",
@@ -117,9 +118,24 @@ def get_pipeline(name: str) -> Pipeline:
     return get_workspace().get_pipeline(name)
 
 
-def runs(pipeline: str | None = None, limit: int | None = None) -> list[Run]:
-    """Past runs, newest first (from the state store: includes earlier kernels' runs)."""
-    return get_workspace().runs(pipeline, limit)
+def runs(pipeline: str | None = None, limit: int | None = None, *,
+         include_remote: bool = False) -> list[Run]:
+    """Past runs, newest first (from the state store: includes earlier kernels' runs);
+    `include_remote=True` adds the runs the MLflow tracking server has from other machines."""
+    workspace = get_workspace()
+    found = workspace.runs(pipeline, limit)
+    if include_remote:
+        from .portable.remote import with_remote_runs  # mlflow, only when asked
+
+        found = with_remote_runs(workspace, found, pipeline, limit)
+    return found
+
+
+def export_pipeline(pipeline: Pipeline | str, path: Any = None, **options: Any) -> Any:
+    """Write `pipeline` as one self-contained Python file (see `ctcd_jupyter.portable.export`)."""
+    from .portable.export import export_pipeline as export
+
+    return export(pipeline, path, **options)
 
 
 def _jupyter_labextension_paths() -> list[dict]:

@@ -12,7 +12,7 @@ import ctcd_jupyter
 def test_import_is_light():
     code = ("import sys, json, ctcd_jupyter; "
             "print(json.dumps([m for m in ('mlflow', 'IPython', 'ipywidgets', 'jupyter_server',"
-            " 'pandas', 'sklearn') if m in sys.modules]))")
+            " 'pandas', 'sklearn', 'prefect') if m in sys.modules]))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == []
 
@@ -44,7 +44,7 @@ EXPECTED = [
     "ServiceState", "ServiceStopError", "StateError", "Step", "StepDefinitionError", "StepError",
     "StepRun",
     "StepState", "TrackingError", "Workspace", "__version__", "better_than_champion",
-    "current_run", "deployments", "get_pipeline", "get_service", "get_workspace",
+    "current_run", "deployments", "export_pipeline", "get_pipeline", "get_service", "get_workspace",
     "load_ipython_extension", "log_metric", "mlflow_deploy", "mlflow_deployer_step", "runs",
     "services", "set_workspace", "threshold", "unload_ipython_extension",
 ]

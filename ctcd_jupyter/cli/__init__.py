@@ -11,13 +11,13 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import CtcdError
-from . import demo, mlflow_ui, runs, services, serving
+from . import demo, mlflow_ui, portable, runs, services, serving
 from .group import Group
 
 __all__ = ["GROUPS", "Group", "main"]
 
 GROUPS: dict[str, Group] = {}
-for _module in (services, runs, serving, mlflow_ui, demo):
+for _module in (services, runs, serving, portable, mlflow_ui, demo):
     GROUPS.update(_module.COMMANDS)
 
 

@@ -104,6 +104,18 @@ def execute(pipeline: Pipeline, *, params: dict[str, Any], namespace: Mapping[st
 def _execute(pipeline: Pipeline, *, params: dict[str, Any],
              namespace: Mapping[str, Any] | None, cache: bool, trigger: str,
              tick: float | None, tee: bool | None, run_id: str | None) -> Run:
+    return prepare(pipeline, params=params, namespace=namespace, cache=cache, trigger=trigger,
+                   tick=tick, tee=tee, run_id=run_id).go()
+
+
+def prepare(pipeline: Pipeline, *, params: dict[str, Any],
+            namespace: Mapping[str, Any] | None = None, cache: bool = True,
+            trigger: str = "manual", tick: float | None = None, tee: bool | None = None,
+            run_id: str | None = None, tags: Mapping[str, str] | None = None) -> _Execution:
+    """Check the definition, record the run as RUNNING and return its execution, not started:
+    `.go()` runs every step; an orchestrator that runs each step as its own task calls
+    `.begin()`, `.run_step(name, ids)` per step and `.end()` (see ctcd_jupyter.prefect).
+    The caller holds `context.run_lock(pipeline.name)`."""
     context = pipeline.context
     graph = pipeline.graph()
     pipeline.check_params(params, graph)
@@ -113,10 +125,10 @@ def _execute(pipeline: Pipeline, *, params: dict[str, Any],
         tee = threading.current_thread() is threading.main_thread()
     run = Run(id=run_id or new_run_id(), pipeline=pipeline.name, trigger=trigger,
               started_at=context.now(), params=dict(params), tick=tick,
-              steps=[StepRun(s.name) for s in graph.steps])
+              steps=[StepRun(s.name) for s in graph.steps], tags=dict(tags or {}))
     run._artifacts = context.artifacts
     save_run(context.store, run)
-    return _Execution(context, graph, run, externals, cache, tee).go()
+    return _Execution(context, graph, run, externals, cache, tee)
 
 
 class _Execution:
@@ -134,32 +146,60 @@ class _Execution:
         self.ids: dict[str, str] = {}
         self.external_fps: dict[str, str | None] = {}
         self.cache_rows: list[tuple[str, str, str, float]] = []
+        self._interrupted: BaseException | None = None
 
     def go(self) -> Run:
-        run, observers = self.run, self.context.observers
-        interrupted: BaseException | None = None
+        """Run every step in order; the run is recorded whatever ends it."""
+        self.begin()
         try:
-            with running(run, self.context):
-                observers.emit("run_start", run)
-                for step, record in zip(self.graph.steps, run.steps, strict=True):
-                    if run.failed_step is not None:
-                        record.status = StepState.SKIPPED
-                        continue
-                    observers.emit("step_start", run, record)
-                    try:
-                        self._run_step(step, record)
-                    except KeyboardInterrupt as exc:
-                        interrupted = exc
-                        self._fail(step, record, exc, note="interrupted")
-                    except BaseException as exc:
-                        # is never recorded as succeeded, whatever ended it
-                        self._fail(step, record, exc, internal=True)
-                    observers.emit("step_end", run, record)
+            for step in self.graph.steps:
+                self._one(step)
         finally:
-            self._finish()
-        if interrupted is not None:
+            self.end()
+        return self.run
+
+    # -- or driven one step at a time from outside (one orchestrator task per step) ----------
+    def begin(self) -> None:
+        """Tell the observers the run started (MLflow tracking opens its run here)."""
+        with running(self.run, self.context):
+            self.context.observers.emit("run_start", self.run)
+
+    def run_step(self, name: str, ids: Mapping[str, str]) -> dict[str, str]:
+        """Run step `name`, its upstream values loaded from the artifact store by id (`ids`:
+        name -> artifact id, what earlier steps returned); returns all ids so far. A failed
+        or skipped step is recorded, not raised: read `self.run.failed_step`."""
+        step = next(s for s in self.graph.steps if s.name == name)
+        for value_name, aid in ids.items():
+            if value_name not in self.values:
+                self.values[value_name] = self.context.artifacts.get(aid)
+            self.ids.setdefault(value_name, aid)
+        self._one(step)
+        return dict(self.ids)
+
+    def end(self) -> Run:
+        """Record the run as finished; a KeyboardInterrupt during it is raised again."""
+        self._finish()
+        if self._interrupted is not None:
+            interrupted, self._interrupted = self._interrupted, None
             raise interrupted
-        return run
+        return self.run
+
+    def _one(self, step: Step) -> None:
+        run, record = self.run, self.run.step(step.name)
+        if run.failed_step is not None or self._interrupted is not None:
+            record.status = StepState.SKIPPED
+            return
+        with running(run, self.context):
+            self.context.observers.emit("step_start", run, record)
+            try:
+                self._run_step(step, record)
+            except KeyboardInterrupt as exc:
+                self._interrupted = exc
+                self._fail(step, record, exc, note="interrupted")
+            except BaseException as exc:
+                # recorded as succeeded, whatever ended it
+                self._fail(step, record, exc, internal=True)
+            self.context.observers.emit("step_end", run, record)
 
     # -- one step ----------------------------------------------------------------------------
     def _run_step(self, step: Step, record: StepRun) -> None:

@@ -145,6 +145,9 @@ class Run:
     # what a deployment in this run decided (the deployer's record as data: model_name,
     # outcome, version, champion_version, metric, value, champion_value, reason)
     deployment: dict[str, Any] | None = None
+    # Links to where else this run is known (e.g. prefect.flow_run_id, ctcd.where): also MLflow
+    # tags of its MLflow run.
+    tags: dict[str, str] = field(default_factory=dict)
     owner: dict[str, Any] = field(default_factory=process_identity)  # who runs it
     _artifacts: ArtifactStore | None = field(default=None, repr=False, compare=False)
     _exception: BaseException | None = field(default=None, repr=False, compare=False)
@@ -236,7 +239,7 @@ class Run:
                 "log": self.log, "error": self.error, "failed_step": self.failed_step,
                 "mlflow_run_id": self.mlflow_run_id, "tick": self.tick,
                 "warnings": self.warnings, "owner": self.owner,
-                "deployment": self.deployment}
+                "deployment": self.deployment, "tags": self.tags}
 
     @classmethod
     def from_dict(cls, data: Mapping) -> Run:
@@ -249,6 +252,6 @@ class Run:
                    mlflow_run_id=data.get("mlflow_run_id"), tick=data.get("tick"),
                    warnings=list(data.get("warnings") or []),
                    owner=dict(data.get("owner") or {}),
-                   deployment=data.get("deployment") or None)
+                   deployment=data.get("deployment") or None, tags=dict(data.get("tags") or {}))
 
 

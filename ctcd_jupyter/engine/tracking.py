@@ -15,10 +15,17 @@ from ..views.runs import run_note
 from .observers import RunObserver
 from .run import Run, RunState
 
-__all__ = ["EXPERIMENT_KIND", "Tracker", "TrackingObserver"]
+__all__ = ["EXPERIMENT_KIND", "Tracker", "TrackingObserver", "where_this_runs"]
 
 # MLflow 3's UI opens an experiment without this tag in its GenAI view, which shows "No data".
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+
+
+def where_this_runs() -> str:
+    """Which machine ran a run, for runs read back from a shared tracking server."""
+    import socket
+
+    return os.environ.get("CTCD_WHERE") or socket.gethostname()
 
 
 class Tracker:
@@ -49,6 +56,13 @@ class Tracker:
                 # "Creating initial MLflow database tables..." is noise in a notebook cell.
                 logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
 
+                if self.uri.startswith(("http://", "https://")):
+                    # MLflow retries a down server for minutes by default; a run should not
+                    # wait that long to learn tracking is unavailable.
+                    import os
+
+                    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+                    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
                 self._client = MlflowClient(tracking_uri=self.uri)
             return self._client
 
@@ -73,7 +87,8 @@ class Tracker:
         from mlflow.entities import Param, RunTag
 
         client = self.client
-        tags = {"ctcd.run_id": run.id, "ctcd.pipeline": run.pipeline, "ctcd.trigger": run.trigger}
+        tags = {"ctcd.run_id": run.id, "ctcd.pipeline": run.pipeline, "ctcd.trigger": run.trigger,
+                "ctcd.where": where_this_runs(), **run.tags}
         mlflow_run = client.create_run(self.experiment_id(run.pipeline),
                                        run_name=f"{run.pipeline}-{run.id}", tags=tags)
         run_id = mlflow_run.info.run_id
@@ -130,7 +145,10 @@ class TrackingObserver(RunObserver):
         try:
             run.mlflow_run_id = tracker.start(run)
         except Exception as exc:
-            run.warnings.append(f"MLflow tracking unavailable: {type(exc).__name__}: {exc}")
+            run.warnings.append(
+                f"MLflow tracking unavailable at {tracker.uri} ({_first_line(exc)}): this run's "
+                "params, metrics and step times are only in the local state folder, not in "
+                "MLflow")
 
     def run_end(self, run: Run) -> None:
         tracker = self._tracker()
@@ -139,4 +157,13 @@ class TrackingObserver(RunObserver):
         try:
             tracker.finish(run, run._history)
         except Exception as exc:
-            run.warnings.append(f"MLflow tracking failed: {type(exc).__name__}: {exc}")
+            lost = ", ".join(run.metrics) or "none"
+            run.warnings.append(
+                f"MLflow tracking failed at the end of the run ({_first_line(exc)}): MLflow "
+                f"run {run.mlflow_run_id} at {tracker.uri} lacks this run's metrics ({lost}), "
+                "step times and final status; the local run record has them")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__

@@ -20,6 +20,8 @@ from ..errors import (
     StepDefinitionError,
     did_you_mean,
 )
+from ..portable.export import ExportError, export_pipeline
+from ..portable.remote import with_remote_runs
 from ..views.pipelines import pipeline_bundle
 from ..views.runs import runs_table
 from .base import CtcdMagics
@@ -56,6 +58,8 @@ PIPELINE_HELP = subcommands("pipeline", [
      "%pipeline run ct --param C=0.5"),
     ("show NAME", "its DAG (drawn where the front end can), inputs, outputs, parameters",
      "%pipeline show ct"),
+    ("export NAME [PATH] [--param K=V ...]", "write it as one runnable Python file "
+     "(python FILE, ctcd run FILE, Prefect)", "%pipeline export ct"),
     ("list", "every pipeline defined in this kernel", "%pipeline list"),
 ])
 
@@ -94,7 +98,8 @@ class PipelineMagics(CtcdMagics):
     @argument("words", nargs="*", metavar="SUBCOMMAND",
               help="one of the subcommands below (a name that is not a verb defines a pipeline)")
     @argument("--param", "-p", action="append", nargs="+", metavar="K=V",
-              help="a value for a name the steps read (run only); repeatable")
+              help="a value for a name the steps read (run; export: a parameter default); "
+                   "repeatable")
     @argument("--no-cache", action="store_true", help="recompute every step (run only)")
     @line_magic
     def pipeline(self, line: str) -> Run | None:
@@ -109,6 +114,8 @@ class PipelineMagics(CtcdMagics):
             if verb == "list":
                 print(self._list())
                 return None
+            if verb == "export":
+                return self._export(words, parse_params(args.param))
             if verb in ("run", "show"):
                 if len(words) != 2:
                     raise UsageError(f"usage: %pipeline {verb} NAME")
@@ -135,6 +142,18 @@ class PipelineMagics(CtcdMagics):
         print(f"pipeline {pipeline.name}: {order}")
         return None
 
+    def _export(self, words: list[str], params: dict[str, Any]) -> None:
+        if len(words) not in (2, 3):
+            raise UsageError("usage: %pipeline export NAME [PATH] [--param K=V]")
+        pipeline = self.workspace.get_pipeline(words[1])
+        try:
+            path = export_pipeline(pipeline, words[2] if len(words) == 3 else None,
+                                   params=params, namespace=self.shell.user_ns)
+        except ExportError as exc:
+            raise UsageError(str(exc)) from None
+        print(f"exported pipeline {pipeline.name} to {path.name}: run it with "
+              f"python {path.name}, or ctcd run {path.name}")
+
     def _list(self) -> str:
         pipelines = self.workspace.pipelines
         if not pipelines:
@@ -145,6 +164,8 @@ class PipelineMagics(CtcdMagics):
     @magic_arguments()
     @argument("pipeline", nargs="?", default=None, help="only this pipeline's runs")
     @argument("-n", type=int, default=10, help="how many runs to show (default 10)")
+    @argument("--remote", action="store_true",
+              help="also the runs the MLflow tracking server has from other machines")
     @line_magic
     def runs(self, line: str) -> None:
         """Run history, newest first: id, trigger, status, start, duration, metrics."""
@@ -153,6 +174,8 @@ class PipelineMagics(CtcdMagics):
             raise UsageError("-n must be at least 1")
         workspace = self.workspace
         runs = workspace.runs(args.pipeline, limit=args.n)
+        if args.remote:
+            runs = with_remote_runs(workspace, runs, args.pipeline, args.n)
         if not runs and args.pipeline:
             known = set(workspace.pipelines) | {r["pipeline"] for r in workspace.store.execute(
                 "SELECT DISTINCT pipeline FROM runs")}

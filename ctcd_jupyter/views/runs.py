@@ -77,6 +77,7 @@ def run_text(run: Any) -> str:
         took = "" if step.duration is None else f"  {duration(step.duration, compact=True)}"
         lines.append(f"  {step.name:<20} {_value(step.status):<9}{took}")
         lines += [f"      {note}" for note in step.notes]
+    lines += [f"tag {k}: {v}" for k, v in (getattr(run, "tags", None) or {}).items()]
     lines += [f"warning: {w}" for w in run.warnings]
     decision = getattr(run, "deployment", None)
     if decision:
