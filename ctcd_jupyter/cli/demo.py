@@ -5,6 +5,7 @@ README's "run the main example" command, and `ctcd demo`.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -68,7 +69,27 @@ def run_notebook(path: Path, *, timeout: float = 600, out: TextIO | None = None)
         print(f"\n{path.name}: all cells ran ({elapsed:.1f} s)", file=out)
     else:
         print(f"\n{path.name}: FAILED after {elapsed:.1f} s\n{error}", file=out)
+    _still_serving(path, out)
     return ok
+
+
+def _still_serving(path: Path, out: TextIO) -> None:
+    """What the notebook left running (its kernel's state folder: $CTCD_HOME, else `.ctcd`
+    beside the notebook), and how to call and stop it."""
+    from ..services import services
+
+    home = Path(os.environ.get("CTCD_HOME") or path.parent.resolve() / ".ctcd")
+    if not (home / "state.db").exists():
+        return
+    running = [svc for svc in services(home) if svc.is_running]
+    for svc in running:
+        version = getattr(svc, "model_version", None)
+        what = f"{svc.name}" + (f" v{version}" if version else "")
+        print(f"\nstill serving {what} at {svc.endpoint} (state in {home})", file=out)
+        if hasattr(svc, "predict"):
+            print(f"  call it: curl -s {svc.endpoint} -H 'Content-Type: application/json' "
+                  "-d '{\"inputs\": [[0.5, -1.2]]}'", file=out)
+        print(f"  stop it: CTCD_HOME={home} ctcd services stop {svc.name}", file=out)
 
 
 def _text(output: dict) -> str:

@@ -16,8 +16,9 @@ Every route needs the server's authentication (token or cookie), as all of Jupyt
 errors answer `{"error": "..."}` with 400 (bad request), 404 (no such thing) or 409 (not now).
 
 The state folder: `c.CtcdApp.home` (a config file, or `--CtcdApp.home=PATH` on the command
-line), else `$CTCD_HOME`, else `.ctcd/` in the server's root folder. Kernels started by the
-server inherit its environment, so set `CTCD_HOME` for both when notebooks use the default.
+line), else `$CTCD_HOME`, else `.ctcd/` in the server's root folder. The extension puts it in
+the server's `CTCD_HOME`, which the kernels it starts inherit: every notebook of this server
+keeps its state where the side panel reads it, whatever folder the notebook is in.
 """
 
 from __future__ import annotations
@@ -51,5 +52,7 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     from .handlers import setup_handlers
 
     home = state_folder(serverapp)
+    # Kernels inherit the server's environment: notebooks and the panel share one folder.
+    os.environ["CTCD_HOME"] = str(home)
     setup_handlers(serverapp.web_app, home)
     serverapp.log.info("ctcd_jupyter: REST API at /ctcd/api, state in %s", home)
