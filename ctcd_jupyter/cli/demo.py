@@ -77,6 +77,7 @@ def _still_serving(path: Path, out: TextIO) -> None:
     """What the notebook left running (its kernel's state folder: $CTCD_HOME, else `.ctcd`
     beside the notebook), and how to call and stop it."""
     from ..services import services
+    from ..services.input_example import invocation_body
 
     home = Path(os.environ.get("CTCD_HOME") or path.parent.resolve() / ".ctcd")
     if not (home / "state.db").exists():
@@ -86,9 +87,10 @@ def _still_serving(path: Path, out: TextIO) -> None:
         version = getattr(svc, "model_version", None)
         what = f"{svc.name}" + (f" v{version}" if version else "")
         print(f"\nstill serving {what} at {svc.endpoint} (state in {home})", file=out)
-        if hasattr(svc, "predict"):
+        body = invocation_body(svc) if hasattr(svc, "predict") else None
+        if body is not None:
             print(f"  call it: curl -s {svc.endpoint} -H 'Content-Type: application/json' "
-                  "-d '{\"inputs\": [[0.5, -1.2]]}'", file=out)
+                  f"-d '{body}'", file=out)
         print(f"  stop it: CTCD_HOME={home} ctcd services stop {svc.name}", file=out)
 
 

@@ -15,11 +15,11 @@ import ipywidgets as widgets
 
 from ..errors import PredictionError
 from ..services import BaseService, get_service, services
+from ..services.input_example import input_template
 from ..views.format import TONE_COLOURS, when
 from ..views.services import short_prediction_error
 from ..workspace import Workspace, get_workspace
 from .common import Panel, RowTable, badge, button, heading
-from .predict import input_template
 
 __all__ = ["ServicesPanel"]
 

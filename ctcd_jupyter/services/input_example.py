@@ -1,6 +1,6 @@
-"""What the predict box starts from: the model's input example, else a record with the
-columns of its signature (`[{"x0": 0.0, "x1": 0.0}]`). mlflow is imported only here, lazily, on
-a background thread, once per model URI."""
+"""An input a model server accepts, as JSON text: the model's input example, else a record with
+the columns of its signature (`[{"x0": 0.0, "x1": 0.0}]`). The predict box starts from it and
+`ctcd demo` shows it in a curl line. mlflow is imported lazily, once per model URI."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import json
 import tempfile
 from typing import Any
 
-__all__ = ["input_template"]
+__all__ = ["input_template", "invocation_body"]
 
 
 def input_template(svc: Any) -> str | None:
@@ -26,6 +26,16 @@ def input_template(svc: Any) -> str | None:
     if not uri:
         return None
     return _from_model(uri, config.get("tracking_uri"))
+
+
+def invocation_body(svc: Any) -> str | None:
+    """A `/invocations` body for `svc` built from `input_template` (records or rows)."""
+    template = input_template(svc)
+    if template is None:
+        return None
+    rows = json.loads(template)
+    key = "dataframe_records" if rows and isinstance(rows[0], dict) else "inputs"
+    return json.dumps({key: rows})
 
 
 def _records(example: Any) -> str:
@@ -64,5 +74,12 @@ def _from_model(uri: str, tracking_uri: str | None) -> str | None:
             example = model.load_input_example(local)
         if example is not None:
             return _records(example)
-        names = model.signature.inputs.input_names() if model.signature else []
+        if model.signature is None:
+            return None
+        inputs = model.signature.inputs
+        if inputs.is_tensor_spec():  # one unnamed tensor: a row of zeros of its width
+            shape = inputs.inputs[0].shape
+            width = shape[-1] if len(shape) == 2 and shape[-1] > 0 else 1
+            return json.dumps([[0.0] * width])
+        names = inputs.input_names()
         return json.dumps([{n: 0.0 for n in names}]) if names else None
