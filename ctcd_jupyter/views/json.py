@@ -27,10 +27,10 @@ def _value(state: Any) -> str:
 
 def run_json(run: Any, *, detail: bool = False,
              deployments: Iterable[Any] = ()) -> dict[str, Any]:
-    """One JSON shape for a run, used by `ctcd runs --json` and `GET /ctcd/api/runs`.
-    `detail` adds the steps (with their logs), the params, the full error and log, and the
-    deployment decisions the run made (`deployments`: DeploymentRecords, given by the caller
-    that can read them)."""
+    """One JSON shape for a run, used by `ctcd runs --json` and `GET /ctcd/api/runs`. Every
+    shape has the steps' status; `detail` adds their times, notes, errors and logs, the run's
+    log, and the deployment decisions it made (`deployments`: DeploymentRecords, given by the
+    caller that can read them)."""
     data: dict[str, Any] = {
         "id": run.id, "pipeline": run.pipeline, "trigger": run.trigger,
         "status": _value(run.status), "tone": tone(run.status),
@@ -38,15 +38,18 @@ def run_json(run: Any, *, detail: bool = False,
         "duration": run.duration, "metrics": dict(run.metrics), "note": run_note(run),
         "failed_step": run.failed_step, "error": run.error,
         "mlflow_run_id": run.mlflow_run_id, "warnings": list(run.warnings),
+        "tags": dict(getattr(run, "tags", None) or {}),
+        "deployment": getattr(run, "deployment", None),
+        "params": {k: _plain(v) for k, v in run.params.items()},
+        "steps": [{"name": s.name, "status": _value(s.status), "tone": tone(s.status),
+                   "duration": s.duration, "cached": _value(s.status) == "CACHED"}
+                  for s in run.steps],
     }
     if detail:
-        data["params"] = {k: _plain(v) for k, v in run.params.items()}
         data["log"] = run.log
-        data["steps"] = [{"name": s.name, "status": _value(s.status), "tone": tone(s.status),
-                          "started": s.started, "finished": s.finished, "duration": s.duration,
-                          "cached": _value(s.status) == "CACHED", "notes": list(s.notes),
-                          "metrics": dict(s.metrics), "error": s.error, "log": s.log}
-                         for s in run.steps]
+        for step, out in zip(run.steps, data["steps"], strict=True):
+            out.update(started=step.started, finished=step.finished, notes=list(step.notes),
+                       metrics=dict(step.metrics), error=step.error, log=step.log)
         data["deployments"] = [deployment_json(d) for d in deployments]
     return data
 
