@@ -44,15 +44,36 @@ def test_widget_count_stays_flat_over_100_ticks_with_two_panels(workspace):
     workspace.scheduling.stop()
 
 
+def _owned(widget, seen=None):
+    """Every widget model reachable from `widget` (children, layout, style, outputs)."""
+    from ipywidgets import Widget
+
+    seen = set() if seen is None else seen
+    if id(widget) in seen:
+        return seen
+    seen.add(id(widget))
+    found = [widget]
+    for name in widget.keys:
+        value = getattr(widget, name, None)
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(item, Widget) and id(item) not in seen:
+                found += _owned(item, seen)
+    return found
+
+
 def test_close_releases_every_widget_and_stops_polling(workspace):
+    from ipywidgets.widgets import widget
+
     workspace.namespace = {}
     Pipeline("p", [Step("s", "x = 1")]).run()
-    before = widget_count()
     panel = SchedulesPanel(poll=True)
     view = RunsView(poll=True)
     assert any(t.name == "ctcd-panel-poll" for t in threading.enumerate())
+    owned = {w.model_id for w in [*_owned(panel), *_owned(view)] if w.model_id}
+    assert len(owned) > 10
     panel.close()
     view.close()
-    assert widget_count() == before
+    # (a count of every widget in the process would also see other tests' leftovers)
+    assert owned.isdisjoint(widget._instances)
     eventually(lambda: not any(t.name == "ctcd-panel-poll" and t.is_alive()
                                for t in threading.enumerate()), 10)
