@@ -82,10 +82,54 @@ def test_deployed_on_one_machine_visible_on_another(deploying_file, tracking_ser
     assert [run_id, "cli@machine-a", "SUCCEEDED"] == seen["runs"][0][:3]
 
 
-@pytest.mark.skip(reason="the serving follower (`ctcd serve models:/NAME@champion`) is being "
-                         "built in the serving issue: extend this test when it lands")
-def test_follower_on_another_machine_serves_what_was_deployed(tracking_server, tmp_path):
-    # EXTEND HERE: start `ctcd serve models:/shared-iris@champion` with machine B's env (its
-    # own CTCD_HOME, the same MLFLOW_TRACKING_URI), run the pipeline on machine A, and poll
-    # B's endpoint until X-Model-Version answers the new version.
-    raise NotImplementedError
+def _served_version(endpoint: str) -> str | None:
+    import requests
+
+    try:
+        answer = requests.post(endpoint, json={"inputs": [[0.0, 0.0, 0.0]]}, timeout=5)
+    except requests.RequestException:
+        return None
+    return answer.headers.get("X-Model-Version") if answer.ok else None
+
+
+def test_follower_on_another_machine_serves_what_was_deployed(deploying_file, tracking_server,
+                                                              tmp_path):
+    import time
+
+    from mlflow.tracking import MlflowClient
+
+    machine_a = {**servers.prefect_env(tmp_path / "pa"), "CTCD_HOME": str(tmp_path / "a"),
+                 "CTCD_TRACKING": "1", "MLFLOW_TRACKING_URI": tracking_server,
+                 "CTCD_WHERE": "machine-a"}
+    machine_b = {**machine_a, "CTCD_HOME": str(tmp_path / "b"), "CTCD_WHERE": "machine-b"}
+    registry = MlflowClient(tracking_uri=tracking_server, registry_uri=tracking_server)
+    uri = f"models:/{MODEL}@champion"
+    try:
+        first = subprocess.run([ctcd_cli(), "run", str(deploying_file), "--no-cache"],
+                               env=machine_a, capture_output=True, text=True, timeout=300)
+        assert first.returncode == 0, first.stdout + first.stderr
+        # the serving machine: its own state folder, the team's registry, following the alias
+        served = subprocess.run([ctcd_cli(), "serve", uri, "--name", "follower", "--detach",
+                                 "--timeout", "180"], env=machine_b, capture_output=True,
+                                text=True, timeout=300)
+        assert served.returncode == 0, served.stdout + served.stderr
+        endpoint = served.stdout.strip().splitlines()[-1].rsplit(" at ", 1)[1]
+        champion = registry.get_model_version_by_alias(MODEL, "champion").version
+        assert _served_version(endpoint) == champion
+
+        again = subprocess.run([ctcd_cli(), "run", str(deploying_file), "--no-cache"],
+                               env=machine_a, capture_output=True, text=True, timeout=300)
+        assert again.returncode == 0, again.stdout + again.stderr
+        deployed_at = time.monotonic()
+        newer = registry.get_model_version_by_alias(MODEL, "champion").version
+        assert int(newer) > int(champion)
+        deadline = deployed_at + 60
+        while _served_version(endpoint) != newer:
+            assert time.monotonic() < deadline, "the follower did not serve the new champion"
+            time.sleep(0.1)
+        print(f"follower on machine B served v{newer} "
+              f"{time.monotonic() - deployed_at:.2f} s after machine A's run ended")
+    finally:
+        for env, name in ((machine_b, "follower"), (machine_a, MODEL)):
+            subprocess.run([ctcd_cli(), "services", "stop", name, "--force"], env=env,
+                           capture_output=True, timeout=60)
