@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import sys
 from typing import Any
 
@@ -22,6 +21,7 @@ from ..errors import (
 )
 from ..portable.export import ExportError, export_pipeline
 from ..portable.remote import with_remote_runs
+from ..portable.runfile import parse_params as parse_param_items
 from ..views.pipelines import pipeline_bundle
 from ..views.runs import runs_table
 from .base import CtcdMagics
@@ -33,18 +33,11 @@ _USER_ERRORS = (StepDefinitionError, PipelineDefinitionError, ParameterError)
 
 
 def parse_params(items: list[list[str]] | None) -> dict[str, Any]:
-    """`K=V` strings to a dict; values are Python literals when they parse, else strings."""
-    params: dict[str, Any] = {}
-    for item in [i for group in items or [] for i in group]:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if not sep or not key.isidentifier():
-            raise UsageError(f"--param {item!r}: expected NAME=VALUE, e.g. --param C=0.5")
-        try:
-            params[key] = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            params[key] = text
-    return params
+    """`K=V` strings (argparse's nested lists) to a dict, as `ctcd run --param` reads them."""
+    try:
+        return parse_param_items([i for group in items or [] for i in group])
+    except ParameterError as exc:
+        raise UsageError(str(exc)) from None
 
 
 # The verbs of %pipeline: a pipeline cannot be *defined* under these names from the magic

@@ -30,10 +30,15 @@ def _run(*argv: str) -> bool:
     return subprocess.run(argv, capture_output=True).returncode == 0
 
 
+_WHY = (" (needs root with CAP_SYS_ADMIN: root ignores file modes, so only this makes a "
+        "folder unwritable)")
+
+
 @contextlib.contextmanager
 def immutable(folder: Path):
     if shutil.which("chattr") is None or not _run("chattr", "+i", str(folder)):
-        pytest.skip("chattr +i is not available here")
+        pytest.skip("chattr +i is not available here"
+                    + _WHY)
     try:
         yield
     finally:
@@ -46,7 +51,8 @@ def tmpfs(folder: Path, size: str = "2m"):
     if shutil.which("mount") is None or not _run("mount", "-t", "tmpfs", "-o",
                                                  f"size={size},mode=0700", "tmpfs",
                                                  str(folder)):
-        pytest.skip("cannot mount a tmpfs here")
+        pytest.skip("cannot mount a tmpfs here"
+                    + _WHY)
     try:
         yield
     finally:
@@ -99,10 +105,12 @@ def test_a_read_only_state_folder_refuses_a_new_service_in_one_line(state, tmp_p
     view = tmp_path / "ro-view"
     view.mkdir()
     if not _run("mount", "--bind", str(state), str(view)):
-        pytest.skip("cannot bind-mount here")
+        pytest.skip("cannot bind-mount here"
+                    + _WHY)
     try:
         if not _run("mount", "-o", "remount,bind,ro", str(view)):
-            pytest.skip("cannot remount read-only here")
+            pytest.skip("cannot remount read-only here"
+                    + _WHY)
         out = subprocess.run([sys.executable, "-c", NEW_SERVICE], capture_output=True,
                              text=True, timeout=60, env={**os.environ, "CTCD_HOME": str(view)})
         assert out.returncode == 0, out.stderr[-2000:]
