@@ -34,6 +34,10 @@ from .status import ServiceState
 
 __all__ = ["BaseService", "ServiceState"]
 
+# How often a start looks whether the service answers: a health check is a connect to
+# loopback, so a short beat costs little and a server is used ~0.1 s sooner than at 0.1 s.
+HEALTH_POLL = 0.025
+
 
 
 def _normalized(config: dict[str, Any]) -> dict[str, Any]:
@@ -342,7 +346,7 @@ class BaseService:
             if now >= next_report:
                 report(f"starting ({timeout - (deadline - now):.0f} s)")
                 next_report = now + 2.0
-            time.sleep(min(0.1, max(0.0, deadline - now)))
+            time.sleep(min(HEALTH_POLL, max(0.0, deadline - now)))
 
     def _retry_start(self, error: ServiceStartError) -> bool:
         """Whether a failed start is worth one more launch (subclasses decide)."""

@@ -29,6 +29,7 @@ from .stock_server import stock_command, stock_signature_columns, stock_swap
 __all__ = ["MLFlowDeploymentService", "ModelSwapError"]
 
 _HOOKS = Path(__file__).with_name("_uvicorn_hooks")
+_SERVE = Path(__file__).with_name("_serve.py")  # the model server, run by path
 _NODELAY_PROTOCOL = "ctcd_nodelay_http:NoDelayHTTPProtocol"
 _JSON = {"Content-Type": "application/json"}
 SERVERS = ("ctcd", "mlflow")
@@ -133,7 +134,7 @@ class MLFlowDeploymentService(LocalDaemonService):
         fd = os.open(folder / "server.json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(json.dumps(config))
-        return [sys.executable, "-m", "ctcd_jupyter.services.model_server", str(folder)]
+        return [sys.executable, str(_SERVE), str(folder)]
 
     def _env(self, host: str, port: int | None) -> dict[str, str]:
         env = super()._env(host, port)

@@ -1,7 +1,8 @@
 """The ctcd model server: MLflow's own scoring app for one model at a time, swapped in place.
 
-Run by `MLFlowDeploymentService` as `python -m ctcd_jupyter.services.model_server FOLDER` (the
-service folder, holding `server.json`); see `model_slot.py` for how workers agree on the model.
+Run by `MLFlowDeploymentService` as `python .../services/_serve.py FOLDER` (the service folder,
+holding `server.json`; `_serve.py` says why by path); see `model_slot.py` for how workers agree
+on the model.
 """
 
 from __future__ import annotations
@@ -155,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[ctcd] model server for {config['model_uri']} on {config['host']}:{config['port']}"
           f" with {workers} worker(s)", flush=True)
     threading.current_thread().name = "ctcd-model-server"
-    uvicorn.run("ctcd_jupyter.services.model_server:create_app", **options)
+    uvicorn.run(f"{__name__}:create_app", **options)
     return 0
 
 

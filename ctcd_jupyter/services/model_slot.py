@@ -11,11 +11,11 @@ worker at a time (`leader.lock`) polls the registry alias.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import fcntl
 import json
 import os
+import queue
 import shutil
 import tempfile
 import threading
@@ -24,7 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Coordinator", "Served", "parse_models_uri"]
+from .mlflow_registry import RegistryReader
+from .model_probe import CandidateError, one_line
+from .model_probe import probe as probe_model
+
+__all__ = ["CandidateError", "Coordinator", "Served", "parse_models_uri"]
 
 TICK = 0.1
 _DELETED = object()
@@ -40,13 +44,11 @@ class Served:
     columns: list[str] | None = None
     example: str | None = None
     local: str | None = None
+    requirements: list[str] | None = None
+    python_version: str | None = None
     generation: int = 0
     since: float = field(default_factory=time.time)
     why: str = "started"
-
-
-class CandidateError(Exception):
-    """A model that must not be served; the message is one line."""
 
 
 def parse_models_uri(uri: str) -> tuple[str, str | None, str | None] | None:
@@ -61,11 +63,6 @@ def parse_models_uri(uri: str) -> tuple[str, str | None, str | None] | None:
     if name and version.isdigit():
         return name, version, None
     return None  # models:/m-<id> (a logged model) has no registry version
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".strip()[:500]
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -103,11 +100,12 @@ class Coordinator:
         if self.follow is not None and self.follow[2] is None:
             self.follow = None  # a fixed version: nothing to follow
         self.alias_seen: Any = None
-        self._client: Any = None
+        self.registry = RegistryReader(config.get("tracking_uri"))
         self._leader_fd: int | None = None
         self._stop = threading.Event()
         self._worker_error: str | None = None
         self._failed_generation = -1
+        self._checks: queue.SimpleQueue[Served | None] = queue.SimpleQueue()
         (folder / "workers").mkdir(mode=0o700, exist_ok=True)
         (folder / "models").mkdir(mode=0o700, exist_ok=True)
         self._worker_file = folder / "workers" / f"{os.getpid()}.json"
@@ -116,14 +114,6 @@ class Coordinator:
         self._parent = os.getppid() if int(config.get("workers") or 1) > 1 else None
 
     # -- the registry -------------------------------------------------------------------------
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            from mlflow.tracking import MlflowClient
-
-            self._client = MlflowClient(tracking_uri=self.config.get("tracking_uri"))
-        return self._client
-
     def resolve(self, uri: str) -> tuple[str, str | None]:
         """The exact URI to load and its registry version (an alias is resolved now)."""
         parsed = parse_models_uri(uri)
@@ -131,7 +121,7 @@ class Coordinator:
             return uri, None
         name, version, alias = parsed
         if alias is not None:
-            version = str(self.client.get_model_version_by_alias(name, alias).version)
+            version = self.registry.version_of(name, alias)
         return f"models:/{name}/{version}", version
 
     def tag_failed(self, uri: str, reason: str) -> None:
@@ -139,8 +129,9 @@ class Coordinator:
         if parsed is None or parsed[1] is None:
             return
         with contextlib.suppress(Exception):  # the version may not exist at all
-            self.client.set_model_version_tag(parsed[0], parsed[1], "ctcd.deploy", "failed")
-            self.client.set_model_version_tag(parsed[0], parsed[1], "ctcd.deploy.reason",
+            client = self.registry.client
+            client.set_model_version_tag(parsed[0], parsed[1], "ctcd.deploy", "failed")
+            client.set_model_version_tag(parsed[0], parsed[1], "ctcd.deploy.reason",
                                               reason[:4000])
 
     # -- one candidate ------------------------------------------------------------------------
@@ -161,7 +152,7 @@ class Coordinator:
         if thread.is_alive():
             raise CandidateError(f"loading {uri} took longer than {timeout:g} s")
         if "error" in box:
-            raise CandidateError(f"cannot load {uri}: {_one_line(box['error'])}")
+            raise CandidateError(f"cannot load {uri}: {one_line(box['error'])}")
         return box["served"]
 
     def _load(self, uri: str) -> Served:
@@ -171,10 +162,14 @@ class Coordinator:
         from mlflow.tracking.artifact_utils import _download_artifact_from_uri
 
         exact, version = self.resolve(uri)
+        parsed = parse_models_uri(exact)
+        source = self.registry.location(parsed[0], version) if parsed and version else exact
         local = tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=self.folder / "models")
         try:
-            path = _download_artifact_from_uri(exact, output_path=local)
-            model = mlflow.pyfunc.load_model(path)
+            path = _download_artifact_from_uri(source, output_path=local)
+            # MLflow's check of the model's requirements against this environment scans every
+            # installed distribution (~1 s): it runs after the switch (see _check_requirements)
+            model = mlflow.pyfunc.load_model(path, suppress_warnings=True)
             example = None
             with contextlib.suppress(Exception):
                 example = Model.load(path).get_serving_input(path)
@@ -186,67 +181,13 @@ class Coordinator:
         columns = None
         if schema is not None and not schema.is_tensor_spec() and schema.has_input_names():
             columns = list(schema.input_names())
-        return Served(app, exact, version, columns, example, local)
-
-    @staticmethod
-    def probe(served: Served, body: str | None) -> None:
-        """One real prediction through MLflow's own app; a non-200 answer fails the candidate."""
-        body = body or served.example
-        if not body:
-            return
-
-        async def call() -> tuple[int, bytes]:
-            sent = False
-            answer: dict[str, Any] = {"status": 500, "body": b""}
-
-            async def receive() -> dict:
-                nonlocal sent
-                if sent:
-                    await asyncio.sleep(3600)
-                sent = True
-                return {"type": "http.request", "body": body.encode(), "more_body": False}
-
-            async def send(message: dict) -> None:
-                if message["type"] == "http.response.start":
-                    answer["status"] = message["status"]
-                elif message["type"] == "http.response.body":
-                    answer["body"] += message.get("body", b"")
-
-            scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-                     "method": "POST", "scheme": "http", "path": "/invocations",
-                     "raw_path": b"/invocations", "query_string": b"", "root_path": "",
-                     "headers": [(b"content-type", b"application/json")],
-                     "client": ("127.0.0.1", 0), "server": ("127.0.0.1", 0)}
-            await served.app(scope, receive, send)
-            return answer["status"], answer["body"]
-
-        box: dict[str, Any] = {}
-
-        def run() -> None:  # a loop of its own: the caller may be inside uvicorn's loop
-            try:
-                box["answer"] = asyncio.run(call())
-            except BaseException as exc:
-                box["error"] = exc
-
-        thread = threading.Thread(target=run, name="ctcd-probe", daemon=True)
-        thread.start()
-        thread.join(60)
-        if "answer" not in box:
-            raise CandidateError("the probe with its input example "
-                                 + (f"raised {_one_line(box['error'])}" if "error" in box
-                                    else "did not answer within 60 s"))
-        status, answer = box["answer"]
-        if status != 200:
-            try:
-                data = json.loads(answer)
-                message = data.get("message", "")
-                trace = [x for x in str(data.get("stack_trace") or "").splitlines() if x.strip()]
-            except (ValueError, AttributeError):
-                message, trace = answer.decode(errors="replace"), []
-            first = (message.strip().splitlines() or [""])[0][:300]
-            if trace:  # the model's own exception says more than MLflow's generic message
-                first = f"{trace[-1].strip()[:300]} ({first})"
-            raise CandidateError(f"the probe with its input example answered {status}: {first}")
+        requirements = python_version = None
+        with contextlib.suppress(Exception):
+            requirements = mlflow.pyfunc._get_pip_requirements_from_model_path(path)
+            python_version = (model.metadata.flavors.get("python_function") or {}).get(
+                "python_version")
+        return Served(app, exact, version, columns, example, local, requirements=requirements,
+                      python_version=python_version)
 
     # -- switching ----------------------------------------------------------------------------
     def _switch(self, served: Served, generation: int, why: str) -> None:
@@ -257,6 +198,25 @@ class Coordinator:
         self._report()
         if old.local and old.local != served.local:
             shutil.rmtree(old.local, ignore_errors=True)  # loaded in memory; files not needed
+        if served.requirements is not None:
+            self._checks.put(served)
+
+    def _check_requirements(self) -> None:
+        """MLflow's warnings on a served model's requirements and Python version, in the log
+        (what `mlflow.pyfunc.load_model` prints), off the path to the first answer."""
+        while True:
+            served = self._checks.get()
+            if served is None:
+                return
+            try:
+                import mlflow.pyfunc as pyfunc
+
+                pyfunc.warn_dependency_requirement_mismatches(served.requirements)
+                pyfunc._warn_potentially_incompatible_py_version_if_necessary(
+                    model_py_version=served.python_version)
+            except Exception as exc:  # a warning that cannot be computed is no failure
+                print(f"[ctcd] could not check {served.uri}'s requirements: {one_line(exc)}",
+                      flush=True)
 
     def _target(self) -> dict[str, Any] | None:
         return _read_json(self.folder / "target.json")
@@ -281,11 +241,11 @@ class Coordinator:
                         if target is None:
                             raise CandidateError(
                                 f"cannot resolve {self.config['model_uri']}: "
-                                f"{_one_line(exc)}") from exc
+                                f"{one_line(exc)}") from exc
                         uri = target["uri"]
             try:
                 served = self.load(uri)
-                self.probe(served, self.config.get("probe"))
+                probe_model(served.app, self.config.get("probe") or served.example)
             except CandidateError as exc:
                 self.tag_failed(self.resolve_quietly(uri), str(exc))
                 self._set_status(last_error=str(exc))
@@ -312,7 +272,7 @@ class Coordinator:
         with _flock(self.folder / "coord.lock"):
             try:
                 served = self.load(uri, timeout)
-                self.probe(served, probe)
+                probe_model(served.app, probe or served.example)
             except CandidateError as exc:
                 exact = self.resolve_quietly(uri)
                 reason = f"{exact} was not served: {exc}"
@@ -344,12 +304,13 @@ class Coordinator:
 
     def _record(self, served: Served, why: str) -> None:
         try:
-            from .serving_history import record_served
+            # by its full name: the server runs without the ctcd_jupyter package (_serve.py)
+            from ctcd_jupyter.services.serving_history import record_served
 
             record_served(self.config.get("home"), self.config["service"], uri=served.uri,
                           version=served.version, why=why)
         except Exception as exc:  # history is not worth refusing a deployment for
-            print(f"[ctcd] could not record the served version: {_one_line(exc)}", flush=True)
+            print(f"[ctcd] could not record the served version: {one_line(exc)}", flush=True)
 
     # -- status -------------------------------------------------------------------------------
     def _report(self) -> None:
@@ -392,9 +353,12 @@ class Coordinator:
     # -- the background loop ------------------------------------------------------------------
     def follow_in_background(self) -> None:
         threading.Thread(target=self._loop, name="ctcd-follow", daemon=True).start()
+        threading.Thread(target=self._check_requirements, name="ctcd-requirements",
+                         daemon=True).start()
 
     def close(self) -> None:
         self._stop.set()
+        self._checks.put(None)
         with contextlib.suppress(OSError):
             self._worker_file.unlink()
 
@@ -411,7 +375,7 @@ class Coordinator:
                     next_poll = time.monotonic() + poll
                     self._poll_alias()
             except Exception as exc:  # the loop must survive anything
-                print(f"[ctcd] follower: {_one_line(exc)}", flush=True)
+                print(f"[ctcd] follower: {one_line(exc)}", flush=True)
 
     def _catch_up(self) -> None:
         target = self._target()
@@ -443,10 +407,10 @@ class Coordinator:
         assert self.follow is not None
         name, _, alias = self.follow
         try:
-            version = str(self.client.get_model_version_by_alias(name, alias).version)
+            version = self.registry.version_of(name, alias)
         except Exception as exc:
             self._set_status(last_error=f"following {self.config['model_uri']}: "
-                                        f"{_one_line(exc)}; still serving "
+                                        f"{one_line(exc)}; still serving "
                                         f"{self.current.uri}", alias_error=True)
             self.alias_seen = _DELETED
             return

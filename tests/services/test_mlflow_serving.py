@@ -44,7 +44,7 @@ def test_serves_and_reports(served, mlflow_model):
     assert repr(served).startswith("<MLFlowDeploymentService 'iris' ACTIVE http://127.0.0.1:")
     # The command is the ctcd model server, bound to loopback as configured.
     cmd = psutil.Process(served.pid).cmdline()
-    assert cmd[1:3] == ["-m", "ctcd_jupyter.services.model_server"]
+    assert cmd[1].endswith("ctcd_jupyter/services/_serve.py") and cmd[2] == str(served.folder)
     token = served.folder / "control.token"
     assert token.stat().st_mode & 0o077 == 0
 
