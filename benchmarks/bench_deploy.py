@@ -1,13 +1,16 @@
 """Continuous deployment figures of issue 9, side by side with their baselines in one run.
 
-- CT/CD cycle: `mlflow_deploy` of a model that beats the champion -> first answer carrying the
-  new version (ctcd server, swap in place) vs today's two-server swap and a plain stop/start of
-  `mlflow models serve` (register + serve + first answer, same registry).
+- CT/CD cycle: from a scheduled tick (a pipeline step trains a better model and deploys it) to
+  the first answer carrying the new version, and from the `mlflow_deploy` call alone, vs the
+  two-server swap and a plain stop/start of `mlflow models serve` (register + serve + first
+  answer, same registry).
 - Swap under load: 4 threads + 1 process predicting across 10 swaps: failures, p99 ratio.
-- Launch to healthy (1 worker), tree RSS idle and during swaps, one-row `svc.predict` vs a raw
-  kept-alive POST, and 8-client p50/throughput, each vs `mlflow models serve`.
+- Launch to healthy (1 worker; forked by the warm process, and as a new interpreter), tree RSS
+  idle and during swaps, one-row `svc.predict` vs a raw kept-alive POST, and 8-client
+  p50/throughput, each vs `mlflow models serve`.
 
     .venv/bin/python benchmarks/bench_deploy.py [--cycles 5] [--swaps 10] [--seconds 5]
+                                                [--launches 3]
 """
 
 from __future__ import annotations
@@ -44,13 +47,15 @@ def pct(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else 0.0
 
 
-def tree_rss_mib(svc) -> float:
+def tree_rss_mib(svc, unique: bool = False) -> float:
+    """Resident memory of the service's whole process tree (`unique`: pages no other process
+    shares, e.g. with the warm process it was forked from)."""
     from ctcd_jupyter.services import process
 
     total = 0
     for proc in process.group_members(svc._process):
         with contextlib.suppress(Exception):
-            total += proc.memory_info().rss
+            total += proc.memory_full_info().uss if unique else proc.memory_info().rss
     return total / 2**20
 
 
@@ -120,12 +125,14 @@ def main() -> None:
     parser.add_argument("--swaps", type=int, default=10, help="swaps under load")
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds per load phase")
     parser.add_argument("--requests", type=int, default=300, help="one-row requests timed")
+    parser.add_argument("--launches", type=int, default=3, help="launches timed per server")
     args = parser.parse_args()
 
     folder = tempfile.mkdtemp(prefix="ctcd-bench-deploy-")
     os.environ["CTCD_HOME"] = f"{folder}/home"
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{folder}/mlflow.db"
     os.environ["CTCD_TRACKING"] = "0"
+    os.environ["CTCD_WARM_DIR"] = tempfile.mkdtemp(prefix="ctcd-w-")  # this run's warm process
     print(f"state and MLflow store in {folder}", flush=True)
 
     from sklearn.datasets import load_iris
@@ -133,7 +140,7 @@ def main() -> None:
 
     import ctcd_jupyter as ctcd
     from ctcd_jupyter.deployment import _Registry
-    from ctcd_jupyter.services import MLFlowDeploymentService
+    from ctcd_jupyter.services import MLFlowDeploymentService, warm_start
     from ctcd_jupyter.services.payload import encode
 
     X, y = load_iris(return_X_y=True, as_frame=True)
@@ -145,19 +152,31 @@ def main() -> None:
 
     # -- launch to healthy, idle RSS -------------------------------------------------------
     first = ctcd.mlflow_deploy(models[0], "bench", metrics={"acc": 0.0},
-                               input_example=X.head(2), progress=False)
+                               input_example=X.head(2), progress=False)  # starts cold
+    cold_rss = tree_rss_mib(first)
+    deadline = time.monotonic() + 180
+    while not warm_start.processes():  # the cold start left a warm process behind
+        assert time.monotonic() < deadline, "no warm process"
+        time.sleep(0.05)
+    warm_process_rss = warm_start.processes()[0]["rss_mib"]
     uri = "models:/bench/1"
-    launch = {}
-    for label, server in (("ctcd", "ctcd"), ("mlflow models serve", "mlflow")):
-        svc = MLFlowDeploymentService(f"launch-{server}", uri, server=server, access_log=False)
-        started = time.perf_counter()
-        svc.start(timeout=180, progress=False)
-        launch[label] = (time.perf_counter() - started, tree_rss_mib(svc))
-        svc.stop()
-        svc.delete(stop=False)
+    kinds = (("ctcd, warm process", "ctcd", "1"), ("ctcd, new interpreter", "ctcd", "0"),
+             ("mlflow models serve", "mlflow", "1"))
+    launch: dict[str, list[tuple[float, float]]] = {label: [] for label, _, _ in kinds}
+    for i in range(args.launches):  # interleaved, so a shift of the machine's load hits all
+        for label, server, warm in kinds:
+            os.environ["CTCD_WARM_START"] = warm
+            svc = MLFlowDeploymentService(f"launch-{server}-{warm}-{i}", uri, server=server,
+                                          access_log=False)
+            started = time.perf_counter()
+            svc.start(timeout=180, progress=False)
+            launch[label].append((time.perf_counter() - started, tree_rss_mib(svc)))
+            svc.stop()
+            svc.delete(stop=False)
+    os.environ["CTCD_WARM_START"] = "1"
     first.stop()
-    first.start(timeout=180, progress=False)
-    idle_rss = tree_rss_mib(first)
+    first.start(timeout=180, progress=False)  # forked by the warm process
+    idle_rss, idle_uss = tree_rss_mib(first), tree_rss_mib(first, unique=True)
 
     # -- CT/CD cycle, ctcd: mlflow_deploy -> first answer with the new version ------------
     crit = ctcd.better_than_champion("acc")
@@ -169,6 +188,10 @@ def main() -> None:
         assert first_answer_with(svc.endpoint, body, str(i + 1), started + 120)
         cycle_ctcd.append(time.monotonic() - started)
     next_version = args.cycles + 2
+
+    # -- CT/CD cycle from a scheduled tick: train + deploy in a step -> first new answer ----
+    tick_cycle = scheduled_cycles(ctcd, workspace, first, body, X, y, args.cycles)
+    next_version += args.cycles
 
     # -- baselines: register + two-server swap / stop+start of mlflow models serve ---------
     def register(model) -> str:
@@ -255,6 +278,10 @@ def main() -> None:
          f"two-server swap {p50(cycle_swap):.2f}", f"{p50(cycle_ctcd) / p50(cycle_swap):.2f}")
     line("", "", f"stop/start serve {p50(cycle_restart):.2f}",
          f"{p50(cycle_ctcd) / p50(cycle_restart):.2f}")
+    line("CT/CD from the scheduled tick p50, s (<= 0.5)", f"{p50(tick_cycle):.2f}",
+         f"two-server swap {p50(cycle_swap):.2f}", f"{p50(tick_cycle) / p50(cycle_swap):.2f}")
+    line("", f"max {max(tick_cycle):.2f}", f"stop/start serve {p50(cycle_restart):.2f}",
+         f"{p50(tick_cycle) / p50(cycle_restart):.2f}")
     lat = box["lat"]
     line("swap under load: failed requests (goal 0)",
          f"{box['fail']} + {other_counts['failed']}",
@@ -262,11 +289,17 @@ def main() -> None:
     line("swap under load: p99 during / steady (<= 3x)", f"{pct(lat, .99):.1f} ms",
          f"steady {pct(steady, .99):.1f} ms", f"{pct(lat, .99) / pct(steady, .99):.2f}")
     line("swap (load+probe+switch) p50, ms", f"{p50(swap_times):.0f}")
-    ours_l, stock_l = launch["ctcd"], launch["mlflow models serve"]
-    line("launch to healthy, s (goal <= 2.5)", f"{ours_l[0]:.1f}",
-         f"mlflow models serve {stock_l[0]:.1f}", f"{ours_l[0] / stock_l[0]:.2f}")
+    stock_l = [p50(x) for x in zip(*launch["mlflow models serve"], strict=True)]
+    for label, _, _ in kinds[:2]:
+        times = [x[0] for x in launch[label]]
+        line(f"launch to healthy p50 of {args.launches}, s (<= 2.5)", f"{p50(times):.2f}",
+             f"mlflow models serve {stock_l[0]:.2f}", f"{p50(times) / stock_l[0]:.2f}")
+        line(f"  {label}", f"{min(times):.2f}-{max(times):.2f}")
     line("tree RSS idle, MiB (goal <= 320)", f"{idle_rss:.0f}",
          f"mlflow models serve {stock_l[1]:.0f}", f"{idle_rss / stock_l[1]:.2f}")
+    line("  forked; unique to it (USS)", f"{idle_uss:.0f}")
+    line("  started as a new interpreter", f"{cold_rss:.0f}")
+    line("  the warm process (one per user/env)", f"{warm_process_rss:.0f}")
     line("tree RSS peak during swaps / idle (<= 1.5x)", f"{peak[0]:.0f}",
          f"idle {idle_rss:.0f}", f"{peak[0] / idle_rss:.2f}")
     line("one-row svc.predict p50 vs raw POST (<=1.1x)", f"{p50(ours):.2f} ms",
@@ -277,6 +310,55 @@ def main() -> None:
     line("8 clients throughput, req/s", f"{eight[2]:.0f}",
          f"mlflow models serve {eight_stock[2]:.0f}", f"{eight[2] / eight_stock[2]:.2f}")
     workspace.close()
+    warm_start.stop()
+
+
+STEP = """
+i = counter[0] = counter[0] + 1
+model = LogisticRegression(C=0.05 * i, max_iter=300).fit(X, y)
+served = ctcd.mlflow_deploy(model, "bench", metrics={"acc": 0.5 + i / 100},
+                            criterion=ctcd.better_than_champion("acc"),
+                            input_example=X.head(2), progress=False)
+deployed.append(served.model_version)
+"""
+
+
+def scheduled_cycles(ctcd, workspace, svc, body: bytes, X, y, cycles: int) -> list[float]:
+    """A pipeline on an interval schedule trains a better model and deploys it at each tick;
+    a client posting every 5 ms notes when each new version first answers: answer - tick."""
+    import requests
+    from sklearn.linear_model import LogisticRegression
+
+    from ctcd_jupyter.schedules.trigger import Schedule
+
+    deployed: list[str] = []
+    workspace.namespace = {"ctcd": ctcd, "LogisticRegression": LogisticRegression, "X": X,
+                           "y": y, "counter": [100], "deployed": deployed}
+    first_seen: dict[str, float] = {}
+    stop = threading.Event()
+
+    def watch() -> None:
+        session = requests.Session()
+        while not stop.is_set():
+            with contextlib.suppress(Exception):
+                r = session.post(svc.endpoint, data=body, headers=HEADERS, timeout=30)
+                first_seen.setdefault(r.headers.get("X-Model-Version", "-"), time.time())
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    pipeline = ctcd.Pipeline("retrain", [ctcd.Step("train", STEP, cache=False)],
+                             workspace=workspace)
+    pipeline.run(schedule=Schedule(interval_second=2.0, start_time=time.time() + 1, tz="UTC"))
+    runs = workspace.scheduling.wait("retrain", runs=cycles, timeout=cycles * 30 + 60)
+    workspace.scheduling.remove("retrain")
+    deadline = time.monotonic() + 30
+    while any(v not in first_seen for v in deployed) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stop.set()
+    watcher.join()
+    assert all(r.ok for r in runs), [r.error for r in runs]
+    return [first_seen[v] - r.tick for r, v in zip(runs, deployed, strict=True)]
 
 
 def first_answer_with_stock(svc, body: bytes, deadline: float) -> bool:

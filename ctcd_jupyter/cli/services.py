@@ -1,4 +1,4 @@
-"""`ctcd services list|describe|logs|start|stop|delete`."""
+"""`ctcd services list|describe|logs|start|stop|delete|warm`."""
 
 from __future__ import annotations
 
@@ -29,6 +29,8 @@ def _services_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="KILL at once")
     p = sub.add_parser("delete", help="stop a service and forget it")
     p.add_argument("name")
+    p = sub.add_parser("warm", help="the warm processes that fork model servers in ~0.2 s")
+    p.add_argument("--stop", action="store_true", help="stop them (servers keep running)")
 
 
 def _services(args: argparse.Namespace) -> int:
@@ -44,6 +46,8 @@ def _services(args: argparse.Namespace) -> int:
         else:
             print(services_table(items))
         return 0
+    if args.action == "warm":
+        return _warm(args.stop)
     svc = get_service(args.name, home)
     if args.action == "describe":
         print(json.dumps(service_json(svc, detail=True), indent=2, default=str) if args.json
@@ -61,6 +65,23 @@ def _services(args: argparse.Namespace) -> int:
     elif args.action == "delete":
         svc.delete()
         print(f"{svc.name}: deleted")
+    return 0
+
+
+def _warm(stop: bool) -> int:
+    from ..services import warm_start
+    from ..views.format import table
+
+    if stop:
+        print(f"stopped {warm_start.stop()} warm process(es)")
+        return 0
+    found = warm_start.processes()
+    if not found:
+        print("no warm process (the next model server starts cold, and leaves one)"
+              if warm_start.enabled() else "warm starts are off (CTCD_WARM_START=0)")
+        return 0
+    print(table([["PID", "RSS MiB", "SOCKET"],
+                 *[[str(p["pid"]), f"{p['rss_mib']:.0f}", p["socket"]] for p in found]]))
     return 0
 
 

@@ -6,6 +6,10 @@ copies the pipe to the log (dropping, and later noting, what a full disk refuses
 command's exit code there, and exits once every writer has closed the pipe. It ignores TERM and
 INT so that the service's last words reach the log.
 Usage: python -S _logrunner.py LOG_PATH MAX_BYTES BACKUPS -- COMMAND [ARG ...]
+   or: python -S _logrunner.py LOG_PATH MAX_BYTES BACKUPS --adopt PID FD
+The second form is exec'd by the warm process (warm_process.py) in a session it made, after
+forking the command itself: PID is that command, already this process's child; FD the read end
+of its output pipe.
 """
 
 import os
@@ -67,10 +71,17 @@ class Log:
 
 def main():
     path, max_bytes, backups = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    command = sys.argv[sys.argv.index("--") + 1:]
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     log = Log(path, max_bytes, backups)
+    if sys.argv[4] == "--adopt":
+        pid, read_end = int(sys.argv[5]), int(sys.argv[6])
+
+        def wait():
+            return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+        return pump(log, read_end, wait)
+    command = sys.argv[sys.argv.index("--") + 1:]
     read_end, write_end = os.pipe()
     try:
         # The command gets default signal handling back (ignored signals would be inherited).
@@ -86,9 +97,14 @@ def main():
     sys.stdout.write(f"{child.pid}\n")
     sys.stdout.flush()
     os.close(1)
+    return pump(log, read_end, child.wait)
+
+
+def pump(log, read_end, wait):
+    """Copy the pipe to the log until every writer closed it; note the exit code `wait` gives."""
 
     def reap():
-        code = child.wait()
+        code = wait()
         log.write(f"{MARK}{code}\n".encode())
 
     reaper = threading.Thread(target=reap)

@@ -1,4 +1,5 @@
-"""The model server's entry point: `python .../ctcd_jupyter/services/_serve.py FOLDER`.
+"""The model server's entry point: `python .../ctcd_jupyter/services/_serve.py FOLDER`, or
+`... _serve.py --warm SOCKET IDLE` for the warm process that forks servers (warm_process.py).
 
 Run by path, not as `python -m ctcd_jupyter.services.model_server`: `-m` imports the whole
 ctcd_jupyter package first (engine, schedules, deployment: ~0.2 s of a ~2.5 s boot), which the
@@ -25,6 +26,10 @@ if PACKAGE not in sys.modules:
     sys.modules[PACKAGE] = _package
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--warm"]:
+        from ctcd_model_server.warm_process import serve
+
+        sys.exit(serve(sys.argv[2], idle=float(sys.argv[3])))
     from ctcd_model_server.model_server import main
 
     sys.exit(main())

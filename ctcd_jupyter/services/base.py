@@ -311,7 +311,8 @@ class BaseService:
             self._set(status=ServiceState.ACTIVE, healthy_after=time.time()
                       - self._runtime.get("started", time.time()))
             report(f"ACTIVE at {self.endpoint}" if self.endpoint else "ACTIVE")
-            return self
+        self._after_start()
+        return self
 
     def _abort_start(self, exc: BaseException) -> None:
         try:
@@ -395,6 +396,9 @@ class BaseService:
     # -- subclass hooks -----------------------------------------------------------------------
     def _launch(self, deadline: float) -> None:
         raise NotImplementedError
+
+    def _after_start(self) -> None:
+        """Called once a start made the service healthy, outside the service's lock."""
 
     def _observe(self) -> tuple[ServiceState, str | None]:
         raise NotImplementedError

@@ -167,14 +167,19 @@ class LocalDaemonService(BaseService):
                              log_path=str(self.log_path))
         command = self._command(self.host, port)
         try:
-            sp = process.launch(command, log_path=self.log_path, env=self._env(self.host, port),
-                                cwd=self.config.get("cwd"),
-                                log_max_bytes=int(self.config.get("log_max_bytes")
-                                                  or process.DEFAULT_LOG_MAX_BYTES))
+            sp = self._spawn(command, self._env(self.host, port),
+                             int(self.config.get("log_max_bytes")
+                                 or process.DEFAULT_LOG_MAX_BYTES))
         except OSError as exc:
             raise ServiceStartError(f"service {self._name!r}: {exc}", service=self._name,
                                     log_tail=self.logs(tail=5), returncode=127) from exc
         self._runtime["process"] = sp.to_dict()
+
+    def _spawn(self, command: list[str], env: dict[str, str],
+               log_max_bytes: int) -> ServiceProcess:
+        """Start `command` under its log runner (subclasses may start it another way)."""
+        return process.launch(command, log_path=self.log_path, env=env,
+                              cwd=self.config.get("cwd"), log_max_bytes=log_max_bytes)
 
     def _startup_failure(self) -> ServiceStartError | None:
         sp = self._process

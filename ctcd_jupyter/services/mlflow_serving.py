@@ -19,11 +19,12 @@ from typing import Any
 
 from ..errors import PredictionError, ServiceError, ServiceStartError
 from ..state import mlflow_tracking_uri, state_home
-from . import payload, process
+from . import payload, process, warm_start
 from .base import BaseService, ServiceState, _reporter
 from .daemon import LocalDaemonService
 from .kinds import register_kind
 from .model_slot import parse_models_uri
+from .process import ServiceProcess
 from .stock_server import stock_command, stock_signature_columns, stock_swap
 
 __all__ = ["MLFlowDeploymentService", "ModelSwapError"]
@@ -149,6 +150,23 @@ class MLFlowDeploymentService(LocalDaemonService):
         if self._stock and not self.config.get("access_log", True):
             env["UVICORN_ACCESS_LOG"] = "false"
         return env
+
+    def _spawn(self, command: list[str], env: dict[str, str],
+               log_max_bytes: int) -> ServiceProcess:
+        """The ctcd server is forked by the warm process when there is one (~0.2 s to healthy
+        instead of ~2.5 s: warm_start.py); otherwise started as a new interpreter."""
+        if not self._stock:
+            sp = warm_start.launch(self.folder, log_path=self.log_path, env=env,
+                                   log_max_bytes=log_max_bytes)
+            self._runtime["warm"] = sp is not None
+            if sp is not None:
+                return sp
+        return super()._spawn(command, env, log_max_bytes)
+
+    def _after_start(self) -> None:
+        if not self._stock and self._runtime.get("warm") is False:
+            # this one started cold: have a warm process ready for the next one
+            warm_start.prepare(self._env(self.host, self._port()))
 
     def _startup_failure(self) -> ServiceStartError | None:
         failure = super()._startup_failure()

@@ -40,6 +40,7 @@ __all__ = [
     "Members",
     "ProcessRecord",
     "ServiceProcess",
+    "adopt",
     "free_port",
     "group_members",
     "kill_group",
@@ -186,6 +187,12 @@ def launch(
     # start_new_session: the runner's pid is the session's id.
     return ServiceProcess(_identify(runner.pid), _identify(int(line), fallback=argv),
                           sid=runner.pid)
+
+
+def adopt(leader_pid: int, main_pid: int) -> ServiceProcess:
+    """The record of a log runner leading its session and the command it waits for, started
+    by someone else (the warm process, `warm_start.py`) rather than by `launch`."""
+    return ServiceProcess(_identify(leader_pid), _identify(main_pid), sid=leader_pid)
 
 
 def _read_line(stream: Any, deadline: float) -> str:
