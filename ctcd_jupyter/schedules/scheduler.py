@@ -84,6 +84,7 @@ class _Entry:
     next_fire: float | None = None
     last_tick: float | None = None
     running: bool = False
+    finishing: int = 0  # runs whose outcome is counted but whose events are not yet handled
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_COUNTS, 0))
     pending: deque[float] = field(default_factory=deque)  # catch-up ticks waiting to run
     completions: int = 0
@@ -129,6 +130,7 @@ class Scheduler:
         self._dirty = False  # something changed since the loop last looked
         self._sleeping = False
         self._active_jobs = 0
+        self._finishing = 0
         self._workers = Workers()
 
     # -- public API ------------------------------------------------------------------------
@@ -233,7 +235,7 @@ class Scheduler:
                     raise ScheduleError(f"schedule {name!r} was removed after {done} of {runs} "
                                         "runs", schedule=name)
                 if (entry.state in (ScheduleState.COMPLETED, ScheduleState.STOPPED)
-                        and not entry.busy() and not entry.pending):
+                        and not entry.busy() and not entry.pending and not entry.finishing):
                     raise ScheduleError(f"schedule {name!r} is {entry.state.value} after {done} "
                                         f"of {runs} runs", schedule=name)
                 remaining = None if deadline is None else deadline - time.monotonic()
@@ -410,9 +412,8 @@ class Scheduler:
         with self._cond:
             entry.running = False
             self._active_jobs -= 1
-            if not skipped:  # a skipped tick is no run: wait() goes on waiting
-                entry.completions += 1
-                entry.outcomes.append(outcome)
+            self._finishing += 1
+            entry.finishing += 1
             entry.counts[kind] += 1
             entry.last_outcome = kind
             entry.last_error = None if error is None else f"{type(error).__name__}: {error}"
@@ -425,8 +426,19 @@ class Scheduler:
             if self._entries.get(entry.name) is entry:
                 self._maybe_complete(entry, events)
             self._changed()
-        for event in events:
-            self._emit(event)
+        try:
+            for event in events:
+                self._emit(event)
+        finally:
+            # Waiters return once the handlers have seen the outcome (records, panels), not
+            # before: what wait() or wait_idle() returned to is then true everywhere.
+            with self._cond:
+                self._finishing -= 1
+                entry.finishing -= 1
+                if not skipped:  # a skipped tick is no run: wait() goes on waiting
+                    entry.completions += 1
+                    entry.outcomes.append(outcome)
+                self._changed()
 
     def _emit(self, event: SchedulerEvent) -> None:
         if self.on_event is None:
@@ -442,7 +454,7 @@ class Scheduler:
         self._cond.notify_all()
 
     def _idle(self, jobs: bool) -> bool:
-        if jobs and self._active_jobs:
+        if jobs and (self._active_jobs or self._finishing):
             return False
         thread = self._thread
         if thread is None or not thread.is_alive():

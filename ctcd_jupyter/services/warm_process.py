@@ -122,6 +122,7 @@ def _answer(conn: socket.socket, own: tuple[int, int]) -> str | None:
             return "stop"
         folder, log = str(request["folder"]), [str(x) for x in request["log"]]
         env, cwd = dict(request["env"]), request.get("cwd")
+        umask = None if request.get("umask") is None else int(request["umask"]) & 0o777
     except (OSError, ValueError, KeyError, TypeError) as exc:
         with contextlib.suppress(OSError):
             conn.sendall(f"error bad request: {exc}\n".encode())
@@ -129,12 +130,12 @@ def _answer(conn: socket.socket, own: tuple[int, int]) -> str | None:
     sys.stdout.flush()
     sys.stderr.flush()
     if os.fork() == 0:
-        _runner(conn, own, folder, log, env, cwd)  # never returns
+        _runner(conn, own, folder, log, env, cwd, umask)  # never returns
     return None
 
 
 def _runner(conn: socket.socket, own: tuple[int, int], folder: str, log: list[str],
-            env: dict[str, str], cwd: str | None) -> None:
+            env: dict[str, str], cwd: str | None, umask: int | None) -> None:
     """In the fork: lead a new session, fork the server, become the log runner."""
     server = 0
     try:
@@ -146,7 +147,7 @@ def _runner(conn: socket.socket, own: tuple[int, int], folder: str, log: list[st
         if server == 0:
             conn.close()
             os.close(read_end)
-            _server(write_end, folder, env, cwd)  # never returns
+            _server(write_end, folder, env, cwd, umask)  # never returns
         os.close(write_end)
         conn.sendall(f"{os.getpid()} {server}\n".encode())
         conn.close()
@@ -163,7 +164,8 @@ def _runner(conn: socket.socket, own: tuple[int, int], folder: str, log: list[st
         os._exit(127)
 
 
-def _server(output: int, folder: str, env: dict[str, str], cwd: str | None) -> None:
+def _server(output: int, folder: str, env: dict[str, str], cwd: str | None,
+            umask: int | None) -> None:
     """In the fork's fork: become the model server for `folder`, as a new process would."""
     code = 1
     try:
@@ -177,8 +179,11 @@ def _server(output: int, folder: str, env: dict[str, str], cwd: str | None) -> N
             signal.signal(sig, signal.SIG_DFL)
         if cwd:
             os.chdir(cwd)
+        if umask is not None:
+            os.umask(umask)
         os.environ.clear()
         os.environ.update(env)
+        time.tzset()  # TZ may differ from this process's
         package = __name__.rpartition(".")[0]
         serve_file = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_serve.py")
         sys.argv = [serve_file, folder]

@@ -51,12 +51,12 @@ def enabled() -> bool:
 
 def launch(folder: Path, *, log_path: Path, env: Mapping[str, str], log_max_bytes: int,
            log_backups: int = process.DEFAULT_LOG_BACKUPS,
-           timeout: float = 10.0) -> ServiceProcess | None:
+           timeout: float = 5.0) -> ServiceProcess | None:
     """A model server for `folder` forked by the warm process, or None (start it cold)."""
     where = _socket(env)
     if where is None:
         return None
-    request = {"folder": str(folder), "env": dict(env), "cwd": os.getcwd(),
+    request = {"folder": str(folder), "env": dict(env), "cwd": os.getcwd(), "umask": _umask(),
                "log": [str(log_path), str(int(log_max_bytes)), str(int(log_backups))]}
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
@@ -145,6 +145,15 @@ def _alive(where: Path) -> bool:
 def _pid(where: Path) -> int | None:
     with contextlib.suppress(OSError, ValueError):
         return int(Path(f"{where}.lock").read_text().split()[0])
+    return None
+
+
+def _umask() -> int | None:
+    """This process's umask, which a server it launched itself would inherit (read, not set
+    and restored: that would race with other threads)."""
+    with contextlib.suppress(OSError, ValueError, StopIteration):
+        status = Path("/proc/self/status").read_text().splitlines()
+        return int(next(x for x in status if x.startswith("Umask:")).split()[1], 8)
     return None
 
 

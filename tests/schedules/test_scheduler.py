@@ -534,3 +534,32 @@ def test_cron_without_start_waits_for_its_next_time(clock, sched):
     sched.add("a", Schedule(cron_expression="0 * * * *", tz="UTC", now=T0), job)
     sched.wait_idle()
     assert job.ticks == [] and sched.get("a").next_fire == T0 + 3600
+
+
+def test_waiters_return_only_once_the_handlers_have_seen_the_outcome(clock):
+    """wait_idle() (and wait()) returned while the "succeeded" event was still being handled,
+    so a panel polled right after could show the run as RUNNING (a flaky widget test)."""
+    handling, release, seen = threading.Event(), threading.Event(), []
+
+    def handler(event) -> None:
+        if event.kind == "succeeded":
+            handling.set()
+            assert release.wait(10), "test never released the handler"
+            seen.append(event.kind)
+
+    s = Scheduler(clock, on_event=handler)
+    s.add("h", every(30), Recorder())
+    try:
+        clock.advance(30)
+        assert handling.wait(10)
+        returned = []
+        idle = threading.Thread(target=lambda: (s.wait_idle(10), returned.append(list(seen))))
+        idle.start()
+        idle.join(0.5)  # with the outcome counted but not yet handled, it must still wait
+        assert idle.is_alive() and not returned
+        release.set()
+        idle.join(10)
+        assert returned == [["succeeded"]]  # it returned after the handler, not before
+    finally:
+        release.set()
+        s.stop(timeout=2.0)

@@ -55,8 +55,14 @@ def test_a_cold_start_readies_a_warm_process_and_the_next_start_is_forked(
     assert stat.S_IMODE(warm_dir.stat().st_mode) == 0o700
     assert stat.S_IMODE(socket_path.stat().st_mode) & 0o077 == 0
 
-    warm = serve("warm", mlflow_env["model_uri"])
+    old_umask = os.umask(0o027)  # the warm process runs with 077; a server gets the caller's
+    try:
+        warm = serve("warm", mlflow_env["model_uri"])
+    finally:
+        os.umask(old_umask)
     assert warm._runtime["warm"] is True
+    status = Path(f"/proc/{warm.pid}/status").read_text()
+    assert "Umask:\t0027" in status
     answer = requests.post(warm.endpoint, json=ROW, timeout=30)
     assert answer.status_code == 200 and answer.headers["X-Model-Version"] == "1"
     row = ROW["dataframe_split"]["data"]
