@@ -236,6 +236,8 @@ def _cmdline(proc: psutil.Process) -> tuple[str, ...]:
             cmdline = tuple(proc.cmdline())
         except psutil.Error:
             return ()
+        while cmdline and not cmdline[-1]:  # a rewritten command line ends in padding
+            cmdline = cmdline[:-1]
         if cmdline or time.monotonic() >= deadline:
             return cmdline
         time.sleep(0.01)

@@ -187,6 +187,7 @@ def _server(output: int, folder: str, env: dict[str, str], cwd: str | None,
         package = __name__.rpartition(".")[0]
         serve_file = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_serve.py")
         sys.argv = [serve_file, folder]
+        _retitle([sys.executable, serve_file, folder])
         main = importlib.import_module(f"{package}.model_server").main
         code = main([folder]) or 0
     except SystemExit as exc:
@@ -203,3 +204,18 @@ def _server(output: int, folder: str, env: dict[str, str], cwd: str | None,
             sys.stdout.flush()
             sys.stderr.flush()
         os._exit(code)
+
+
+def _retitle(args: list[str]) -> None:
+    """Show `args` as this process's command line (`ps`, /proc/PID/cmdline): a forked server
+    then reads as what it is, `python .../_serve.py FOLDER`, not as the warm process it came
+    from. Written over the argument area in place (Linux), when it fits; else left as is."""
+    with contextlib.suppress(Exception):
+        with open("/proc/self/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        start, end = int(fields[45]), int(fields[46])  # arg_start, arg_end (proc(5))
+        data = "\0".join(args).encode() + b"\0"
+        if len(data) <= end - start:
+            with open("/proc/self/mem", "r+b", buffering=0) as mem:
+                mem.seek(start)
+                mem.write(data + b"\0" * (end - start - len(data)))

@@ -79,7 +79,8 @@ def prepare(env: Mapping[str, str]) -> None:
     if where is None or _alive(where):
         return
     idle = os.environ.get("CTCD_WARM_IDLE", "900")
-    command = [sys.executable, "-u", str(SERVE), "--warm", str(where), idle]
+    # the last argument is room: a forked server writes its own command line over these
+    command = [sys.executable, "-u", str(SERVE), "--warm", str(where), idle, " " * 256]
     with contextlib.suppress(OSError, subprocess.SubprocessError):
         # through a short-lived parent: the warm process is nobody's child here (no zombie)
         subprocess.run([sys.executable, "-S", "-c", _SPAWN, str(where.with_suffix(".log")),

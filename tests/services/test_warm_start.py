@@ -76,6 +76,9 @@ def test_a_cold_start_readies_a_warm_process_and_the_next_start_is_forked(
     assert main.ppid() == leader.pid
     assert os.getsid(main.pid) == os.getsid(leader.pid) == leader.pid == sp.sid
     assert "_logrunner.py" in " ".join(leader.cmdline())
+    # it reads as what it runs, not as the warm process it was forked from
+    assert [c for c in main.cmdline() if c][1:] == [str(Path(warm_start.SERVE)),
+                                                    str(warm.folder)]
     assert "Uvicorn running" in warm.logs(tail=50)
 
     pids, port = [sp.leader.pid, sp.main.pid], warm.port
