@@ -23,9 +23,16 @@ def prefect_api():
 
 
 @pytest.fixture(scope="session")
-def tracking_server():
-    """An MLflow tracking server on a real PostgreSQL, both started here: its URL."""
-    with servers.postgres() as backend, servers.mlflow_server(backend) as url:
+def pg_backend():
+    """A real PostgreSQL started here: the SQLAlchemy URL of its database `mlflow`."""
+    with servers.postgres() as backend:
+        yield backend
+
+
+@pytest.fixture(scope="session")
+def tracking_server(pg_backend):
+    """An MLflow tracking server on that PostgreSQL: its URL."""
+    with servers.mlflow_server(pg_backend) as url:
         yield url
 
 
