@@ -108,22 +108,26 @@ class RegistryReader:
 class _Sql:
     """One read-only connection to a SQLite or PostgreSQL registry, questions with `?`."""
 
-    def __init__(self, connect, paramstyle: str, workspace: bool):
+    def __init__(self, connect, paramstyle: str, workspace: bool, same=None):
         self._connect, self._conn = connect, None
         self._paramstyle, self._workspace = paramstyle, workspace
+        # `same()`: what the connection is to (a SQLite file's inode); when it changes, or
+        # raises because the file is gone, the connection is not trusted any more
+        self._same, self._to = same, None
         self._lock = threading.Lock()
 
     @classmethod
     def open(cls, uri: str) -> _Sql | None:
         scheme = uri.split(":", 1)[0].lower()
         try:
+            same = None
             if scheme == "sqlite":
-                connect, style = _sqlite(uri), "qmark"
+                (connect, same), style = _sqlite(uri), "qmark"
             elif scheme.split("+")[0] in ("postgresql", "postgres"):
                 connect, style = _postgres(uri), "format"
             else:
                 return None
-            sql = cls(connect, style, workspace=False)
+            sql = cls(connect, style, workspace=False, same=same)
             columns = sql._columns("model_versions")
             if not {"name", "version", "source", "storage_location",
                     "current_stage"} <= columns:
@@ -158,6 +162,11 @@ class _Sql:
                 raise
 
     def _cursor(self) -> Any:
+        if self._same is not None:
+            now = self._same()  # FileNotFoundError: the registry is unreachable, say so
+            if self._conn is not None and now != self._to:
+                self._drop()  # replaced (restored, rewritten): an open one reads the old file
+            self._to = now
         if self._conn is None:
             self._conn = self._connect()
         return self._conn.cursor()
@@ -183,14 +192,19 @@ def _sqlite(uri: str):
         path = path[1:]  # relative to the working folder, as SQLAlchemy reads it
     if not path or path == ":memory:" or not os.path.exists(path):
         raise FileNotFoundError(path)
-    target = "file:" + urllib.request.pathname2url(os.path.abspath(path)) + "?mode=ro"
+    path = os.path.abspath(path)
+    target = "file:" + urllib.request.pathname2url(path) + "?mode=ro"
 
     def connect() -> Any:
         conn = sqlite3.connect(target, uri=True, timeout=10, check_same_thread=False)
         conn.isolation_level = None  # autocommit: every read sees the newest commit
         return conn
 
-    return connect
+    def same() -> tuple[int, int]:
+        info = os.stat(path)
+        return info.st_dev, info.st_ino
+
+    return connect, same
 
 
 def _postgres(uri: str):

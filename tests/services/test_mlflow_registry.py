@@ -121,3 +121,36 @@ def test_requirement_warnings_still_reach_the_log_after_the_first_answer(store, 
                  what="the requirements warning in the log")
     finally:
         svc.stop()
+
+
+def test_a_missing_registry_file_is_an_error_and_a_replaced_one_is_read_anew(store, tmp_path):
+    """An open SQLite connection keeps reading a file that was moved away or replaced: the
+    follower would silently serve from a registry that is no longer there."""
+    import shutil
+    import sqlite3
+
+    path = Path(store.removeprefix("sqlite:///"))
+    reader = RegistryReader(store)
+    assert reader.version_of("const", "champion") == "2"
+    aside = tmp_path / "aside.db"
+    path.rename(aside)
+    try:
+        with pytest.raises(FileNotFoundError):
+            reader.version_of("const", "champion")  # unreachable, and said
+    finally:
+        aside.rename(path)
+    assert reader.version_of("const", "champion") == "2"  # back: recovered
+
+    copy = tmp_path / "restored.db"  # a restore from a backup where the alias is elsewhere
+    shutil.copy(path, copy)
+    with sqlite3.connect(copy) as conn:
+        conn.execute("UPDATE registered_model_aliases SET version = 3 WHERE alias = 'champion'")
+    original = tmp_path / "original.db"
+    shutil.copy(path, original)
+    try:
+        copy.replace(path)
+        assert reader.version_of("const", "champion") == "3"
+    finally:
+        original.replace(path)
+    assert reader.version_of("const", "champion") == "2"
+    reader.close()
