@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
-import tempfile
 
 import pytest
 
@@ -14,20 +11,6 @@ import ctcd_jupyter as ctcd
 # jp_fetch & co. for tests/server: a real Jupyter server with the extension.
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
-
-def pytest_configure(config: pytest.Config) -> None:
-    """Warm model-server processes (services/warm_start.py) of this test session live in a
-    folder of its own and are stopped at its end."""
-    if "CTCD_WARM_DIR" not in os.environ:
-        os.environ["CTCD_WARM_DIR"] = config._ctcd_warm_dir = tempfile.mkdtemp(prefix="ctcd-w-")
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    from ctcd_jupyter.services import warm_start
-
-    warm_start.stop()
-    if getattr(config, "_ctcd_warm_dir", None):
-        shutil.rmtree(config._ctcd_warm_dir, ignore_errors=True)
 
 
 @pytest.fixture
