@@ -27,7 +27,9 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 __all__ = [
     "ArtifactError",
@@ -63,6 +65,38 @@ def did_you_mean(name: str, options: Iterable[str]) -> str:
     return f" (did you mean {by_lower[close[0]]!r}?)" if close else ""
 
 
+def unknown_name(kind: str, name: str, known: Iterable[str]) -> str:
+    """The one message for a name that is not there: "no service named 'irs' (did you mean
+    'iris'?); known: iris, wine". Every "no X named ..." in the package comes from here."""
+    known = sorted(str(k) for k in known)
+    return (f"no {kind} named {name!r}{did_you_mean(name, known)}; "
+            f"known: {', '.join(known) or 'none'}")
+
+
+# Which front end is calling (python, magic, cli, rest): advice in an error is written in its
+# syntax. A ContextVar, so a scheduler thread or another request keeps its own.
+_FRONT_END: ContextVar[str] = ContextVar("ctcd_front_end", default="python")
+
+
+@contextmanager
+def front_end(name: str) -> Iterator[None]:
+    """Calls made inside speak `name`'s syntax in their errors' advice (see `advice`)."""
+    token = _FRONT_END.set(name)
+    try:
+        yield
+    finally:
+        _FRONT_END.reset(token)
+
+
+def advice(*, python: str, magic: str | None = None, cli: str | None = None,
+           rest: str | None = None) -> str:
+    """The same advice in the caller's syntax: `svc.rollback(to=VERSION)` from Python,
+    `%services rollback NAME --to VERSION` from a magic, `ctcd rollback NAME --to VERSION` from
+    the shell. A front end without its own wording gets the Python one."""
+    said = {"python": python, "magic": magic, "cli": cli, "rest": rest}.get(_FRONT_END.get())
+    return said or python
+
+
 def _one_line(error: BaseException, width: int = 400) -> str:
     """`Name: first line of the message`, cut at `width` (no config dumps in a notebook)."""
     lines = str(error).strip().splitlines()
@@ -74,6 +108,11 @@ def _one_line(error: BaseException, width: int = 400) -> str:
 
 class CtcdError(Exception):
     """Root of every error raised by ctcd_jupyter."""
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython shows this instead of a traceback through ctcd's own frames: our errors
+        # are written to be read alone.
+        return [_one_line(self)]
 
 
 class StepDefinitionError(CtcdError, ValueError):
