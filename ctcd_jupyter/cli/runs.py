@@ -5,8 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
+from ..errors import CtcdError, PipelineDefinitionError, did_you_mean, unknown_name
 from .group import Group
+
+if TYPE_CHECKING:
+    from ..state import Store
 
 __all__ = ["COMMANDS"]
 
@@ -31,17 +36,39 @@ def _runs(args: argparse.Namespace) -> int:
         if args.show:
             run = load_run(store, args.show)
             if run is None:
-                print(f"ctcd: error: no single run matches {args.show!r}", file=sys.stderr)
-                return 1
+                raise CtcdError(_no_single_run(store, args.show))
             print(json.dumps(run_json(run, detail=True), indent=2, default=str) if args.json
                   else run_text(run))
             return 0
         runs = load_runs(store, args.pipeline, limit=max(1, args.n))
+        if not runs and args.pipeline and args.pipeline not in (known := _pipelines(store)):
+            raise PipelineDefinitionError(unknown_name("pipeline", args.pipeline, known),
+                                          pipeline=args.pipeline)
         print(json.dumps([run_json(r) for r in runs], indent=2, default=str) if args.json
               else runs_table(runs))
         return 0
     finally:
         store.close()
+
+
+# The store's run and pipeline names, for did-you-mean. (A store helper in the engine's run
+# store is the better home for these two queries; the CLI may not edit the engine this round.)
+def _pipelines(store: Store) -> set[str]:
+    rows = store.execute("SELECT name FROM pipelines UNION SELECT DISTINCT pipeline FROM runs")
+    return {row[0] for row in rows}
+
+
+def _no_single_run(store: Store, prefix: str) -> str:
+    matches = [row[0] for row in store.execute(
+        "SELECT id FROM runs WHERE id LIKE ? ORDER BY started DESC", (prefix + "%",))]
+    if len(matches) > 1:
+        return (f"{len(matches)} runs have ids starting with {prefix!r} "
+                f"({', '.join(matches[:5])}{', ...' if len(matches) > 5 else ''}): "
+                "give more of the id")
+    ids = [row[0] for row in store.execute("SELECT id FROM runs ORDER BY started DESC")]
+    newest = ", ".join(ids[:5]) or "none"
+    return (f"no run with an id starting with {prefix!r}{did_you_mean(prefix, ids)}; "
+            f"the newest: {newest} (ctcd runs lists them)")
 
 
 # -- ctcd gc ----------------------------------------------------------------------------------

@@ -131,13 +131,14 @@ def _deployments(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from ..deployment import deployments
-    from ..errors import ServiceNotFoundError
-    from ..services import MLFlowDeploymentService, get_service
+    from ..errors import ServiceNotFoundError, unknown_name
+    from ..services import MLFlowDeploymentService, get_service, services
     from ..workspace import Workspace
 
     workspace = Workspace(args.home, tracking=False)
     try:
         records = deployments(args.name, workspace=workspace, limit=max(1, args.n))
+        models = {r.model_name for r in deployments(workspace=workspace)} if not records else ()
     finally:
         workspace.close()
     history: list[dict[str, Any]] = []
@@ -147,7 +148,10 @@ def _deployments(args: argparse.Namespace) -> int:
             if isinstance(svc, MLFlowDeploymentService):
                 history = svc.history()
         except ServiceNotFoundError:
-            pass
+            if not records:
+                known = {*models, *(s.name for s in services(args.home))}
+                raise ServiceNotFoundError(unknown_name("model or service", args.name, known),
+                                           service=args.name) from None
     if args.json:
         print(json.dumps({"decisions": [asdict(r) for r in records], "served": history},
                          indent=2, default=str))
