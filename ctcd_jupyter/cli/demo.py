@@ -146,16 +146,15 @@ def _still_serving(path: Path, out: TextIO) -> None:
 
 
 def _next_steps(path: Path, out: TextIO) -> None:
-    shown = _shown(path)
-    others = [f"  {_shown(path.parent / file)}  {ABOUT[name]}"
-              for name, file in EXAMPLES.items() if file != path.name
-              and (path.parent / file).is_file()]
-    print(f"\nnext: jupyter lab {shown}\n"
+    print(f"\nnext: jupyter lab {_shown(path)}\n"
           "  opens this notebook with its state; the CT/CD tab in JupyterLab's left side bar\n"
           "  (or \"CT/CD: show panel\" in the command palette) shows its services, schedules,\n"
           "  runs and deployments", file=out)
+    others = [name for name, file in EXAMPLES.items()
+              if file != path.name and (path.parent / file).is_file()]
     if others:
-        print("the other examples (ctcd demo NAME runs one here):", *others, sep="\n", file=out)
+        print(f"the other examples, in {_shown(path.parent)}/ (ctcd demo NAME runs one):",
+              *[f"  {name:<22} {ABOUT[name]}" for name in others], sep="\n", file=out)
 
 
 def _shown(path: Path) -> str:
@@ -192,6 +191,8 @@ def _demo(args: argparse.Namespace) -> int:
         print("ctcd: error: the examples train scikit-learn models: "
               "pip install 'ctcd_jupyter[examples]'", file=sys.stderr)
         return 1
+    if args.home:  # the kernel inherits it: the notebook's state goes where --home says
+        os.environ["CTCD_HOME"] = str(Path(args.home).resolve())
     if args.example in EXAMPLES:
         print(f"example {args.example!r}: {ABOUT[args.example]}", flush=True)
     return 0 if run_notebook(path, timeout=args.timeout) else 1

@@ -57,3 +57,13 @@ def test_demo_names_a_wrong_example_and_the_right_ones(tmp_path, capsys, monkeyp
     assert main(["demo", "missing.ipynb"]) == 1
     assert capsys.readouterr().err == "ctcd: error: no notebook file 'missing.ipynb'\n"
     assert not (tmp_path / "ctcd-examples").exists()  # nothing copied for a wrong name
+
+
+def test_demo_home_is_the_kernels_state_folder(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CTCD_HOME", raising=False)  # restored after the test: demo sets it
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell("import os; print(os.environ['CTCD_HOME'])")]
+    nbformat.write(notebook, tmp_path / "home.ipynb")
+    assert main(["--home", "state", "demo", "home.ipynb"]) == 0
+    assert f"  → {tmp_path.resolve() / 'state'}\n" in capsys.readouterr().out
