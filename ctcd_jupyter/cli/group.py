@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import re
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 __all__ = ["CtcdParser", "Group"]
 
@@ -40,6 +40,6 @@ class CtcdParser(argparse.ArgumentParser):
     """An ArgumentParser whose help text may say `%magic`. `add_subparsers` makes its
     subparsers of this class too, so the whole tree is safe wherever a group adds to it."""
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", _Formatter)
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        super().__init__(*args, **kwargs)
