@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from .errors import CriterionError
+from .errors import CriterionError, unknown_name
 
 __all__ = ["CRITERIA", "AllOf", "BetterThanChampion", "Champion", "Criterion", "Threshold",
            "Verdict", "better_than_champion", "criterion_from_dict", "threshold"]
@@ -185,7 +185,7 @@ CRITERIA: dict[str, type[Criterion]] = {
 def criterion_from_dict(data: Mapping[str, Any]) -> Criterion:
     kind = data.get("kind")
     if kind not in CRITERIA:
-        raise CriterionError(f"unknown criterion kind {kind!r}; known: {', '.join(CRITERIA)}")
+        raise CriterionError(unknown_name("criterion kind", str(kind), CRITERIA))
     fields = {k: v for k, v in data.items() if k != "kind"}
     if kind == "all":
         return AllOf(tuple(criterion_from_dict(p) for p in fields["parts"]))

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .errors import CtcdError
+from .errors import CtcdError, PrefectUnavailable
 
 # Offline-friendly defaults, before prefect reads its settings.
 for _key, _value in {"DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -42,10 +42,6 @@ __all__ = ["PrefectUnavailable", "deploy", "pipeline_flow", "schedule_from_args"
            "to_flow"]
 
 FLOW_NAME = "ctcd-pipeline"
-
-
-class PrefectUnavailable(CtcdError, ConnectionError):
-    """The Prefect server (PREFECT_API_URL) does not answer."""
 
 
 # -- the flow -------------------------------------------------------------------------------

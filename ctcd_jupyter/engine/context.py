@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..clock import Clock, SystemClock
-from ..errors import CtcdError, PipelineDefinitionError, did_you_mean
+from ..errors import CtcdError, PipelineDefinitionError, unknown_name
 from ..state import Store, state_home
 from .artifacts import ArtifactStore
 from .observers import Observers
@@ -83,9 +83,7 @@ class Context:
         try:
             return self.steps[name]
         except KeyError:
-            raise PipelineDefinitionError(
-                f"no step named {name!r}; known steps: {', '.join(sorted(self.steps)) or 'none'}"
-            ) from None
+            raise PipelineDefinitionError(unknown_name("step", name, self.steps)) from None
 
     def add_pipeline(self, pipeline: Pipeline) -> Pipeline:
         with self._lock:
@@ -106,9 +104,8 @@ class Context:
         try:
             return self.pipelines[name]
         except KeyError:
-            raise PipelineDefinitionError(
-                f"no pipeline named {name!r}{did_you_mean(name, self.pipelines)}; defined: "
-                f"{', '.join(sorted(self.pipelines)) or 'none'}", pipeline=name) from None
+            raise PipelineDefinitionError(unknown_name("pipeline", name, self.pipelines),
+                                          pipeline=name) from None
 
     def stored_pipeline(self, name: str) -> dict | None:
         """A pipeline's stored definition (with step sources), e.g. from an earlier kernel."""

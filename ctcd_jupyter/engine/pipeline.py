@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ParameterError, PipelineDefinitionError, did_you_mean
+from ..errors import ParameterError, PipelineDefinitionError, advice, unknown_name
 from .context import Context, default_context
 from .executor import execute
 from .steps import Step, check_name
@@ -152,10 +152,11 @@ class Pipeline:
         known = self.context.steps
         missing = [n for n in self.step_names if n not in known]
         if missing:
-            hints = [f"{m!r}{did_you_mean(m, known)}" for m in missing]
+            also = f"; nor {', '.join(map(repr, missing[1:]))}" if missing[1:] else ""
+            define = advice(python="ctcd.Step(NAME, source)", magic="a %%step NAME cell")
             raise PipelineDefinitionError(
-                f"pipeline {self.name!r}: unknown step(s) {', '.join(hints)}; define them with "
-                f"%%step first (known: {', '.join(sorted(known)) or 'none'})", pipeline=self.name)
+                f"pipeline {self.name!r}: {unknown_name('step', missing[0], known)}{also}; "
+                f"define it with {define} first", pipeline=self.name)
         return [known[n] for n in self.step_names]
 
     def graph(self) -> Graph:
@@ -165,12 +166,10 @@ class Pipeline:
         graph = graph or self.graph()
         unknown = [k for k in params if k not in graph.external]
         if unknown:
-            readable = sorted(graph.external)
-            hints = [f"{key!r}{did_you_mean(key, readable)}" for key in unknown]
+            also = f"; nor {', '.join(map(repr, unknown[1:]))}" if unknown[1:] else ""
             raise ParameterError(
-                f"pipeline {self.name!r}: no step reads parameter {', '.join(hints)}; "
-                f"names its steps read from outside: {', '.join(readable) or 'none'}",
-                names=unknown)
+                f"pipeline {self.name!r}: {unknown_name('parameter', unknown[0], graph.external)}"
+                f"{also} (a parameter is a name its steps read from outside)", names=unknown)
 
     def run(self, params: Mapping[str, Any] | None = None, schedule: Any = None, *,
             cache: bool | None = None, namespace: Mapping[str, Any] | None = None,

@@ -17,7 +17,7 @@ from ..errors import (
     PipelineDefinitionError,
     StepCellError,
     StepDefinitionError,
-    did_you_mean,
+    unknown_name,
 )
 from ..portable.export import ExportError, export_pipeline
 from ..portable.remote import with_remote_runs
@@ -173,9 +173,7 @@ class PipelineMagics(CtcdMagics):
             known = set(workspace.pipelines) | {r["pipeline"] for r in workspace.store.execute(
                 "SELECT DISTINCT pipeline FROM runs")}
             if args.pipeline not in known:
-                raise UsageError(f"no pipeline named {args.pipeline!r}"
-                                 f"{did_you_mean(args.pipeline, known)}; known: "
-                                 f"{', '.join(sorted(known)) or 'none'}")
+                raise UsageError(unknown_name("pipeline", args.pipeline, known))
         print(runs_table(runs))
 
 

@@ -19,17 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..engine.pipeline import Pipeline
-from ..errors import CtcdError, ParameterError
+from ..errors import CtcdError, ParameterError, PipelineFileError
 from ..workspace import Workspace
 
 if TYPE_CHECKING:
     from ..engine.run import Run
 
 __all__ = ["ExportedPipeline", "load_file", "load_source", "main", "parse_params", "run_file"]
-
-
-class PipelineFileError(CtcdError, ValueError):
-    """The file is not a pipeline exported by ctcd (or does not load)."""
 
 
 @dataclass

@@ -13,7 +13,7 @@ import tornado.web
 from jupyter_server.utils import url_path_join
 
 from ..deployment import deployments
-from ..errors import CtcdError, ServiceNotFoundError
+from ..errors import CtcdError, ServiceNotFoundError, unknown_name
 from ..services import get_service, services
 from ..views.json import deployment_json, info_json, run_json, service_json
 from .base import CtcdHandler
@@ -49,7 +49,7 @@ class ServiceHandler(CtcdHandler):
     @tornado.web.authenticated
     async def post(self, name: str, action: str) -> None:
         if action not in ACTIONS:
-            return self.fail(400, f"unknown action {action!r}; use one of {', '.join(ACTIONS)}")
+            return self.fail(400, unknown_name("action", action, ACTIONS))
         try:
             svc = get_service(name, self.home)
         except ServiceNotFoundError as exc:

@@ -83,10 +83,10 @@ def test_run_isolated_from_user_globals(shell):
 
 def test_user_mistakes_are_usage_errors(shell):
     cell(shell, "a --no-run", "x = y_value")
-    with pytest.raises(UsageError, match=r"unknown step.*'b'"):
+    with pytest.raises(UsageError, match=r"no step named 'b'.*a %%step NAME cell"):
         shell.run_line_magic("pipeline", "p a b")
     shell.run_line_magic("pipeline", "p a")
-    with pytest.raises(UsageError, match="no step reads parameter 'z'"):
+    with pytest.raises(UsageError, match="no parameter named 'z'"):
         shell.run_line_magic("pipeline", "run p --param y_value=1 z=2")
     with pytest.raises(UsageError, match="y_value \\(read by a\\)"):
         shell.run_line_magic("pipeline", "run p")
