@@ -64,8 +64,10 @@ class Criterion:
 def _pick_metric(metric: str | None, metrics: Mapping[str, float]) -> str:
     if metric is not None:
         if metric not in metrics:
-            raise CriterionError(f"the criterion needs metric {metric!r}, but only "
-                                 f"{', '.join(sorted(metrics)) or 'none'} were given")
+            raise CriterionError(
+                f"the criterion needs metric {metric!r}, which was not given (given: "
+                f"{', '.join(sorted(metrics)) or 'none'}); log it with "
+                f"ctcd.log_metric({metric!r}, value) in a step that runs before, or pass it")
         return metric
     if len(metrics) == 1:
         return next(iter(metrics))

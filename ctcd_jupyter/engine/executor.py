@@ -7,6 +7,7 @@ from __future__ import annotations
 import builtins
 import io
 import math
+import os
 import threading
 import time
 import traceback
@@ -15,7 +16,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ArtifactError, MissingInputsError, PipelineBusy, StepError
+from ..errors import ArtifactError, CtcdError, MissingInputsError, PipelineBusy, StepError
 from ..state import Store
 from .capture import capture_thread
 from .context import Context, current_run, current_step, in_step, running
@@ -324,7 +325,13 @@ class _Execution:
     def _fail(self, step: Step, record: StepRun, exc: BaseException, *, note: str = "",
               internal: bool = False) -> None:
         tb = exc.__traceback__
-        if not internal:
+        if not internal and isinstance(exc, CtcdError):
+            # Our error, raised under the user's call into ctcd: the user's frames show where,
+            # ctcd's own frames would only bury the one-line message.
+            frames = [f for f in traceback.extract_tb(tb) if not _ours(f.filename)]
+            text = ("Traceback (most recent call last):\n"
+                    + "".join(traceback.format_list(frames)) + f"{type(exc).__name__}: {exc}\n")
+        elif not internal:
             # Show the user's frames only: from the step's own code onwards.
             while tb is not None and tb.tb_frame.f_code.co_filename != step.filename:
                 tb = tb.tb_next
@@ -368,3 +375,10 @@ class _Execution:
         self.context.observers.emit("run_end", run)
         if len(run.warnings) != warnings:  # e.g. MLflow tracking failed: keep the warning
             save_run(store, run)
+
+
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _ours(filename: str) -> bool:
+    return os.path.abspath(filename).startswith(_PACKAGE + os.sep)
