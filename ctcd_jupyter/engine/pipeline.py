@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ParameterError, PipelineDefinitionError, advice, unknown_name
+from ..views.pipelines import pipeline_text
 from .context import Context, default_context
 from .executor import execute
 from .steps import Step, check_name
@@ -20,7 +21,8 @@ __all__ = ["Graph", "Pipeline", "build_graph"]
 @dataclass(frozen=True)
 class Graph:
     """The DAG of a pipeline: steps in run order, edges (producer, consumer, name), and the
-    names no step produces (`external`: name -> steps that read it)."""
+    names no step produces (`external`: name -> steps that read it). A step that needs a run
+    metric another step logs has an edge too, named `metric NAME` (no value passes on it)."""
 
     steps: tuple[Step, ...]
     edges: tuple[tuple[str, str, str], ...]
@@ -35,7 +37,8 @@ class Graph:
 
 
 def build_graph(name: str, steps: Sequence[Step]) -> Graph:
-    """Order `steps` by their data flow; PipelineDefinitionError on two writers or a cycle."""
+    """Order `steps` by their data flow and the metrics they log and read;
+    PipelineDefinitionError on two writers or a cycle."""
     producers: dict[str, str] = {}
     for step in steps:
         for output in step.outputs:
@@ -54,10 +57,19 @@ def build_graph(name: str, steps: Sequence[Step]) -> Graph:
                 external.setdefault(needed, []).append(step.name)
             else:
                 edges.append((producer, step.name, needed))
-    order = _toposort(name, [s.name for s in steps], edges)
+    names = [s.name for s in steps]
+    _toposort(name, names, edges)  # a cycle of values is named as such, before metrics
+    metric_edges = [(writer.name, reader.name, f"{METRIC_EDGE}{metric}")
+                     for reader in steps for metric in reader.metrics_read
+                     for writer in steps
+                     if writer is not reader and metric in writer.metrics_written]
+    order = _toposort(name, names, edges + metric_edges)
     by_name = {s.name: s for s in steps}
-    return Graph(steps=tuple(by_name[n] for n in order), edges=tuple(edges),
+    return Graph(steps=tuple(by_name[n] for n in order), edges=tuple(edges + metric_edges),
                  external={k: tuple(v) for k, v in external.items()}, producers=producers)
+
+
+METRIC_EDGE = "metric "  # the name of an edge that orders a metric's reader after its logger
 
 
 def _toposort(pipeline: str, names: list[str], edges: list[tuple[str, str, str]]) -> list[str]:
@@ -71,14 +83,27 @@ def _toposort(pipeline: str, names: list[str], edges: list[tuple[str, str, str]]
         ready = next((n for n in remaining if not parents[n] - set(order)), None)
         if ready is None:
             raise PipelineDefinitionError(
-                f"pipeline {pipeline!r} has a cycle: {_find_cycle(remaining, edges)}",
-                pipeline=pipeline)
+                f"pipeline {pipeline!r}: {_cycle_text(remaining, edges)}", pipeline=pipeline)
         order.append(ready)
         remaining.remove(ready)
     return order
 
 
-def _find_cycle(names: list[str], edges: list[tuple[str, str, str]]) -> str:
+def _cycle_text(names: list[str], edges: list[tuple[str, str, str]]) -> str:
+    cycle = _find_cycle(names, edges)
+    drawn = " ".join([cycle[0][0], *(f"-({value})-> {step}" for step, value in cycle[1:])]) \
+        if cycle else ", ".join(names)
+    metric = next(((cycle[i - 1][0], step, value) for i, (step, value) in enumerate(cycle)
+                   if i and value.startswith(METRIC_EDGE)), None)
+    if metric is None:
+        return f"has a cycle: {drawn}"
+    writer, reader, value = metric
+    return (f"{reader} needs {value[len(METRIC_EDGE):]!r}, logged by {writer}, which runs after "
+            f"it (cycle: {drawn}); log the metric in a step that does not need {reader}")
+
+
+def _find_cycle(names: list[str], edges: list[tuple[str, str, str]]) -> list[tuple[str, str]]:
+    """[(a, _), (b, v1), ..., (a, vn)]: a -(v1)-> b -> ... -(vn)-> a; [] if there is none."""
     children: dict[str, list[tuple[str, str]]] = {n: [] for n in names}
     for producer, consumer, value in edges:
         if producer in children and consumer in children:
@@ -107,12 +132,8 @@ def _find_cycle(names: list[str], edges: list[tuple[str, str, str]]) -> str:
         path[:] = [(node, "")]
         found = visit(node)
         if found:
-            # found = [(a, ""|v), (b, v1), ..., (a, vn)]: print "a -(v1)-> b -> ... -> a"
-            text = found[0][0]
-            for step, value in found[1:]:
-                text += f" -({value})-> {step}"
-            return text
-    return ", ".join(names)
+            return found
+    return []
 
 
 class Pipeline:
@@ -193,25 +214,7 @@ class Pipeline:
 
     def describe(self) -> str:
         """Text for `%pipeline show`: steps in run order with what they read and write."""
-        graph = self.graph()
-        lines = [f"pipeline {self.name}: {len(graph.steps)} steps"]
-        for index, step in enumerate(graph.steps, 1):
-            upstream = {n: p for p, c, n in graph.edges if c == step.name}
-            reads = [f"{n}<-{upstream[n]}" if n in upstream else n for n in step.inputs]
-            flags = "" if step.cache else "  [no cache]"
-            lines.append(f"  {index}. {step.name}{flags}")
-            lines.append(f"       reads:  {', '.join(reads) or '-'}")
-            lines.append(f"       writes: {', '.join(step.outputs) or '-'}")
-        if graph.edges:
-            lines.append("edges:")
-            lines += [f"  {p} -> {c}  ({n})" for p, c, n in graph.edges]
-        namespace = self.context.user_namespace()
-        found = sorted(n for n in graph.external if n in namespace)
-        params = sorted(n for n in graph.external if n not in namespace)
-        lines.append("from the notebook: " + (", ".join(found) or "-"))
-        lines.append("parameters (give with --param, or define them): "
-                     + (", ".join(params) or "-"))
-        return "\n".join(lines)
+        return pipeline_text(self, self.context.user_namespace())
 
     def __repr__(self) -> str:
         return f"Pipeline({self.name!r}, steps={list(self.step_names)})"
