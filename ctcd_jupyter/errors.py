@@ -34,7 +34,6 @@ traceback, which points at the user's failing line.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -72,6 +71,8 @@ __all__ = [
 
 def did_you_mean(name: str, options: Iterable[str]) -> str:
     """' (did you mean 'x'?)' for the closest option, case-insensitively; '' if none is close."""
+    import difflib  # only when a name is wrong: `import ctcd_jupyter` stays light
+
     options = list(options)
     by_lower = {o.lower(): o for o in options}
     close = difflib.get_close_matches(name.lower(), list(by_lower), 1)

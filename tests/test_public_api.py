@@ -8,13 +8,30 @@ import sys
 
 import ctcd_jupyter
 
+HEAVY = ("mlflow", "IPython", "ipywidgets", "jupyter_server", "pandas", "numpy", "sklearn",
+         "prefect", "requests", "psutil", "uvicorn", "http.client", "sqlite3",
+         # the package's own layers: imported on first use of a name that needs them
+         "ctcd_jupyter.services", "ctcd_jupyter.deployment", "ctcd_jupyter.engine",
+         "ctcd_jupyter.schedules", "ctcd_jupyter.workspace")
+
+
+def _fresh(code: str) -> str:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout
+
 
 def test_import_is_light():
     code = ("import sys, json, ctcd_jupyter; "
-            "print(json.dumps([m for m in ('mlflow', 'IPython', 'ipywidgets', 'jupyter_server',"
-            " 'pandas', 'sklearn', 'prefect') if m in sys.modules]))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert json.loads(out.stdout) == []
+            f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))")
+    assert json.loads(_fresh(code)) == []
+
+
+def test_lazy_names_resolve_and_services_stays_the_function():
+    code = ("import ctcd_jupyter.services, ctcd_jupyter as c; "
+            "print(c.services.__module__, c.Pipeline.__name__, c.mlflow_deploy.__name__, "
+            "'Pipeline' in dir(c))")
+    assert _fresh(code).split() == ["ctcd_jupyter.services.registry", "Pipeline",
+                                    "mlflow_deploy", "True"]
 
 
 def test_all_is_pinned():

@@ -17,7 +17,9 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ArtifactError, CtcdError, MissingInputsError, PipelineBusy, StepError
+from ..progress import reporter
 from ..state import Store
+from . import warmup
 from .capture import capture_thread
 from .context import Context, current_run, current_step, in_step, running
 from .fingerprint import step_fingerprint, value_fingerprint
@@ -87,6 +89,9 @@ def execute(pipeline: Pipeline, *, params: dict[str, Any], namespace: Mapping[st
     is recorded (FAILED, interrupted) and re-raised. Two runs of one pipeline never overlap:
     this one waits for the other (telling `on_wait` first), or with `wait=False` raises
     PipelineBusy."""
+    if pipeline.context.tracking and warmup.importing():
+        # the first run after %load_ext: MLflow is still being imported in the background
+        warmup.wait(on_wait or reporter("ctcd", None))
     lock = pipeline.context.run_lock(pipeline.name)
     if not lock.acquire(blocking=False):
         if not wait:

@@ -8,6 +8,7 @@ import os
 import sys
 from typing import Any
 
+from ..engine import warmup
 from ..engine.capture import install, uninstall
 from ..state import mlflow_tracking_uri
 from ..workspace import get_workspace
@@ -52,6 +53,10 @@ def load_ipython_extension(ipython: Any) -> None:
     for instance in instances:
         ipython.register_magics(instance)
     setattr(ipython, _LOADED_ATTR, instances)
+    if workspace.tracking:
+        # The first run would pay for importing MLflow: start it now, on a daemon thread, as
+        # the last thing (nothing here waits for it).
+        warmup.start()
 
 
 def unload_ipython_extension(ipython: Any) -> None:
