@@ -22,7 +22,7 @@ from ..state import Store
 from . import warmup
 from .capture import capture_thread
 from .context import Context, current_run, current_step, in_step, running
-from .fingerprint import step_fingerprint, value_fingerprint
+from .fingerprint import read_record, step_fingerprint, value_fingerprint
 from .run import Run, RunState, StepRun, StepState
 from .run_store import save_run
 
@@ -129,12 +129,31 @@ def prepare(pipeline: Pipeline, *, params: dict[str, Any],
     externals = resolve_externals(pipeline, graph, params, namespace)
     if tee is None:
         tee = threading.current_thread() is threading.main_thread()
+    fingerprints, read = _read_from_notebook(externals, params)
     run = Run(id=run_id or new_run_id(), pipeline=pipeline.name, trigger=trigger,
-              started_at=context.now(), params=dict(params), tick=tick,
+              started_at=context.now(), params=dict(params), namespace=read, tick=tick,
               steps=[StepRun(s.name) for s in graph.steps], tags=dict(tags or {}))
     run._artifacts = context.artifacts
     save_run(context.store, run)
-    return _Execution(context, graph, run, externals, cache, tee)
+    execution = _Execution(context, graph, run, externals, cache, tee)
+    execution.external_fps.update(fingerprints)
+    return execution
+
+
+def _read_from_notebook(externals: Mapping[str, Any], params: Mapping[str, Any],
+                        ) -> tuple[dict[str, str | None], dict[str, dict[str, Any]]]:
+    """(fingerprints, records) of the names a run takes from the notebook's namespace: a
+    scheduled run that reads `depth` says which `depth` it read (the cache reuses the hash)."""
+    fingerprints: dict[str, str | None] = {}
+    records: dict[str, dict[str, Any]] = {}
+    for name, value in externals.items():
+        if name in params or isinstance(value, (types.ModuleType, type)):
+            continue
+        fingerprints[name] = value_fingerprint(value)
+        record = read_record(value, fingerprints[name])
+        if record is not None:
+            records[name] = record
+    return fingerprints, records
 
 
 class _Execution:

@@ -134,6 +134,9 @@ class Run:
     started_at: float = field(default_factory=time.time)
     finished_at: float | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    # what the run read from the notebook: name -> {"kind", "repr", "hash"} (see
+    # engine.fingerprint.read_record); parameters are in `params`
+    namespace: dict[str, dict[str, Any]] = field(default_factory=dict)
     steps: list[StepRun] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
     log: str = ""
@@ -235,7 +238,8 @@ class Run:
         return {"id": self.id, "pipeline": self.pipeline, "trigger": self.trigger,
                 "status": self.status.value, "started_at": self.started_at,
                 "finished_at": self.finished_at, "params": self.params,
-                "steps": [s.to_dict() for s in self.steps], "metrics": self.metrics,
+                "namespace": self.namespace, "steps": [s.to_dict() for s in self.steps],
+                "metrics": self.metrics,
                 "log": self.log, "error": self.error, "failed_step": self.failed_step,
                 "mlflow_run_id": self.mlflow_run_id, "tick": self.tick,
                 "warnings": self.warnings, "owner": self.owner,
@@ -246,6 +250,7 @@ class Run:
         return cls(id=data["id"], pipeline=data["pipeline"], trigger=data.get("trigger", "manual"),
                    status=RunState(data["status"]), started_at=data["started_at"],
                    finished_at=data.get("finished_at"), params=dict(data.get("params") or {}),
+                   namespace=dict(data.get("namespace") or {}),
                    steps=[StepRun.from_dict(s) for s in data.get("steps") or []],
                    metrics=dict(data.get("metrics") or {}), log=data.get("log") or "",
                    error=data.get("error"), failed_step=data.get("failed_step"),
