@@ -65,3 +65,15 @@ EXPECTED = [
     "load_ipython_extension", "log_metric", "mlflow_deploy", "mlflow_deployer_step", "runs",
     "services", "set_workspace", "threshold", "unload_ipython_extension",
 ]
+
+
+def test_state_enums_share_one_base_and_read_as_their_values():
+    from ctcd_jupyter.enums import StrEnum
+    from ctcd_jupyter.identity import Liveness
+    from ctcd_jupyter.schedules.records import ScheduleState
+
+    for cls in (ctcd_jupyter.RunState, ctcd_jupyter.StepState, ctcd_jupyter.ServiceState,
+                ScheduleState, Liveness):
+        assert issubclass(cls, StrEnum) and "__str__" not in vars(cls), cls
+        for member in cls:
+            assert str(member) == f"{member}" == f"{member:>1}" == member.value

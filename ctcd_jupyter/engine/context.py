@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..clock import Clock, SystemClock
 from ..errors import CtcdError, PipelineDefinitionError, unknown_name
@@ -30,8 +30,19 @@ if TYPE_CHECKING:
     from .pipeline import Pipeline
     from .run import Run, StepRun
 
-__all__ = ["Context", "current_context", "current_run", "current_step", "default_context",
-           "in_step", "running", "set_default_context", "set_default_factory"]
+__all__ = ["Context", "Scheduled", "current_context", "current_run", "current_step",
+           "default_context", "in_step", "running", "set_default_context", "set_default_factory"]
+
+
+class Scheduled(Protocol):
+    """What putting a pipeline on a schedule returns (a `schedules.records.ScheduleRecord`):
+    the engine, below the schedules, knows it by this shape."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def next_fire(self) -> float | None: ...
 
 
 def _tracking_default() -> bool:
@@ -146,7 +157,8 @@ class Context:
             return self._tracker
 
     # -- what only the facade above can do ---------------------------------------------------
-    def schedule(self, pipeline: Pipeline, schedule: Any, params: Mapping | None = None) -> Any:
+    def schedule(self, pipeline: Pipeline, schedule: Any,
+                 params: Mapping | None = None) -> Scheduled:
         raise CtcdError("scheduling needs a ctcd.Workspace (the engine's Context runs pipelines "
                         "but has no scheduler); use ctcd.Workspace(home=...)")
 

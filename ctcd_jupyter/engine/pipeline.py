@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from ..errors import ParameterError, PipelineDefinitionError, advice, unknown_name
 from ..views.pipelines import pipeline_text
-from .context import Context, default_context
+from .context import Context, Scheduled, default_context
 from .executor import execute
 from .steps import Step, check_name
 
@@ -192,9 +192,27 @@ class Pipeline:
                 f"pipeline {self.name!r}: {unknown_name('parameter', unknown[0], graph.external)}"
                 f"{also} (a parameter is a name its steps read from outside)", names=unknown)
 
+    @overload
+    def run(self, params: Mapping[str, Any] | None = None, schedule: None = None, *,
+            cache: bool | None = None, namespace: Mapping[str, Any] | None = None,
+            trigger: str = "manual", on_wait: Callable[[str], None] | None = None) -> Run: ...
+
+    @overload
+    def run(self, params: Mapping[str, Any] | None, schedule: Any, *,
+            cache: bool | None = None, namespace: Mapping[str, Any] | None = None,
+            trigger: str = "manual", on_wait: Callable[[str], None] | None = None,
+            ) -> Scheduled: ...
+
+    @overload
+    def run(self, params: Mapping[str, Any] | None = None, *, schedule: Any,
+            cache: bool | None = None, namespace: Mapping[str, Any] | None = None,
+            trigger: str = "manual", on_wait: Callable[[str], None] | None = None,
+            ) -> Scheduled: ...
+
     def run(self, params: Mapping[str, Any] | None = None, schedule: Any = None, *,
             cache: bool | None = None, namespace: Mapping[str, Any] | None = None,
-            trigger: str = "manual", on_wait: Callable[[str], None] | None = None) -> Any:
+            trigger: str = "manual", on_wait: Callable[[str], None] | None = None,
+            ) -> Run | Scheduled:
         """Run now and return the finished `Run`; with `schedule` (a ctcd.Schedule), register
         it with the context's scheduler instead and return the schedule's record (a
         `ScheduleRecord`; the engine does not know schedules: `Workspace.schedule` does).
@@ -203,10 +221,8 @@ class Pipeline:
         training exists to see fresh data)."""
         if schedule is not None:
             return self.context.schedule(self, schedule, params=params)
-        run: Run = execute(self, params=dict(params or {}), namespace=namespace,
-                           cache=True if cache is None else cache, trigger=trigger,
-                           on_wait=on_wait)
-        return run
+        return execute(self, params=dict(params or {}), namespace=namespace,
+                       cache=True if cache is None else cache, trigger=trigger, on_wait=on_wait)
 
     def to_dict(self) -> dict:
         """The definition with its steps' sources, so it can be restored in a new kernel."""

@@ -8,9 +8,9 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+from ..enums import StrEnum
 from ..errors import StepError
 from ..identity import current
 from ..views import runs as run_views
@@ -29,7 +29,7 @@ def process_identity() -> dict[str, Any]:
     return current().to_dict()
 
 
-class RunState(str, Enum):
+class RunState(StrEnum):
     """The life of a run.
 
     RUNNING   steps are executing.
@@ -43,11 +43,8 @@ class RunState(str, Enum):
     FAILED = "FAILED"
     SKIPPED = "SKIPPED"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class StepState(str, Enum):
+class StepState(StrEnum):
     """PENDING → RUNNING → SUCCEEDED | FAILED; CACHED when outputs came from the artifact store;
     SKIPPED when an upstream step failed."""
 
@@ -57,9 +54,6 @@ class StepState(str, Enum):
     CACHED = "CACHED"
     FAILED = "FAILED"
     SKIPPED = "SKIPPED"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass
