@@ -147,3 +147,14 @@ def test_a_criterion_error_in_a_step_shows_no_ctcd_frames(shell):
         "CriterionError: the criterion needs metric 'accuracy', which was not given (given: "
         "none); log it with ctcd.log_metric('accuracy', value) in a step that runs before, or "
         "pass it")
+
+
+def test_starting_a_service_on_a_missing_alias_is_one_line(shell, workspace, mlflow_model,
+                                                          monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_model["tracking_uri"])
+    shell.user_ns["svc"] = ctcd.MLFlowDeploymentService("bad", "models:/iris@nosuch")
+    with capture_output() as out:
+        result = shell.run_cell("svc.start(timeout=120)")
+    assert isinstance(result.error_in_exec, ctcd.ServiceStartError)
+    [line] = [x for x in out.stdout.splitlines() if x.strip()]
+    assert line.startswith("ServiceStartError: service 'bad' cannot serve") and "nosuch" in line

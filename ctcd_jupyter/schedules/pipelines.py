@@ -30,6 +30,7 @@ from ..errors import (
     PipelineBusy,
     PipelineDefinitionError,
     ScheduleError,
+    advice,
     unknown_name,
 )
 from .records import (
@@ -319,7 +320,8 @@ class Scheduling:
         except (KeyError, ValueError, TypeError, AttributeError, CtcdError) as exc:
             raise ScheduleError(
                 f"the stored schedule {name!r} is unreadable ({type(exc).__name__}: {exc}); "
-                f"`%schedule remove {name}` and schedule it again", schedule=name) from None
+                f"remove it ({_verb('remove', name)}) and schedule it again",
+                schedule=name) from None
 
     def _stored(self) -> dict[str, dict]:
         return {row["name"]: row for row in load_schedule_records(self.workspace.store)}
@@ -345,8 +347,8 @@ class Scheduling:
             return
         self._refuse_foreign(name)
         if name in self._stored():
-            raise ScheduleError(f"schedule {name!r} is not running in this kernel; "
-                                f"`%schedule resume {name}` first", schedule=name)
+            raise ScheduleError(f"schedule {name!r} is not running in this kernel; resume it "
+                                f"first: {_verb('resume', name)}", schedule=name)
         raise ScheduleError(f"cannot {verb} {name!r}: {self._unknown(name)}", schedule=name)
 
     def _restore_pipeline(self, name: str, stored: Mapping[str, Any]) -> Pipeline:
@@ -358,8 +360,9 @@ class Scheduling:
         if missing or not step_names:
             raise ScheduleError(
                 f"schedule {name!r} runs steps that are not loaded in this kernel: "
-                f"{', '.join(missing) or '(unknown)'}; run their %%step cells (or define "
-                f"pipeline {name!r}) first, then resume", schedule=name)
+                f"{', '.join(missing) or '(unknown)'}; define them ("
+                + advice(python="ctcd.Step(NAME, source)", magic="run their %%step cells")
+                + f") or pipeline {name!r} first, then resume", schedule=name)
         try:
             return Pipeline(name, step_names, workspace=self.workspace)
         except PipelineDefinitionError as exc:
@@ -368,6 +371,14 @@ class Scheduling:
     def _last_run(self, name: str) -> Run | None:
         runs = [r for r in self.workspace.runs(name, limit=5) if r.status is not RunState.SKIPPED]
         return runs[0] if runs else None
+
+
+
+def _verb(verb: str, name: str) -> str:
+    """A schedule command in the syntax of the front end that is calling."""
+    return advice(python=f"ctcd.get_workspace().scheduling.{verb}({name!r})",
+                  magic=f"%schedule {verb} {name}",
+                  rest=f"POST /ctcd/api/schedules/{name}/{verb}")
 
 
 def _owner() -> dict[str, Any]:
