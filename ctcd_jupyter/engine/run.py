@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from ..enums import StrEnum
-from ..errors import StepError
+from ..errors import StepError, unknown_name
 from ..identity import current
 from ..views import runs as run_views
 from ..views.format import duration as _duration
@@ -178,8 +178,8 @@ class Run:
         for step in self.steps:
             if step.name == name:
                 return step
-        raise KeyError(f"run {self.id} has no step {name!r}; steps: "
-                       f"{', '.join(s.name for s in self.steps)}")
+        raise KeyError(f"run {self.id}: "
+                       + unknown_name("step", name, (s.name for s in self.steps)))
 
     @property
     def ok(self) -> bool:
