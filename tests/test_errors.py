@@ -158,3 +158,15 @@ def test_starting_a_service_on_a_missing_alias_is_one_line(shell, workspace, mlf
     assert isinstance(result.error_in_exec, ctcd.ServiceStartError)
     [line] = [x for x in out.stdout.splitlines() if x.strip()]
     assert line.startswith("ServiceStartError: service 'bad' cannot serve") and "nosuch" in line
+
+
+def test_every_ctcd_magic_speaks_magic_syntax(shell):
+    spoken = []
+    for instance in shell._ctcd_magics:
+        for kind, table in instance.magics.items():
+            for name, magic in table.items():
+                assert shell.magics_manager.magics[kind][name] is magic
+                inner = magic.__wrapped__  # the magic itself, called under front_end("magic")
+                spoken.append(name)
+                assert inner.__doc__ == magic.__doc__
+    assert {"step", "pipeline", "runs", "schedule", "services", "mlflow"} <= set(spoken)

@@ -147,7 +147,7 @@ def _read_from_notebook(externals: Mapping[str, Any], params: Mapping[str, Any],
     fingerprints: dict[str, str | None] = {}
     records: dict[str, dict[str, Any]] = {}
     for name, value in externals.items():
-        if name in params or isinstance(value, (types.ModuleType, type)):
+        if name in params:
             continue
         fingerprints[name] = value_fingerprint(value)
         record = read_record(value, fingerprints[name])
