@@ -59,10 +59,12 @@ def build_graph(name: str, steps: Sequence[Step]) -> Graph:
                 edges.append((producer, step.name, needed))
     names = [s.name for s in steps]
     _toposort(name, names, edges)  # a cycle of values is named as such, before metrics
+    linked = {(p, c) for p, c, _ in edges}  # a value already orders them: no second edge
     metric_edges = [(writer.name, reader.name, f"{METRIC_EDGE}{metric}")
-                     for reader in steps for metric in reader.metrics_read
-                     for writer in steps
-                     if writer is not reader and metric in writer.metrics_written]
+                    for reader in steps for metric in reader.metrics_read
+                    for writer in steps
+                    if writer is not reader and metric in writer.metrics_written
+                    and (writer.name, reader.name) not in linked]
     order = _toposort(name, names, edges + metric_edges)
     by_name = {s.name: s for s in steps}
     return Graph(steps=tuple(by_name[n] for n in order), edges=tuple(edges + metric_edges),

@@ -51,3 +51,11 @@ def test_a_metric_that_cannot_be_logged_first_is_refused(workspace):
     assert str(info.value).startswith(
         "pipeline 'p': deploy needs 'accuracy', logged by evaluate, which runs after it")
     assert "deploy -(svc)-> evaluate -(metric accuracy)-> deploy" in str(info.value)
+
+
+def test_a_value_that_already_orders_two_steps_adds_no_metric_edge(workspace):
+    pipeline = Pipeline("p", [Step("deploy", "ok = ctcd.mlflow_deploy(m, 'iris', metric=accuracy)"),
+                              Step("evaluate", "accuracy = 0.9\nctcd.log_metric('accuracy', "
+                                               "accuracy)\nm = 1")])
+    assert sorted(pipeline.graph().edges) == [("evaluate", "deploy", "accuracy"),
+                                              ("evaluate", "deploy", "m")]
