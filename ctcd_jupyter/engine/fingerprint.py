@@ -44,12 +44,15 @@ def value_fingerprint(value: Any) -> str | None:
 
 def read_record(value: Any, fingerprint: str | None) -> dict[str, str | None] | None:
     """What a run records of a value it read from the notebook: its kind, a short repr and a
-    content hash (`fingerprint`, shortened). None for modules and classes: they are the code's
-    tools, not its data (their versions belong to the environment, not to the run)."""
+    content hash (`fingerprint`, shortened); a function defined in the notebook by the hash of
+    its code. None for modules, classes and library functions (`load_iris`): they are the
+    code's tools, not its data, and their versions belong to the environment."""
     if isinstance(value, (types.ModuleType, type)):
         return None
     function = isinstance(value, (types.FunctionType, types.MethodType,
                                   types.BuiltinFunctionType))
+    if function and getattr(value, "__module__", None) != "__main__":
+        return None
     return {"kind": "function" if function else "value", "repr": short_repr(value),
             "hash": fingerprint[:16] if fingerprint else None}
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -178,4 +177,6 @@ class PipelineMagics(CtcdMagics):
 
 
 def _tell(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    # a wait (for another run, for MLflow's import) is progress, not an error: stdout, not
+    # the red box of stderr in a notebook
+    print(message, flush=True)

@@ -16,26 +16,28 @@ from ctcd_jupyter.views.json import run_json
 from ctcd_jupyter.views.run_detail import run_detail_html
 from ctcd_jupyter.views.runs import run_text
 
-SOURCE = "tree = helper(depth) + len(json.dumps(options)) + Box.size + C"
+SOURCE = "tree = helper(depth) + len(json.dumps(options)) + len(dumps(1)) + Box.size + C"
 
 
 class Box:
     size = 1
 
 
-def helper(value):
-    return value * 2
+# a function of the notebook (defined in __main__), unlike a library's `json.dumps`
+exec("def helper(value):\n    return value * 2", notebook := {"__name__": "__main__"})
+helper = notebook["helper"]
 
 
 def _pipeline(workspace, **values):
-    workspace.namespace.update(helper=helper, json=json, Box=Box, **values)
+    workspace.namespace.update(helper=helper, json=json, Box=Box, dumps=json.dumps, **values)
     return Pipeline("p", [Step("fit", SOURCE)])
 
 
 def test_a_run_records_the_values_and_functions_it_read(workspace):
     run = _pipeline(workspace, depth=3, options={"a": "x" * 200}).run(params={"C": 1})
     assert run.ok, run.error
-    assert set(run.namespace) == {"depth", "options", "helper"}  # no module, class, param
+    # no module, class, library function, parameter
+    assert set(run.namespace) == {"depth", "options", "helper"}
     assert run.namespace["depth"]["repr"] == "3" and run.namespace["depth"]["kind"] == "value"
     assert re.fullmatch(r"[0-9a-f]{16}", run.namespace["depth"]["hash"])
     assert run.namespace["helper"] == {"kind": "function", "repr": "<function helper>",

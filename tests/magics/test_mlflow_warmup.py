@@ -29,7 +29,7 @@ def _run(tmp_path, code: str) -> dict:
                           capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    result["stderr"] = done.stderr
+    result["stdout"] = done.stdout
     return result
 
 
@@ -56,7 +56,7 @@ out["mlflow_run_id"] = run.mlflow_run_id
 print(json.dumps(out))
 """)
     assert found["importing_at_return"]
-    assert "waiting for MLflow to import…" in found["stderr"]
+    assert "waiting for MLflow to import…" in found["stdout"]
     assert found["ok"] and found["mlflow_run_id"]
 
 
