@@ -175,7 +175,7 @@ class Pipeline:
         known = self.context.steps
         missing = [n for n in self.step_names if n not in known]
         if missing:
-            also = f"; nor {', '.join(map(repr, missing[1:]))}" if missing[1:] else ""
+            also = f"; also unknown: {', '.join(missing[1:])}" if missing[1:] else ""
             define = advice(python="ctcd.Step(NAME, source)", magic="a %%step NAME cell")
             raise PipelineDefinitionError(
                 f"pipeline {self.name!r}: {unknown_name('step', missing[0], known)}{also}; "
@@ -189,7 +189,7 @@ class Pipeline:
         graph = graph or self.graph()
         unknown = [k for k in params if k not in graph.external]
         if unknown:
-            also = f"; nor {', '.join(map(repr, unknown[1:]))}" if unknown[1:] else ""
+            also = f"; also unknown: {', '.join(unknown[1:])}" if unknown[1:] else ""
             raise ParameterError(
                 f"pipeline {self.name!r}: {unknown_name('parameter', unknown[0], graph.external)}"
                 f"{also} (a parameter is a name its steps read from outside)", names=unknown)
