@@ -153,7 +153,9 @@ def _source(pipeline_or_path: Any) -> tuple[str, str]:
             ".py"):
         path = Path(pipeline_or_path)
         if not path.is_file():
-            raise CtcdError(f"no such file: {path}; export one with %pipeline export NAME")
+            from .portable.runfile import export_advice
+
+            raise CtcdError(f"no such file: {path}; export one with {export_advice()}")
         return path.read_text(), path.name
     from .portable.export import export_source
 

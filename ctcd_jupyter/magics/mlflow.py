@@ -9,6 +9,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import line_magic, magics_class
 from IPython.core.magic_arguments import argument, kwds, magic_arguments, parse_argstring
 
+from ..errors import unknown_name
 from ..services.mlflow_ui import NAME, mlflow_ui
 from ..state import mlflow_tracking_uri
 from .base import CtcdMagics
@@ -33,7 +34,7 @@ class MlflowMagics(CtcdMagics):
         args = parse_argstring(self.mlflow, line)
         if args.verb != "ui":
             said = " needs a subcommand" if args.verb is None else \
-                f": unknown subcommand {args.verb!r}"
+                ": " + unknown_name("subcommand", args.verb, (v.split()[0] for v, _, _ in _VERBS))
             raise UsageError(f"%mlflow{said}; use: " + "; ".join(
                 f"%mlflow {syntax} ({meaning})" for syntax, meaning, _ in _VERBS))
         home = self.workspace.home
