@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ..errors import CtcdError
+from ..errors import CtcdError, front_end
 from . import demo, mlflow_ui, portable, runs, services, serving
 from .group import Group
 
@@ -36,7 +36,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one `ctcd` command; errors print one line to stderr and give exit code 1."""
     args = build_parser().parse_args(argv)  # usage errors exit with 2
     try:
-        return GROUPS[args.group].handler(args)
+        with front_end("cli"):  # advice in errors is written as `ctcd ...` commands
+            return GROUPS[args.group].handler(args)
     except CtcdError as exc:
         print(f"ctcd: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
               file=sys.stderr)
