@@ -104,6 +104,9 @@ def test_a_multi_line_message_says_where_the_rest_is(shell):
         shell.run_cell("raise _error")
     assert out.stdout.strip() == ("ServiceStartError: did not start "
                                   "[+2 lines: print(sys.last_value)]")
+    with capture_output() as out:  # where the line says the rest is
+        shell.run_cell("import sys\nprint(sys.last_value)")
+    assert out.stdout.splitlines() == ["did not start", "log tail 1", "log tail 2"]
 
 
 def test_rollback_without_history_advises_the_magic_syntax(shell, workspace):
