@@ -36,6 +36,9 @@ class Graph:
         return [c for p, c, n in self.edges if p == step and n == name]
 
 
+METRIC_EDGE = "metric "  # the name of an edge that orders a metric's reader after its logger
+
+
 def build_graph(name: str, steps: Sequence[Step]) -> Graph:
     """Order `steps` by their data flow and the metrics they log and read;
     PipelineDefinitionError on two writers or a cycle."""
@@ -69,9 +72,6 @@ def build_graph(name: str, steps: Sequence[Step]) -> Graph:
     by_name = {s.name: s for s in steps}
     return Graph(steps=tuple(by_name[n] for n in order), edges=tuple(edges + metric_edges),
                  external={k: tuple(v) for k, v in external.items()}, producers=producers)
-
-
-METRIC_EDGE = "metric "  # the name of an edge that orders a metric's reader after its logger
 
 
 def _toposort(pipeline: str, names: list[str], edges: list[tuple[str, str, str]]) -> list[str]:
