@@ -112,7 +112,8 @@ def mlflow_deploy(model: Any, model_name: str, *, criterion: Criterion | None = 
                   metrics: Mapping[str, float] | None = None, metric: float | None = None,
                   workers: int = 1, timeout: float = 180.0, input_example: Any = None,
                   workspace: Context | None = None,
-                  progress: bool | Callable[[str], None] | None = None) -> Any:
+                  progress: bool | Callable[[str], None] | None = None,
+                  ) -> MLFlowDeploymentService | None:
     """Deploy `model` as `model_name` if it passes `criterion`; returns the service serving
     `model_name` afterwards (the same server, or None when nothing serves).
 

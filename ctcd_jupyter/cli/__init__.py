@@ -55,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(command_list())
         return 0
     try:
-        with front_end("cli"):
+        with front_end("cli"):  # advice in errors is written as `ctcd ...` commands
             return GROUPS[args.group].handler(args)
     except CtcdError as exc:
         print(f"ctcd: error: {_one_line(exc)}", file=sys.stderr)

@@ -6,7 +6,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from ..errors import ServiceNotFoundError
+from ..errors import ServiceNotFoundError, unknown_name
 from ..services import get_service, services
 from ..views.services import services_table
 from .base import CtcdMagics, show_widget
@@ -37,8 +37,7 @@ class ServiceMagics(CtcdMagics):
             return None
         args = parse_argstring(self.services, line)
         if args.action not in _ACTIONS:
-            raise UsageError(f"%services: unknown action {args.action!r}; use one of "
-                             + ", ".join(_ACTIONS))
+            raise UsageError("%services: " + unknown_name("action", args.action, _ACTIONS))
         if args.action == "list":
             if args.name:
                 raise UsageError("%services list takes no name")

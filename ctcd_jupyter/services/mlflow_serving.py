@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import PredictionError, ServiceError, ServiceStartError
+from ..errors import ModelSwapError, PredictionError, ServiceError, ServiceStartError, advice
 from ..state import mlflow_tracking_uri, state_home
 from . import payload, process, warm_start
 from .base import BaseService, ServiceState, _reporter
@@ -34,15 +34,6 @@ _SERVE = Path(__file__).with_name("_serve.py")  # the model server, run by path
 _NODELAY_PROTOCOL = "ctcd_nodelay_http:NoDelayHTTPProtocol"
 _JSON = {"Content-Type": "application/json"}
 SERVERS = ("ctcd", "mlflow")
-
-
-class ModelSwapError(ServiceError):
-    """A model the server refused to serve (cannot load, probe failed); the old one serves."""
-
-    def __init__(self, message: str, *, service: str | None = None, uri: str | None = None,
-                 version: str | None = None, reason: str | None = None):
-        super().__init__(message, service=service)
-        self.uri, self.version, self.reason = uri, version, reason or message
 
 
 @register_kind("mlflow_deployment")
@@ -300,7 +291,11 @@ class MLFlowDeploymentService(LocalDaemonService):
                        and h["version"] != current]
             if not earlier:
                 raise ServiceError(f"service {self._name!r} has served no earlier version to "
-                                   "roll back to; name one with to=VERSION", service=self._name)
+                                   "roll back to; name one with " + advice(
+                                       python="svc.rollback(to=VERSION)",
+                                       magic=f"%services rollback {self._name} --to VERSION",
+                                       cli=f"ctcd rollback {self._name} --to VERSION"),
+                                   service=self._name)
             to = earlier[-1]["version"]
         parsed = parse_models_uri(self.serving_uri or self.config["model_uri"])
         if parsed is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..errors import ServiceError, ServiceNotFoundError, ServiceSpecError, did_you_mean
+from ..errors import ServiceError, ServiceNotFoundError, ServiceSpecError, unknown_name
 from .base import BaseService, ServiceState
 from .kinds import kind_class, kind_name
 from .records import Record, ServiceRecords, validate_name
@@ -97,9 +97,7 @@ def get_service(name: str, home: str | Path | None = None) -> BaseService:
     record = records.get(name)
     if record is None:
         known = [r.name for r in records.all()]
-        raise ServiceNotFoundError(
-            f"no service named {name!r}{did_you_mean(name, known)}; known services: "
-            + (", ".join(known) or "none"), service=name)
+        raise ServiceNotFoundError(unknown_name("service", name, known), service=name)
     return _build(record, home)
 
 

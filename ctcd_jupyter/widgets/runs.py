@@ -16,6 +16,7 @@ import traitlets
 
 from ..engine.observers import RunObserver
 from ..engine.run import Run, RunState
+from ..services.mlflow_ui import running_ui_url
 from ..state import mlflow_tracking_uri
 from ..views.format import TONE_COLOURS, ago, duration, when
 from ..views.run_detail import mlflow_run_url, run_detail_html, trend_svg
@@ -26,7 +27,6 @@ from .common import Panel, RowTable, badge, button
 __all__ = ["RunsView"]
 
 ALL = "(all pipelines)"
-MLFLOW_UI = "mlflow-ui"  # the service `%mlflow ui` / `ctcd mlflow-ui` start
 
 
 class _Follow(RunObserver):
@@ -42,17 +42,6 @@ class _Follow(RunObserver):
             view.refresh()
 
     run_start = run_end = _refresh  # type: ignore[assignment]
-
-
-def mlflow_ui_url(home: Any) -> str | None:
-    """The base URL of the workspace's MLflow UI service, when one is running."""
-    from ..services import get_service
-
-    with contextlib.suppress(Exception):
-        svc = get_service(MLFLOW_UI, home)
-        if svc.is_running:
-            return getattr(svc, "base_url", None)
-    return None
 
 
 def experiments_of(home: Any, mlflow_run_ids: list[str]) -> dict[str, str]:
@@ -181,7 +170,7 @@ class RunsView(Panel):
     def _mlflow_links(self, runs: list[Run]) -> dict[str, str]:
         """{run id: its page in the MLflow UI}, when the workspace's UI is running."""
         tracked = [r for r in runs if r.mlflow_run_id]
-        ui = mlflow_ui_url(self.workspace.home) if tracked else None
+        ui = running_ui_url(self.workspace.home) if tracked else None
         if not ui:
             return {}
         experiments = experiments_of(self.workspace.home, [r.mlflow_run_id for r in tracked])
