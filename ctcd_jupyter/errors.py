@@ -17,7 +17,9 @@
     │   ├── ServiceNotFoundError(KeyError)   no service of that name
     │   ├── PortInUseError(OSError)          the requested port is taken          .port
     │   ├── ServiceSpecError(ValueError)     bad name/spec, unknown or unstorable kind .kind
-    │   └── PredictionError                  4xx/5xx answer, or no server  .status_code, .log_tail
+    │   ├── PredictionError                  4xx/5xx answer, or no server  .status_code, .log_tail
+    │   ├── ModelSwapError                   the server refused a model; the old one serves .uri
+    │   └── ModelServerError                 the model server's control channel failed  .returncode
     ├── DeploymentError(RuntimeError)        a model could not be served       .model_name, .version
     ├── CriterionError(ValueError)           a criterion cannot be evaluated
     ├── StateError(OSError)                  state folder unusable: corrupt, read-only  .path
@@ -38,6 +40,8 @@ __all__ = [
     "CtcdTimeoutError",
     "DeploymentError",
     "MissingInputsError",
+    "ModelServerError",
+    "ModelSwapError",
     "ParameterError",
     "PipelineBusy",
     "PipelineDefinitionError",
@@ -247,6 +251,25 @@ class PredictionError(ServiceError):
     def _render_traceback_(self) -> list[str]:
         # One line in a notebook: the server's answer, not our HTTP client's frames.
         return [_one_line(self)]
+
+
+class ModelSwapError(ServiceError):
+    """A model the server refused to serve (cannot load, probe failed); the old one serves."""
+
+    def __init__(self, message: str, *, service: str | None = None, uri: str | None = None,
+                 version: str | None = None, reason: str | None = None):
+        super().__init__(message, service=service)
+        self.uri, self.version, self.reason = uri, version, reason or message
+
+
+class ModelServerError(ServiceError):
+    """A control request to the model server failed: it died (`returncode`) or did not answer;
+    `log_tail` holds its last words."""
+
+    def __init__(self, message: str, *, service: str | None = None, log_tail: str | None = None,
+                 returncode: int | None = None):
+        super().__init__(message, service=service, log_tail=log_tail)
+        self.returncode = returncode
 
 
 class DeploymentError(CtcdError, RuntimeError):
