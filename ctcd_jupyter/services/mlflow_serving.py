@@ -28,7 +28,6 @@ from ..state import mlflow_tracking_uri, state_home
 from . import payload, process, transaction, warm_start
 from .base import BaseService, ServiceState, _reporter
 from .daemon import LocalDaemonService
-from .failpoints import failpoint
 from .kinds import register_kind
 from .model_slot import parse_models_uri
 from .model_versions import ModelVersions
@@ -182,8 +181,8 @@ class MLFlowDeploymentService(ModelVersions, LocalDaemonService):
         return failure
 
     # -- the control routes -------------------------------------------------------------------
-    def _control(self, method: str, path: str, body: Any = None, timeout: float = 5.0,
-                 crash_point: str | None = None) -> tuple[int, dict[str, Any]]:
+    def _control(self, method: str, path: str, body: Any = None,
+                 timeout: float = 5.0) -> tuple[int, dict[str, Any]]:
         """One control request; any failure of the channel is a `ModelServerError` naming the
         service, the server's exit code (when it died) and its log tail."""
         port = self._port()
@@ -197,8 +196,6 @@ class MLFlowDeploymentService(ModelVersions, LocalDaemonService):
             data = None if body is None else json.dumps(body)
             conn.request(method, path, body=data,
                          headers={"X-Ctcd-Token": token, **_JSON})
-            if crash_point:
-                failpoint(crash_point)
             response = conn.getresponse()
             return response.status, json.loads(response.read() or b"{}")
         except (OSError, http.client.HTTPException, ValueError) as exc:
@@ -208,11 +205,9 @@ class MLFlowDeploymentService(ModelVersions, LocalDaemonService):
 
     def _control_failed(self, doing: str, exc: Exception) -> ModelServerError:
         sp = self._process
-        deadline = self._monotonic() + 2.0  # a dying server: let its exit code reach the log
-        while sp is not None and process.liveness(sp.main, sp.sid) == Liveness.ALIVE \
-                and self._monotonic() < deadline and not isinstance(exc, TimeoutError):
-            time.sleep(0.02)
         alive = sp is not None and process.liveness(sp.main, sp.sid) == Liveness.ALIVE
+        if sp is not None and not alive:  # its log writer notes the exit code as it goes
+            self._wait_group_exit(sp, self._monotonic() + 2.0)
         code = None if alive else process.exit_code_in_log(self.log_path)
         what = ("did not answer" if alive else "exited" + (f" with code {code}"
                                                            if code is not None else ""))
@@ -295,8 +290,7 @@ class MLFlowDeploymentService(ModelVersions, LocalDaemonService):
             report(f"loading {model_uri}")
             status, answer = self._control("POST", "/ctcd/load", {
                 "uri": str(model_uri), "why": why, "timeout": timeout,
-                "probe": None if body is None else body.decode()}, timeout=timeout + 30,
-                crash_point="deploy.during_load")
+                "probe": None if body is None else body.decode()}, timeout=timeout + 30)
             if status != 200 or not answer.get("ok"):
                 error = answer.get("error") or f"the server answered {status}"
                 report(f"refused: {error}")

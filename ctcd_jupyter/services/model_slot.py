@@ -295,6 +295,7 @@ class Coordinator:
                 return {"ok": True, "unchanged": True, "uri": s.uri, "version": s.version,
                         "generation": s.generation, "workers": self.workers()}
             try:
+                failpoint("server.loading")
                 served = self.load(uri, timeout)
                 probe_model(served.app, probe or served.example)
             except CandidateError as exc:
