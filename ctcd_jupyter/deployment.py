@@ -69,9 +69,9 @@ class DeploymentRecord:
 
 def deployments(model_name: str | None = None, *, workspace: Context | None = None,
                 limit: int | None = None) -> list[DeploymentRecord]:
-    """Recorded decisions, newest first: deployed, kept, failed (from `mlflow_deploy`), and
-    rolled back / followed (changes of the served version made by a rollback or a moved
-    alias, from the model server's history)."""
+    """Recorded decisions, newest first: deployed, kept, failed (from `mlflow_deploy`, or a
+    deployment settled after its caller died), rolled back (`svc.rollback`), and followed (a
+    moved alias, from the model server's history)."""
     workspace = workspace or current_context()
     store = workspace.store
     sql, args = "SELECT id, data FROM deployments", ()

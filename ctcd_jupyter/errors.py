@@ -257,8 +257,9 @@ class ModelSwapError(ServiceError):
     """A model the server refused to serve (cannot load, probe failed); the old one serves."""
 
     def __init__(self, message: str, *, service: str | None = None, uri: str | None = None,
-                 version: str | None = None, reason: str | None = None):
-        super().__init__(message, service=service)
+                 version: str | None = None, reason: str | None = None,
+                 log_tail: str | None = None):
+        super().__init__(message, service=service, log_tail=log_tail)
         self.uri, self.version, self.reason = uri, version, reason or message
 
 

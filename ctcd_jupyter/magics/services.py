@@ -60,8 +60,9 @@ class ServiceMagics(CtcdMagics):
             svc.stop(timeout=args.timeout, force=args.force)
         elif args.action in ("rollback", "unpin"):
             if not hasattr(svc, "rollback"):
+                verb = "roll back" if args.action == "rollback" else args.action
                 raise UsageError(f"{args.name} is a {svc.kind} service: it has no model "
-                                 f"versions to {args.action}")
+                                 f"versions to {verb}")
             with front_end("magic"):
                 if args.action == "rollback":
                     svc.rollback(to=args.to, progress=None)

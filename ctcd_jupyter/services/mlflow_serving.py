@@ -128,7 +128,7 @@ class MLFlowDeploymentService(ModelVersions, LocalDaemonService):
             "model_uri", "workers", "host", "request_timeout", "tracking_uri", "nodelay",
             "access_log", "poll_interval", "load_timeout")}
         config.update(port=port, service=self._name, home=str(self.home),
-                      initial_uri=self._runtime.pop("boot_uri", None),
+                      initial_uri=self._runtime.get("boot_uri"),
                       probe=self._runtime.pop("boot_probe", None),
                       boot_why=self._runtime.pop("boot_why", None) or "started")
         fd = os.open(folder / "server.json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -285,7 +285,11 @@ class MLFlowDeploymentService(ModelVersions, LocalDaemonService):
                                      None if body is None else body.decode())
                 self._save()
                 report(f"starting the server on {model_uri}")
-                self.start(timeout=timeout, progress=report)
+                try:
+                    self.start(timeout=timeout, progress=report)
+                finally:  # once started, the server's own state says what it serves
+                    self._runtime.pop("boot_uri", None)
+                    self._save()
                 return self
             report(f"loading {model_uri}")
             status, answer = self._control("POST", "/ctcd/load", {

@@ -32,6 +32,7 @@ from .failpoints import failpoint
 from .mlflow_registry import RegistryReader
 from .model_probe import CandidateError, one_line
 from .model_probe import probe as probe_model
+from .model_uri import parse_models_uri
 from .slot_files import flock, read_json, write_json
 
 __all__ = ["CandidateError", "Coordinator", "Served", "parse_models_uri"]
@@ -55,20 +56,6 @@ class Served:
     generation: int = 0
     since: float = field(default_factory=time.time)
     why: str = "started"
-
-
-def parse_models_uri(uri: str) -> tuple[str, str | None, str | None] | None:
-    """(name, version, alias) of `models:/NAME/VERSION` or `models:/NAME@ALIAS`, else None."""
-    if not uri.startswith("models:/"):
-        return None
-    rest = uri[len("models:/"):].strip("/")
-    if "@" in rest:
-        name, alias = rest.rsplit("@", 1)
-        return name, None, alias
-    name, _, version = rest.rpartition("/")
-    if name and version.isdigit():
-        return name, version, None
-    return None  # models:/m-<id> (a logged model) has no registry version
 
 
 class Coordinator:

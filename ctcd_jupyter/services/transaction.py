@@ -27,7 +27,7 @@ from .. import identity
 from ..errors import ServiceError, StateError
 from ..state import Store
 from .failpoints import failpoint
-from .model_slot import parse_models_uri
+from .model_uri import parse_models_uri
 from .records import ServiceRecords
 from .slot_files import read_target
 
