@@ -76,7 +76,8 @@ def agreement(name: str) -> tuple[str | None, str | None, str | None]:
     from mlflow.tracking import MlflowClient
 
     served = ctcd.get_service(name).model_version
-    alias = str(MlflowClient().get_model_version_by_alias(name, "champion").version)
+    client = MlflowClient(tracking_uri=os.environ["MLFLOW_TRACKING_URI"])
+    alias = str(client.get_model_version_by_alias(name, "champion").version)
     return served, alias, ctcd.deployments(name)[0].serving
 
 

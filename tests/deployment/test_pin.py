@@ -5,6 +5,7 @@ undo it in the caller's syntax (Python, magic, CLI)."""
 from __future__ import annotations
 
 import itertools
+import os
 
 import pytest
 from sklearn.linear_model import LogisticRegression
@@ -37,7 +38,8 @@ def tick(scheduling, seconds: float = 60) -> None:
 def alias(name: str) -> str:
     from mlflow.tracking import MlflowClient
 
-    return str(MlflowClient().get_model_version_by_alias(name, "champion").version)
+    client = MlflowClient(tracking_uri=os.environ["MLFLOW_TRACKING_URI"])
+    return str(client.get_model_version_by_alias(name, "champion").version)
 
 
 def test_a_rollback_pins_against_a_running_cd_schedule_until_unpinned(workspace, scheduling,

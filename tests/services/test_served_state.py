@@ -108,12 +108,12 @@ def test_a_server_dying_mid_swap_is_a_service_error_and_the_next_start_works(tra
     assert len(svc.predict(iris.head(2))) == 2
 
 
-def test_a_restart_refuses_when_a_new_start_could_not_serve(tracked, iris):
+def test_a_restart_refuses_when_a_new_start_could_not_serve(tracked, registry, iris):
     from mlflow.tracking import MlflowClient
 
     svc = MLFlowDeploymentService("doomed", "models:/doomed@champion", poll_interval=0.2)
     svc.start(timeout=120, progress=False)
-    MlflowClient().delete_registered_model("doomed")
+    MlflowClient(tracking_uri=registry).delete_registered_model("doomed")
     wait_for(lambda: svc.last_error, 30, "the follower to notice the deleted model")
     with pytest.raises(ServiceError, match="was not restarted and keeps serving v1") as info:
         svc.restart(timeout=60)
