@@ -29,7 +29,7 @@ from . import payload, process, transaction, warm_start
 from .base import BaseService, ServiceState, _reporter
 from .daemon import LocalDaemonService
 from .kinds import register_kind
-from .model_slot import parse_models_uri
+from .model_uri import parse_models_uri
 from .model_versions import ModelVersions
 from .process import Liveness, ServiceProcess
 from .slot_files import read_target, remove_leftover_copies

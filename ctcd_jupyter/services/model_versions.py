@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import ModelSwapError, ServiceError, ServiceStartError, advice
 from . import transaction
 from .base import _reporter
-from .model_slot import parse_models_uri
+from .model_uri import parse_models_uri
 
 __all__ = ["ModelVersions"]
 

@@ -130,3 +130,31 @@ def test_a_deploy_killed_at_each_step_agrees_after_recovery(point, tracked, iris
     ctcd.get_service(name).restart(timeout=120)
     assert agreement(name) == (expected, expected, expected)
     ctcd.get_service(name).stop()
+
+
+def test_with_no_server_running_the_listing_settles_an_interrupted_deploy(tracked, iris,
+                                                                          capsys):
+    from ctcd_jupyter.cli import main as ctcd_main
+
+    X, y = iris
+    name = "crash-unattended"
+    # a server that polls rarely: it will not settle it before it is stopped
+    svc = MLFlowDeploymentService(name, f"models:/{name}@champion", home=tracked.home,
+                                  poll_interval=600)
+    ctcd.mlflow_deploy(LogisticRegression(C=0.01, max_iter=300).fit(X, y), name,
+                       input_example=X.head(2), timeout=120)
+    caller = subprocess.run([sys.executable, "-c", DEPLOY, name], capture_output=True,
+                            text=True, env={**os.environ, ENV: "deploy.after_switch"},
+                            timeout=180)
+    assert caller.returncode == -signal.SIGKILL, caller.stderr[-3000:]
+    svc.stop()
+    store = ServiceRecords(tracked.home).store
+    assert transaction.pending(store, name) is not None
+
+    assert ctcd_main(["services", "list"]) == 0  # who looks first, settles
+    assert transaction.pending(store, name) is None
+    decision = ctcd.deployments(name)[0]
+    assert decision.serving == "2" and "interrupted; completed by recovery" in decision.reason
+    svc.start(timeout=120, progress=False)
+    assert agreement(name) == ("2", "2", "2")
+    svc.stop()
