@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from IPython.core.error import UsageError
 from IPython.core.magic import line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
@@ -50,6 +52,11 @@ class ServiceMagics(CtcdMagics):
             svc = get_service(args.name, self.workspace.home)
         except ServiceNotFoundError as exc:
             raise UsageError(str(exc)) from None
+        with front_end("magic"):  # advice in errors and notes in %services syntax
+            self._act(svc, args)
+        return None
+
+    def _act(self, svc: Any, args: Any) -> None:
         if args.action == "logs":
             print(svc.logs(tail=args.tail))
         # progress=None: one self-updating line in a notebook (stderr would draw a pink box
@@ -63,16 +70,12 @@ class ServiceMagics(CtcdMagics):
                 verb = "roll back" if args.action == "rollback" else args.action
                 raise UsageError(f"{args.name} is a {svc.kind} service: it has no model "
                                  f"versions to {verb}")
-            with front_end("magic"):
-                if args.action == "rollback":
-                    svc.rollback(to=args.to, progress=None)
-                    print(svc.pin_note())
-                else:
-                    print(f"{args.name}: unpinned" if svc.pinned else
-                          f"{args.name}: was not pinned")
-                    svc.unpin()
+            if args.action == "rollback":
+                svc.rollback(to=args.to, progress=None)  # its repr below says what it pinned
+            else:
+                print(f"{args.name}: unpinned" if svc.pinned else f"{args.name}: was not pinned")
+                svc.unpin()
         else:
             svc.restart(timeout=args.timeout)
         if args.action != "logs":
             print(repr(svc))
-        return None

@@ -97,6 +97,14 @@ class ModelVersions:
             python="svc.unpin()", magic=f"%services unpin {self._name}",
             cli=f"ctcd unpin {self._name}"))
 
+    def __repr__(self) -> str:
+        text = super().__repr__()
+        try:
+            note = self.pin_note()
+        except Exception:  # a repr must not raise
+            note = None
+        return f"{text[:-1]}; {note}>" if note else text
+
     def recover(self) -> int | None:
         """Settle a deployment of this service whose caller died (complete or undo it, see
         transaction.py); the id of the decision recorded, else None."""

@@ -65,6 +65,7 @@ def test_a_rollback_pins_against_a_running_cd_schedule_until_unpinned(workspace,
     pin = svc.pinned
     assert pin["version"] == "1" and pin["reason"] == "rollback" and isinstance(pin["at"], float)
     assert svc.pin_note() == "v1 is pinned: deployments keep it until svc.unpin()"
+    assert repr(svc).endswith("; v1 is pinned: deployments keep it until svc.unpin()>")
 
     tick(scheduling)  # deploys nothing: kept, pinned
     latest = ctcd.deployments("pinned")[0]
