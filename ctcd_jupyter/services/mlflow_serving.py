@@ -32,7 +32,7 @@ from .kinds import register_kind
 from .model_uri import parse_models_uri
 from .model_versions import ModelVersions
 from .process import Liveness, ServiceProcess
-from .slot_files import read_target, remove_leftover_copies
+from .slot_files import read_target, remove_leftover_copies, served_before
 from .stock_server import stock_command, stock_signature_columns, stock_swap
 
 __all__ = ["MLFlowDeploymentService", "ModelSwapError", "remove_leftover_model_copies"]
@@ -244,9 +244,7 @@ class MLFlowDeploymentService(ModelVersions, LocalDaemonService):
         status = self.server_status()
         if status is not None:
             return status["serving"]["uri"]
-        target = read_target(self.folder) or {}
-        return target.get("uri") if target.get("model_uri") == self.config["model_uri"] \
-            else None
+        return served_before(read_target(self.folder), self.config["model_uri"])
 
     @property
     def last_error(self) -> str | None:

@@ -33,7 +33,7 @@ from .mlflow_registry import RegistryReader
 from .model_probe import CandidateError, one_line
 from .model_probe import probe as probe_model
 from .model_uri import parse_models_uri
-from .slot_files import flock, read_json, write_json
+from .slot_files import flock, read_json, served_before, write_json
 
 __all__ = ["CandidateError", "Coordinator", "Served", "parse_models_uri"]
 
@@ -230,7 +230,8 @@ class Coordinator:
                 initial: str | None) -> tuple[str, str | None]:
         """What a new server run serves, and the alias version seen: the followed alias now;
         else the URI it was started for, else what the last run served, else the config's."""
-        uri = initial or self._served_before(target) or self.config["model_uri"]
+        uri = initial or served_before(target, self.config["model_uri"]) \
+            or self.config["model_uri"]
         if not self.follow:
             return uri, None
         try:
@@ -241,12 +242,6 @@ class Coordinator:
                 raise CandidateError(f"cannot resolve {self.config['model_uri']}: "
                                      f"{one_line(exc)}") from exc
             return uri, None
-
-    def _served_before(self, target: dict[str, Any] | None) -> str | None:
-        # target.json of another configuration (a re-created service) is not ours to serve
-        if target and target.get("model_uri") == self.config["model_uri"]:
-            return target.get("uri")
-        return None
 
     def _write_target(self, served: Served, generation: int, why: str) -> None:
         write_json(self.folder / "target.json", {

@@ -15,7 +15,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-__all__ = ["flock", "read_json", "read_target", "remove_leftover_copies", "write_json"]
+__all__ = ["flock", "read_json", "read_target", "remove_leftover_copies", "served_before",
+           "write_json"]
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -38,6 +39,14 @@ def read_target(folder: Path) -> dict[str, Any] | None:
     file it writes atomically at each switch; None before its first start."""
     data = read_json(Path(folder) / "target.json")
     return data if isinstance(data, dict) else None
+
+
+def served_before(target: dict[str, Any] | None, model_uri: str) -> str | None:
+    """The URI a service configured for `model_uri` served last, per its `target.json` (one
+    written for another configuration, a service re-created under the same name, is not)."""
+    if target and target.get("model_uri", model_uri) == model_uri:
+        return target.get("uri")
+    return None
 
 
 def remove_leftover_copies(folder: Path) -> list[Path]:
