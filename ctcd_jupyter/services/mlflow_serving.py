@@ -437,7 +437,7 @@ class MLFlowDeploymentService(ModelVersions, LocalDaemonService):
         info.update(server=self.config.get("server", "ctcd"),
                     serving=status["serving"] if status else None,
                     workers_serving=status["workers"] if status else None,
-                    kept_port=self._runtime.get("kept_port"))
+                    kept_port=self._runtime.get("kept_port"), pinned=self.pinned)
         return info
 
 

@@ -31,8 +31,8 @@ from .model_uri import parse_models_uri
 from .records import ServiceRecords
 from .slot_files import read_target
 
-__all__ = ["DECISION_FIELDS", "pending", "pending_services", "pinned", "record_decision",
-           "recover", "run", "unpin"]
+__all__ = ["DECISION_FIELDS", "follow_alias", "pending", "pending_services", "pinned",
+           "record_decision", "recover", "run", "unpin"]
 
 # A claim older than this belongs to a recoverer that died: another may take it over.
 LEASE = 60.0
