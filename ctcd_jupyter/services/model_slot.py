@@ -442,7 +442,19 @@ class Coordinator:
             self._set_status(last_error=None, alias_error=False)
         if version == self.alias_seen:
             return
+        if version != self.current.version and self._deploying():
+            return  # its caller moves the alias after the switch: look again once it is done
         self.alias_seen = version
         if version == self.current.version:
             return
         self.deploy(f"models:/{name}/{version}", "followed the alias")
+
+    def _deploying(self) -> bool:
+        """Whether a deployment of this service is open (transaction.py); asked only before
+        following a moved alias, so it costs nothing while the alias stays."""
+        try:
+            from ctcd_jupyter.services.transaction import is_pending  # by full name: _record
+
+            return is_pending(self.config.get("home"), self.config["service"])
+        except Exception:  # no store to ask: follow, as before
+            return False

@@ -31,8 +31,8 @@ from .model_uri import parse_models_uri
 from .records import ServiceRecords
 from .slot_files import read_target
 
-__all__ = ["DECISION_FIELDS", "follow_alias", "pending", "pending_services", "pinned",
-           "record_decision", "recover", "run", "unpin"]
+__all__ = ["DECISION_FIELDS", "follow_alias", "is_pending", "pending", "pending_services",
+           "pinned", "record_decision", "recover", "run", "unpin"]
 
 # A claim older than this belongs to a recoverer that died: another may take it over.
 LEASE = 60.0
@@ -68,6 +68,11 @@ def pending(store: Store, service: str) -> dict[str, Any] | None:
     if not rows:
         return None
     return {**Store.loads(rows[0]["data"]), "id": rows[0]["id"]}
+
+
+def is_pending(home: str | Path | None, service: str) -> bool:
+    """Whether a deployment of `service` is open (its intent recorded, not yet closed)."""
+    return pending(_store(home), service) is not None
 
 
 def pending_services(store: Store) -> set[str]:

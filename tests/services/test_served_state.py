@@ -46,6 +46,13 @@ get_service(sys.argv[1]).swap_model(sys.argv[2], timeout=120)
 """
 
 
+ROLLBACK = """
+import sys
+from ctcd_jupyter.services import get_service
+get_service(sys.argv[1]).rollback(to=sys.argv[2])
+"""
+
+
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory) -> str:
     """m v1 and v2, and doomed v1 (@champion), in a store of this module's own."""
@@ -160,3 +167,25 @@ def test_leftover_model_copies_are_removed_by_the_next_start_and_gc(tracked, cap
     assert ctcd_main(["gc"]) == 0
     assert copies(svc) == third  # what is served stays
     assert svc.model_version == "1"
+
+
+def test_a_follower_does_not_fight_an_open_deployment(tracked, registry):
+    from mlflow.tracking import MlflowClient
+
+    svc = MLFlowDeploymentService("racer", "models:/m@champion", poll_interval=0.1)
+    svc.swap_model("models:/m/1")  # starts it; m@champion does not exist yet
+    # a deployment whose caller pauses between the switch and moving the alias
+    caller = subprocess.Popen([sys.executable, "-c", ROLLBACK, "racer", "2"],
+                              env={**os.environ, ENV: "deploy.after_switch=sleep:3"})
+    try:
+        wait_for(lambda: svc.model_version == "2", 60, "the switch to v2")
+        MlflowClient(tracking_uri=registry).set_registered_model_alias("m", "champion", "1")
+        assert caller.wait(60) == 0
+    finally:
+        if caller.poll() is None:
+            caller.kill()
+    assert svc.model_version == "2"
+    assert str(MlflowClient(tracking_uri=registry).get_model_version_by_alias(
+        "m", "champion").version) == "2"
+    # the alias seen meanwhile (v1) was not followed back
+    assert [h["why"] for h in svc.history()] == ["deployed", "rolled back"]
