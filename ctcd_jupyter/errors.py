@@ -19,8 +19,9 @@
     │   ├── ServiceNotFoundError(KeyError)   no service of that name
     │   ├── PortInUseError(OSError)          the requested port is taken          .port
     │   ├── ServiceSpecError(ValueError)     bad name/spec, unknown or unstorable kind .kind
+    │   ├── PredictionError                  4xx/5xx answer, or no server  .status_code, .log_tail
     │   ├── ModelSwapError                   the server refused a model; the old one serves .uri
-    │   └── PredictionError                  4xx/5xx answer, or no server  .status_code, .log_tail
+    │   └── ModelServerError                 the model server's control channel failed  .returncode
     ├── DeploymentError(RuntimeError)        a model could not be served       .model_name, .version
     ├── CriterionError(ValueError)           a criterion cannot be evaluated
     ├── PrefectUnavailable(ConnectionError)  the Prefect server does not answer
@@ -47,6 +48,7 @@ __all__ = [
     "DeploymentError",
     "ExportError",
     "MissingInputsError",
+    "ModelServerError",
     "ModelSwapError",
     "ParameterError",
     "PipelineBusy",
@@ -264,16 +266,6 @@ class PredictionError(ServiceError):
 
 
 
-class DeploymentError(CtcdError, RuntimeError):
-    """The new model could not be served; the old one (if any) keeps serving."""
-
-    def __init__(self, message: str, *, model_name: str | None = None,
-                 version: str | None = None):
-        super().__init__(message)
-        self.model_name = model_name
-        self.version = version
-
-
 class ModelSwapError(ServiceError):
     """A model the server refused to serve (cannot load, probe failed); the old one serves."""
 
@@ -282,6 +274,26 @@ class ModelSwapError(ServiceError):
                  log_tail: str | None = None):
         super().__init__(message, service=service, log_tail=log_tail)
         self.uri, self.version, self.reason = uri, version, reason or message
+
+
+class ModelServerError(ServiceError):
+    """A control request to the model server failed: it died (`returncode`) or did not answer;
+    `log_tail` holds its last words."""
+
+    def __init__(self, message: str, *, service: str | None = None, log_tail: str | None = None,
+                 returncode: int | None = None):
+        super().__init__(message, service=service, log_tail=log_tail)
+        self.returncode = returncode
+
+
+class DeploymentError(CtcdError, RuntimeError):
+    """The new model could not be served; the old one (if any) keeps serving."""
+
+    def __init__(self, message: str, *, model_name: str | None = None,
+                 version: str | None = None):
+        super().__init__(message)
+        self.model_name = model_name
+        self.version = version
 
 
 class ExportError(CtcdError, ValueError):

@@ -84,15 +84,21 @@ def _gc(args: argparse.Namespace) -> int:
     if args.keep is not None and args.keep < 1:
         print("ctcd: error: --keep must be at least 1", file=sys.stderr)
         return 2
+    from ..services.mlflow_serving import remove_leftover_model_copies
+
     workspace = Workspace(args.home, tracking=False)
     try:
         print(workspace.prune(args.keep))
     finally:
         workspace.close()
+    copies = remove_leftover_model_copies(args.home)
+    print(f"removed {len(copies)} leftover model cop{'y' if len(copies) == 1 else 'ies'} "
+          "(loads that timed out, servers that were killed)")
     return 0
 
 
 COMMANDS = {
     "runs": Group("pipeline run history", _runs_arguments, _runs),
-    "gc": Group("delete step outputs that only old runs reference", _gc_arguments, _gc),
+    "gc": Group("delete step outputs that only old runs reference, and leftover model copies",
+                _gc_arguments, _gc),
 }

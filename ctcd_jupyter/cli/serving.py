@@ -106,7 +106,7 @@ def _rollback_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _rollback(args: argparse.Namespace) -> int:
-    from ..errors import ServiceError
+    from ..errors import ServiceError, front_end
     from ..services import MLFlowDeploymentService, get_service
 
     svc = get_service(args.name, args.home)
@@ -114,8 +114,25 @@ def _rollback(args: argparse.Namespace) -> int:
         raise ServiceError(f"service {args.name!r} is a {svc.kind} service, not a model server",
                            service=args.name)
     before = svc.model_version
-    svc.rollback(to=args.to, progress=True)
+    with front_end("cli"):
+        svc.rollback(to=args.to, progress=True)
+        note = svc.pin_note()
     print(f"{svc.name}: serving v{svc.model_version} (was v{before}) at {svc.endpoint}")
+    if note:
+        print(f"{svc.name}: {note}")
+    return 0
+
+
+def _unpin(args: argparse.Namespace) -> int:
+    from ..errors import ServiceError
+    from ..services import get_service
+
+    svc = get_service(args.name, args.home)
+    if not hasattr(svc, "unpin"):
+        raise ServiceError(f"service {args.name!r} is a {svc.kind} service, not a model server",
+                           service=args.name)
+    print(f"{svc.name}: unpinned" if svc.pinned else f"{svc.name}: was not pinned")
+    svc.unpin()
     return 0
 
 
@@ -177,6 +194,8 @@ COMMANDS = {
                    _serve_arguments, _serve),
     "rollback": Group("serve the previously served version again (the alias moves back too)",
                       _rollback_arguments, _rollback),
+    "unpin": Group("let deployments replace the version a rollback pinned",
+                   lambda parser: parser.add_argument("name", help="the service"), _unpin),
     "deployments": Group("deployment decisions, and what a service served when",
                          _deployments_arguments, _deployments),
 }
