@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .. import redact
 from ..errors import ServiceError, ServiceNotFoundError, ServiceSpecError, did_you_mean
 from .base import BaseService, ServiceState
 from .kinds import kind_class, kind_name
@@ -49,7 +50,8 @@ class UnknownService(BaseService):
     def describe(self) -> dict[str, Any]:
         return {"name": self._name, "uuid": self._uuid, "kind": self.kind,
                 "stored_kind": self.stored_kind, "status": ServiceState.ERROR.value,
-                "wanted": None, "endpoint": None, "last_error": self.last_error,
+                "wanted": None, "endpoint": None,
+                "last_error": redact.text(self.last_error or "") or None,
                 "config": {}, "runtime": {}}
 
     def _fresh(self) -> None:  # nothing readable to refresh from
