@@ -239,14 +239,20 @@ class LocalDaemonService(BaseService):
         """A first start that never became healthy leaves no service behind: the record is
         removed (a typo in a URI or an alias must not stay listed as a broken service that
         can only be deleted). The folder keeps its log; this object keeps the error, and a
-        later `start()` registers it again. A service that served before keeps its record,
-        in ERROR, with the reason."""
+        later `start()` registers it again (its status stays ERROR until then). A service that
+        served before keeps its record, in ERROR, with the reason."""
         super()._abort_start(exc)
         if self._runtime.get("healthy_after") is None and self._attached:
             error = self._runtime.get("last_error")
             if self._records.delete(self._name, self._uuid):
                 self._attached = False
                 self._runtime.update(process=None, last_error=error)
+                self.__dict__["_unregistered_failure"] = True
+
+    def check(self) -> ServiceState:
+        if not self._attached and self.__dict__.get("_unregistered_failure"):
+            return ServiceState.ERROR  # this object's own failed first start
+        return super().check()
 
     def _startup_failure(self) -> ServiceStartError | None:
         sp = self._process
