@@ -187,11 +187,13 @@ class _Http:
                 answer = json.loads(exc.read() or b"{}")
             except ValueError:
                 answer = {}
-            if answer.get("error_code") == "RESOURCE_DOES_NOT_EXIST":
-                raise NotInRegistry(str(answer.get("message") or exc)) from None
+            message = str(answer.get("message") or exc.reason)
+            # a missing model or version is RESOURCE_DOES_NOT_EXIST; a missing alias, a 400
+            if answer.get("error_code") == "RESOURCE_DOES_NOT_EXIST" or (
+                    exc.code in (400, 404) and "not found" in message.lower()):
+                raise NotInRegistry(message) from None
             raise RegistryUnreachable(
-                f"the tracking server {self.shown} answered {exc.code}: "
-                f"{answer.get('message') or exc.reason}") from None
+                f"the tracking server {self.shown} answered {exc.code}: {message}") from None
         except (OSError, ValueError) as exc:  # refused, timed out, reset, not JSON
             reason = getattr(exc, "reason", None) or exc
             raise RegistryUnreachable(

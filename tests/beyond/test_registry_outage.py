@@ -14,9 +14,11 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
 import servers
 
 from ctcd_jupyter.services import MLFlowDeploymentService
+from ctcd_jupyter.services.mlflow_registry import NotInRegistry, RegistryReader
 
 POLL = 0.5
 REGISTER = """
@@ -87,6 +89,16 @@ def test_tracking_server_outage_shows_and_recovery_is_prompt(home, tmp_path):
         print(json.dumps({"error_shown_after_s": round(shown, 2),
                           "moved_alias_served_after_s": round(moved, 2), "poll_s": POLL}))
         assert moved < 2 * POLL + 2.0  # two polls, and the load of v2 on a busy machine
+
+        # the REST reads agree with MlflowClient on what is missing
+        reader = RegistryReader(url)
+        assert reader.version_of("iris", "champion") == "2"
+        assert reader.location("iris", "2") == \
+            MlflowClient(url).get_model_version_download_uri("iris", "2")
+        with pytest.raises(NotInRegistry):
+            reader.version_of("iris", "nosuch")
+        with pytest.raises(NotInRegistry):
+            reader.version_of("nosuch", "champion")
     finally:
         if svc is not None:
             svc.stop()
