@@ -213,6 +213,7 @@ class LocalDaemonService(BaseService):
             port = self._pick_port()
         else:
             port = None
+        self.__dict__.pop("_unregistered_failure", None)  # registered again by this start
         lifeline = self.__dict__.get("_lifeline")
         self._runtime.update(port=port, process=None, returncode=None,
                              log_path=str(self.log_path), foreground={

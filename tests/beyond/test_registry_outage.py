@@ -86,6 +86,7 @@ def test_tracking_server_outage_shows_and_recovery_is_prompt(home, tmp_path):
         MlflowClient(url).set_registered_model_alias("iris", "champion", "2")
         moved = _until(lambda: svc.model_version == "2", 30, "the moved alias to be served")
         assert svc.last_error is None
+        assert "[ctcd] followed the alias: v1 -> v2 (models:/iris/2) in " in svc.logs(tail=100)
         print(json.dumps({"error_shown_after_s": round(shown, 2),
                           "moved_alias_served_after_s": round(moved, 2), "poll_s": POLL}))
         assert moved < 2 * POLL + 2.0  # two polls, and the load of v2 on a busy machine
