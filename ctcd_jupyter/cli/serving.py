@@ -112,7 +112,9 @@ def _foreground(svc: Any, timeout: float | None) -> int:
     SIGHUP (the terminal closed) stop it after a bounded drain of the requests in flight, and
     leave it INACTIVE; if this command is killed outright, its log runner stops it (the
     lifeline, `LocalDaemonService.foreground`)."""
-    previous = {sig: signal.signal(sig, _on_signal) for sig in _STOP_SIGNALS}
+    # a signal ignored by whoever started us stays ignored (`nohup ctcd serve ...`)
+    previous = {sig: signal.signal(sig, _on_signal) for sig in _STOP_SIGNALS
+                if signal.getsignal(sig) is not signal.SIG_IGN}
     try:
         with svc.foreground():
             try:

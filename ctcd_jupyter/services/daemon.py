@@ -236,14 +236,23 @@ class LocalDaemonService(BaseService):
         return process.launch(command, log_path=self.log_path, env=env,
                               cwd=self.config.get("cwd"), log_max_bytes=log_max_bytes)
 
+    def _register(self) -> None:
+        existed = self._records.get(self._name) is not None
+        super()._register()
+        # this object made the record: its first start may take it back (_abort_start)
+        self.__dict__["_made_record"] = not existed
+
     def _abort_start(self, exc: BaseException) -> None:
-        """A first start that never became healthy leaves no service behind: the record is
-        removed (a typo in a URI or an alias must not stay listed as a broken service that
-        can only be deleted). The folder keeps its log; this object keeps the error, and a
-        later `start()` registers it again (its status stays ERROR until then). A service that
-        served before keeps its record, in ERROR, with the reason."""
+        """A first start that never became healthy leaves no service behind when this object
+        made the record (`ctcd serve notauri`, `MLFlowDeploymentService(...).start()` on a
+        typo'd alias): a typo must not stay listed as a broken service that can only be
+        deleted. The folder keeps its log; this object keeps the error (status ERROR), and a
+        later `start()` registers it again. A service that served before, or that was made
+        elsewhere and is started from a list (a panel, `ctcd services start`), keeps its
+        record, in ERROR, with the reason."""
         super()._abort_start(exc)
-        if self._runtime.get("healthy_after") is None and self._attached:
+        if self._runtime.get("healthy_after") is None and self._attached \
+                and self.__dict__.get("_made_record"):
             error = self._runtime.get("last_error")
             if self._records.delete(self._name, self._uuid):
                 self._attached = False
