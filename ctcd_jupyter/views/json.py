@@ -7,8 +7,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, is_dataclass
 from typing import Any
 
+from .. import redact
 from .format import tone
 from .runs import run_note
+from .services import service_label
 
 __all__ = ["deployment_json", "info_json", "run_json", "schedule_json", "service_json"]
 
@@ -95,11 +97,14 @@ def service_json(svc: Any, *, detail: bool = False) -> dict[str, Any]:
     """One JSON shape for a service (list and describe add to it, never rename)."""
     status = svc.status.value
     pid = getattr(svc, "pid", None)
+    last_error, model_uri = svc.last_error, getattr(svc, "model_uri", None)
+    label = service_label(status, last_error, model_uri)
     data: dict[str, Any] = {
         "name": svc.name, "kind": getattr(svc, "stored_kind", svc.kind), "status": status,
-        "tone": tone(status), "wanted": getattr(getattr(svc, "wanted", None), "value", None),
+        "label": label.text, "tone": label.tone,
+        "wanted": getattr(getattr(svc, "wanted", None), "value", None),
         "endpoint": svc.endpoint, "pid": pid if pid and status != "INACTIVE" else None,
-        "last_error": svc.last_error, "model_uri": getattr(svc, "model_uri", None),
+        "last_error": last_error, "model_uri": model_uri,
         "model_version": _plain(_optional(svc, "model_version")),
     }
     if detail:
@@ -107,7 +112,7 @@ def service_json(svc: Any, *, detail: bool = False) -> dict[str, Any]:
         data["pid"] = pid
         history = _optional(svc, "history")
         data["history"] = None if history is None else [_history_item(h) for h in history]
-    return data
+    return redact.data(data)
 
 
 def schedule_json(info: Any, *, owner: Mapping[str, Any] | None = None) -> dict[str, Any]:
