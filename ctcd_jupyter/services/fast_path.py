@@ -69,7 +69,8 @@ class Plan:
         self.dtype = np.float64 if "double" in kinds else np.int64
         self.uniform = len(set(kinds)) == 1
         self._np = np
-        self.batcher = MicroBatcher(self.predict_many, batch_wait())
+        self.batcher = MicroBatcher(self.predict_many,
+                                    batch_wait() if _rows_alone(estimator) else 0.0)
 
     # -- parsing --------------------------------------------------------------------------------
     def parse(self, body: bytes, content_type: str | None) -> Parsed | None:
@@ -315,6 +316,24 @@ def _takes_arrays(estimator: Any, names: list[str]) -> bool:
     return fitted is None or [str(n) for n in fitted] == names
 
 
+_PER_ROW = ("sklearn.tree.", "sklearn.ensemble._forest", "sklearn.ensemble._gb",
+            "sklearn.ensemble._hist_gradient_boosting.", "sklearn.preprocessing._data")
+
+
+def _rows_alone(estimator: Any) -> bool:
+    """Whether each row's answer is the same whatever rows share its predict, so requests may be
+    batched: labels of a classifier (a neighbour can only move a score's last bit), or models
+    that compute row by row (trees, forests, boosting, element-wise scalers). A linear
+    regression is not: BLAS sums a row's products in an order that depends on the batch."""
+    from sklearn.base import is_classifier
+
+    if is_classifier(estimator):
+        return True
+    steps = [s for _, s in estimator.steps] if hasattr(estimator, "steps") else [estimator]
+    return all(s in (None, "passthrough") or type(s).__module__.startswith(_PER_ROW)
+               for s in steps)
+
+
 # -- the ASGI side -------------------------------------------------------------------------------
 async def serve(served: Any, scope: dict, receive: Any, send: Any) -> None:
     """Answer `scope` for `served`: directly when its plan covers the request, else by
@@ -340,7 +359,8 @@ async def serve(served: Any, scope: dict, receive: Any, send: Any) -> None:
         await served.app(scope, _replay(body, more, receive), send)
         return
     try:
-        predictions = await plan.batcher.submit(parsed, inline=parsed.rows <= _INLINE_ROWS)
+        predictions, shared = await plan.batcher.submit(parsed,
+                                                        inline=parsed.rows <= _INLINE_ROWS)
         answer = plan.encode(predictions)
     except Exception:  # MLflow answers this request itself, with its own error
         await served.app(scope, _replay(body, more, receive), send)
@@ -348,7 +368,8 @@ async def serve(served: Any, scope: dict, receive: Any, send: Any) -> None:
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-length", str(len(answer)).encode()),
                             (b"content-type", b"application/json"),
-                            (b"x-ctcd-path", b"fast")]})  # which path answered, for tests
+                            # which path answered, and how many requests shared its predict
+                            (b"x-ctcd-path", b"fast"), (b"x-ctcd-batch", b"%d" % shared)]})
     await send({"type": "http.response.body", "body": answer})
 
 

@@ -39,15 +39,16 @@ class MicroBatcher:
         self.arriving -= 1
         self._check_settled()
 
-    async def submit(self, part: Any, *, inline: bool = True) -> Any:
-        """The predictions for `part`'s rows (raises what its own predict raised)."""
+    async def submit(self, part: Any, *, inline: bool = True) -> tuple[Any, int]:
+        """The predictions for `part`'s rows and how many requests shared the predict (raises
+        what its own predict raised)."""
         self.arriving -= 1
         if not inline:
             self._check_settled()
-            return (await asyncio.to_thread(self.predict_many, [part]))[0]
+            return (await asyncio.to_thread(self.predict_many, [part]))[0], 1
         if self.wait <= 0:
             self._check_settled()
-            return self.predict_many([part])[0]
+            return self.predict_many([part])[0], 1
         future = asyncio.get_running_loop().create_future()
         self.pending.append((part, future))
         self._check_settled()
@@ -94,10 +95,10 @@ class MicroBatcher:
                 results = None  # some request breaks the predict: find it, alone
             if results is not None:
                 for (_, future), rows in zip(batch, results, strict=True):
-                    future.set_result(rows)
+                    future.set_result((rows, len(batch)))
                 return
         for part, future in batch:
             try:
-                future.set_result(self.predict_many([part])[0])
+                future.set_result((self.predict_many([part])[0], 1))
             except Exception as exc:
                 future.set_exception(exc)
