@@ -19,6 +19,7 @@ numpy, mlflow and sklearn are imported when a model is planned.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import warnings
@@ -32,6 +33,7 @@ ENABLED_ENV = "CTCD_FAST_PATH"
 BATCH_WAIT_ENV = "CTCD_BATCH_WAIT_MS"
 _INT64 = (-(1 << 63), (1 << 63) - 1)
 _INLINE_ROWS = 2048  # bigger inputs are predicted in a thread, not on the event loop
+_INLINE_BYTES = 1 << 18  # and bigger bodies parsed in one
 _PLAN_ATTR = "_ctcd_fast_plan"
 _NO_PLAN = object()
 _FORMATS = ("dataframe_split", "dataframe_records", "inputs", "instances")
@@ -350,8 +352,7 @@ async def serve(served: Any, scope: dict, receive: Any, send: Any) -> None:
     parsed = None
     try:
         body, more = await _read_body(receive)
-        if body is not None:
-            parsed = plan.parse(body, _header(scope, b"content-type"))
+        parsed = await _parse(plan, body, _header(scope, b"content-type"))
     finally:
         if parsed is None:
             plan.batcher.leave()
@@ -371,6 +372,19 @@ async def serve(served: Any, scope: dict, receive: Any, send: Any) -> None:
                             # which path answered, and how many requests shared its predict
                             (b"x-ctcd-path", b"fast"), (b"x-ctcd-batch", b"%d" % shared)]})
     await send({"type": "http.response.body", "body": answer})
+
+
+async def _parse(plan: Plan, body: bytes | None, content_type: str | None) -> Parsed | None:
+    if body is None:
+        return None
+    try:
+        if len(body) <= _INLINE_BYTES:
+            return plan.parse(body, content_type)
+        # MLflow parses in a thread; a big body must not stop the event loop either
+        return await asyncio.to_thread(plan.parse, body, content_type)
+    except Exception as exc:  # what this path cannot read is MLflow's to answer
+        print(f"[ctcd] fast path passed a request on to MLflow: {exc!r}", flush=True)
+        return None
 
 
 async def _read_body(receive: Any) -> tuple[bytes | None, list[dict]]:

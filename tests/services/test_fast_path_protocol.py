@@ -32,6 +32,9 @@ import mlflow, mlflow.sklearn
 from mlflow.models import infer_signature
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.compose import ColumnTransformer
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 folder = sys.argv[1]
 mlflow.set_tracking_uri(f"sqlite:///{folder}/mlflow.db")
@@ -49,6 +52,17 @@ with mlflow.start_run(experiment_id=exp):
                              registered_model_name="ints", input_example=Xi.head(2), **log)
     mlflow.sklearn.log_model(LogisticRegression(max_iter=300).fit(X, y), name="nosig",
                              registered_model_name="nosig", **log)
+    # reads columns by name: answered from a frame, not an array
+    named = ColumnTransformer([("scaled", StandardScaler(), list(X.columns[:2]))],
+                              remainder="passthrough")
+    pipe = make_pipeline(named, LogisticRegression(max_iter=300)).fit(X, y)
+    mlflow.sklearn.log_model(pipe, name="pipe", registered_model_name="pipe",
+                             input_example=X.head(2), **log)
+    Xm = X.copy()
+    Xm[Xm.columns[2:]] = (Xm[Xm.columns[2:]] * 10).round().astype("int64")
+    mlflow.sklearn.log_model(make_pipeline(StandardScaler(), LogisticRegression()).fit(Xm, y),
+                             name="mixed", registered_model_name="mixed",
+                             input_example=Xm.head(2), **log)
 print(json.dumps({"tracking_uri": f"sqlite:///{folder}/mlflow.db"}))
 """
 
@@ -88,6 +102,7 @@ def cases(cols=COLS, rows=ROWS, row=ROW):
     yield "split-1", _split([row]), JSON, True
     yield "split-3", _split(rows), JSON, True
     yield "split-100", _split(many), JSON, True
+    yield "split-10000", _split(many * 100), JSON, True  # parsed and predicted off the loop
     yield "split-reordered", _split([r[::-1] for r in rows], cols[::-1]), JSON, True
     yield "split-extra-num", _split([[*r, 1] for r in rows], [*cols, "x"]), JSON, True
     yield "split-extra-str", _split([[*r, "a"] for r in rows], [*cols, "x"]), JSON, True
@@ -267,6 +282,20 @@ def test_integer_columns(servers):
               ("long-big", _split([[2 ** 62, 35, 14, 2]], cols), JSON, True),
               ("long-huge", _split([[2 ** 64, 35, 14, 2]], cols), JSON, False)]
     _compare(servers, "models:/ints/1", kinds)
+
+
+def test_a_pipeline_that_reads_columns_by_name(servers):
+    _compare(servers, "models:/pipe/1", list(cases()))
+
+
+def test_double_and_long_columns_together(servers):
+    rows = [[5.1, 3.5, 14, 2], [6.2, 2.9, 43, 13], [7.7, 3.0, 61, 23]]
+    kinds = [(n, b, t, f) for n, b, t, f in cases(COLS, rows, rows[0])
+             if not n.startswith(("split-huge", "split-big", "split-mixed", "split-nan",
+                                  "split-inf", "inputs-ints", "split-ints"))]
+    kinds += [("mixed-float-in-long", _split([[5.1, 3.5, 1.4, 2]]), JSON, False),
+              ("mixed-int-in-double", _split([[5, 3, 14, 2]]), JSON, True)]
+    _compare(servers, "models:/mixed/1", kinds)
 
 
 def test_a_model_without_signature_is_answered_by_mlflow(servers):
