@@ -194,6 +194,9 @@ class Plan:
 
     def encode(self, predictions: Any) -> bytes:
         """MLflow's `predictions_to_json`: the same object, the same encoder."""
+        if type(predictions) is self._np.ndarray and predictions.dtype.kind in "iuf":
+            # numbers only: MLflow's NumpyEncoder is never consulted, the plain one is faster
+            return json.dumps({"predictions": predictions.tolist()}).encode()
         from mlflow.utils.proto_json_utils import NumpyEncoder, _get_jsonable_obj
 
         return json.dumps({"predictions": _get_jsonable_obj(predictions, pandas_orient="records")},
