@@ -164,6 +164,27 @@ def main() -> None:
                 line += f"  non-2xx {r['bad']:.0f} {r['errors']}"
             print(line)
     print("\ntree RSS, MiB: " + ", ".join(f"{label} {value:.0f}" for label, value in rss.items()))
+    fast, batch = "ctcd fast path", "ctcd fast path + batching"
+    print("\ngoals of issue 16 (split / inputs bodies):")
+    for goal, label, key, conns, rows, want, better in (
+            ("one-row p50 at 1 connection <= 1.0 ms", fast, "p50", 1, "1 row", 1.0, "low"),
+            ("one-row req/s at 8 connections >= 10x stock", fast, "rps", 8, "1 row", 10, "x"),
+            ("  with batching >= 20x stock", batch, "rps", 8, "1 row", 20, "x"),
+            ("100-row p50 at 1 connection <= 2 ms", fast, "p50", 1, "100 rows", 2.0, "low"),
+            ("100-row req/s at 8 connections >= 5x stock", batch, "rps", 8, "100 rows", 5, "x"),
+            ("p99 at 8 connections not worse than stock", batch, "p99", 8, "1 row", 1, "p99")):
+        got = []
+        for body in ("split", "inputs"):
+            r = results[f"{rows} {body}", conns]
+            value = r[label][key]
+            got.append(f"{value:.2f} ms" if better == "low" else
+                       f"{value / r['stock']['rps']:.1f}x" if better == "x" else
+                       f"{value:.1f} vs {r['stock']['p99']:.1f} ms")
+            want_ok = (value <= want if better == "low" else
+                       value / r["stock"]["rps"] >= want if better == "x" else
+                       value <= r["stock"]["p99"])
+            got[-1] += "" if want_ok else " (missed)"
+        print(f"  {goal:<46} {' / '.join(got)}")
 
 
 if __name__ == "__main__":

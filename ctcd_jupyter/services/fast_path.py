@@ -36,7 +36,6 @@ _INLINE_ROWS = 2048  # bigger inputs are predicted in a thread, not on the event
 _INLINE_BYTES = 1 << 18  # and bigger bodies parsed in one
 _PLAN_ATTR = "_ctcd_fast_plan"
 _NO_PLAN = object()
-_FORMATS = ("dataframe_split", "dataframe_records", "inputs", "instances")
 
 
 def enabled() -> bool:
