@@ -2,14 +2,15 @@
 with exactly the answer MLflow's scoring app would give, and hand everything else to that app.
 
 A request is answered here only when the outcome is certain to match MLflow: a scikit-learn
-model (pyfunc `predict`) whose signature names its columns, all `double` or `long`; a JSON body
-(`Content-Type: application/json`, optionally `charset=utf-8`) with one of `dataframe_split`
-(`columns` + `data`), `dataframe_records`, `inputs` or `instances` (column lists or records),
-every signature column present (extras are dropped, as MLflow does), values that MLflow converts
-without loss (numbers for `double`, integers for `long`; no nulls, no booleans), and a predict
-that does not raise. Anything else (CSV, params, errors, other flavors or signatures) goes to
-MLflow's own app with the same bytes, so refusals are MLflow's own, word for word. The decision
-per model is made once, on the first request to it (`plan_for`), and kept on its `Served`.
+model (pyfunc `predict`) whose signature names its columns, all `double` or `long`, or is one
+unnamed float64 tensor of shape (-1, k); a JSON body (`Content-Type: application/json`,
+optionally `charset=utf-8`) with one of `dataframe_split` (`columns` + `data`),
+`dataframe_records`, `inputs` or `instances` (column lists or records; rows as lists for a
+tensor), every signature column present (extras are dropped, as MLflow does), values that MLflow
+converts without loss (numbers for `double`, integers for `long`; no nulls, no booleans), and a
+predict that does not raise. Anything else (CSV, params, errors, other flavors or signatures)
+goes to MLflow's own app with the same bytes, so refusals are MLflow's own, word for word. The
+decision per model is made once, on its first request (`plan_for`), and kept on its `Served`.
 
 Settings (environment of the server): CTCD_FAST_PATH=0 turns the fast path off;
 CTCD_BATCH_WAIT_MS (default 1) bounds the wait of concurrent requests for one predict
@@ -63,10 +64,11 @@ class Parsed:
 class Plan:
     """How one loaded model is answered directly: its columns, their dtypes, its estimator."""
 
-    def __init__(self, names: list[str], kinds: list[str], estimator: Any, direct: bool):
+    def __init__(self, names: list[str] | None, kinds: list[str], estimator: Any, direct: bool):
         import numpy as np
 
         self.names, self.kinds, self.estimator, self.direct = names, kinds, estimator, direct
+        self.tensor = names is None  # one unnamed (-1, k) float64 tensor: rows as lists
         self.dtype = np.float64 if "double" in kinds else np.int64
         self.uniform = len(set(kinds)) == 1
         self._np = np
@@ -85,6 +87,8 @@ class Plan:
         if not isinstance(decoded, dict) or len(decoded) != 1:
             return None
         (key, value), = decoded.items()
+        if self.tensor:
+            return self._tensor(key, value)
         if key == "dataframe_split":
             columns = self._split(value)
         elif key == "dataframe_records" or (key in ("inputs", "instances")
@@ -97,6 +101,15 @@ class Plan:
         if columns is None:
             return None
         return self._values(columns)
+
+    def _tensor(self, key: str, value: Any) -> Parsed | None:
+        # MLflow: np.array(value, float64), its shape checked against the spec, predicted as is
+        if key not in ("inputs", "instances") or type(value) is not list or not value:
+            return None
+        width = len(self.kinds)
+        if not all(type(row) is list and len(row) == width and _doubles(row) for row in value):
+            return None
+        return Parsed(self._np.array(value, dtype=self._np.float64))
 
     def _split(self, value: Any) -> list[list] | None:
         if not isinstance(value, dict) or set(value) != {"columns", "data"}:
@@ -163,6 +176,9 @@ class Plan:
     def frame(self, parts: list[Parsed]) -> Any:
         """The estimator's input for these requests' rows, as MLflow's enforced frame gives it."""
         np = self._np
+        if self.tensor:
+            return parts[0].values if len(parts) == 1 else np.concatenate(
+                [p.values for p in parts])
         if self.uniform:
             block = parts[0].values.T if len(parts) == 1 else np.concatenate(
                 [p.values.T for p in parts], axis=1)
@@ -271,7 +287,9 @@ def _plan(model: Any) -> Plan | None:
     if meta.get_params_schema() is not None:
         return None
     schema = meta.get_input_schema()
-    if schema is None or schema.is_tensor_spec() or not schema.has_input_names():
+    if schema is not None and schema.is_tensor_spec():
+        return _tensor_plan(schema, wrapper.sklearn_model)
+    if schema is None or not schema.has_input_names():
         return None
     from mlflow.types import DataType
 
@@ -295,6 +313,18 @@ def _plan(model: Any) -> Plan | None:
         warnings.filterwarnings("ignore", message="X does not have valid feature names",
                                 category=UserWarning)
     return Plan(names, kinds, estimator, direct)
+
+
+def _tensor_plan(schema: Any, estimator: Any) -> Plan | None:
+    import numpy as np
+
+    if schema.has_input_names() or len(schema.inputs) != 1:
+        return None
+    spec = schema.inputs[0]
+    shape = tuple(spec.shape)
+    if spec.type != np.dtype("float64") or len(shape) != 2 or shape[0] != -1 or shape[1] < 1:
+        return None
+    return Plan(None, ["double"] * shape[1], estimator, direct=True)
 
 
 _FRAME_AWARE = ("sklearn.compose", "sklearn.preprocessing._function_transformer")

@@ -7,7 +7,8 @@ real ctcd server with the fast path, to one without it (CTCD_FAST_PATH=0), and f
 model to the stock `mlflow models serve`; status, body and headers must be identical
 (except date, request id, model headers and x-ctcd-*). Models in a temporary SQLite store: iris
 (double columns, fitted on a frame), a regression fitted on an array (float answers), a model
-on integer (`long`) columns, one without a signature.
+on integer (`long`) columns, a pipeline reading columns by name, double and long columns
+together, a tensor signature (rows as lists), one without a signature.
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ with mlflow.start_run(experiment_id=exp):
     Xi = (X * 10).round().astype("int64")
     mlflow.sklearn.log_model(DecisionTreeClassifier(random_state=0).fit(Xi, y), name="ints",
                              registered_model_name="ints", input_example=Xi.head(2), **log)
+    mlflow.sklearn.log_model(LogisticRegression(max_iter=300).fit(X.to_numpy(), y),
+                             name="tensor", registered_model_name="tensor",
+                             input_example=X.to_numpy()[:2], **log)
     mlflow.sklearn.log_model(LogisticRegression(max_iter=300).fit(X, y), name="nosig",
                              registered_model_name="nosig", **log)
     # reads columns by name: answered from a frame, not an array
@@ -296,6 +300,35 @@ def test_double_and_long_columns_together(servers):
     kinds += [("mixed-float-in-long", _split([[5.1, 3.5, 1.4, 2]]), JSON, False),
               ("mixed-int-in-double", _split([[5, 3, 14, 2]]), JSON, True)]
     _compare(servers, "models:/mixed/1", kinds)
+
+
+def test_a_tensor_signature(servers):
+    many = [[round(v + i * 0.01, 3) for v in ROWS[i % 3]] for i in range(100)]
+    kinds = [("inputs-1", json.dumps({"inputs": [ROW]}), JSON, True),
+             ("inputs-3", json.dumps({"inputs": ROWS}), JSON, True),
+             ("inputs-100", json.dumps({"inputs": many}), JSON, True),
+             ("instances-3", json.dumps({"instances": ROWS}), JSON, True),
+             ("inputs-ints", json.dumps({"inputs": [[5, 3, 1, 0]]}), JSON, True),
+             ("inputs-charset", json.dumps({"inputs": ROWS}), "application/json; charset=utf-8",
+              True),
+             ("inputs-nan", json.dumps({"inputs": [[math.nan, 3.5, 1.4, 0.2]]}), JSON, None),
+             ("inputs-narrow", json.dumps({"inputs": [ROW[:3]]}), JSON, False),
+             ("inputs-wide", json.dumps({"inputs": [[*ROW, 1.0]]}), JSON, False),
+             ("inputs-ragged", json.dumps({"inputs": [ROW, ROW[:3]]}), JSON, False),
+             ("inputs-flat", json.dumps({"inputs": ROW}), JSON, False),
+             ("inputs-deeper", json.dumps({"inputs": [[ROW]]}), JSON, False),
+             ("inputs-string", json.dumps({"inputs": [["5.1", 3.5, 1.4, 0.2]]}), JSON, False),
+             ("inputs-null", json.dumps({"inputs": [[None, 3.5, 1.4, 0.2]]}), JSON, False),
+             ("inputs-bool", json.dumps({"inputs": [[True, 3.5, 1.4, 0.2]]}), JSON, False),
+             ("inputs-empty", json.dumps({"inputs": []}), JSON, False),
+             ("inputs-records", json.dumps({"inputs": [_row(COLS, r) for r in ROWS]}), JSON,
+              False),
+             ("inputs-params", json.dumps({"inputs": ROWS, "params": {"a": 1}}), JSON, False),
+             ("split", _split(ROWS), JSON, False),
+             ("records", _records(ROWS), JSON, False),
+             ("csv", _csv(ROWS), "text/csv", False),
+             ("no-content-type", json.dumps({"inputs": ROWS}), None, False)]
+    _compare(servers, "models:/tensor/1", kinds)
 
 
 def test_a_model_without_signature_is_answered_by_mlflow(servers):
