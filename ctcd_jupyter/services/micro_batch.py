@@ -27,7 +27,6 @@ class MicroBatcher:
         self.arriving = 0  # requests between `arrive` and `submit`/`leave`
         self.pending: list[tuple[Any, asyncio.Future]] = []
         self.gathering = False
-        self.batches = self.batched_requests = 0  # what batching did, for tests and figures
         self._settled: asyncio.Event | None = None
 
     def arrive(self) -> None:
@@ -86,8 +85,6 @@ class MicroBatcher:
         batch = [(part, future) for part, future in batch if not future.done()]
         if not batch:
             return
-        self.batches += 1
-        self.batched_requests += len(batch)
         if len(batch) > 1:
             try:
                 results = self.predict_many([part for part, _ in batch])
