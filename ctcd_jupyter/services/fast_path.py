@@ -256,14 +256,15 @@ def _is_json(content_type: str | None) -> bool:
 # -- deciding per model ------------------------------------------------------------------------
 def plan_for(served: Any) -> Plan | None:
     """The plan of `served`'s model, computed on its first request and kept on it."""
-    plan = served.__dict__.get(_PLAN_ATTR, _NO_PLAN)
+    plan = getattr(served, _PLAN_ATTR, _NO_PLAN)
     if plan is _NO_PLAN:
         try:
             plan = _plan(getattr(served, "model", None)) if enabled() else None
+            setattr(served, _PLAN_ATTR, plan)
         except Exception as exc:  # a model we cannot read is served by MLflow, as before
-            print(f"[ctcd] fast path off for {served.uri}: {exc}", flush=True)
+            print(f"[ctcd] fast path off for {getattr(served, 'uri', '?')}: {exc!r}",
+                  flush=True)
             plan = None
-        served.__dict__[_PLAN_ATTR] = plan
     return plan
 
 
