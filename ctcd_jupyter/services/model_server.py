@@ -26,6 +26,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from . import fast_path
 from .model_slot import Coordinator, Served
 from .request_limit import DEFAULT_MAX_REQUEST_BYTES, BodyLimit
 
@@ -114,7 +115,7 @@ class ModelServer:
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
 
-        await served.app(scope, receive, send_with_headers)
+        await fast_path.serve(served, scope, receive, send_with_headers)  # else served.app
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
         while True:
