@@ -68,6 +68,8 @@ class MLFlowDeploymentService(ModelVersions, LocalDaemonService):
     is refused with 413 before it is read; a connection that has not sent a request's headers
     within `header_timeout` seconds is closed (the ctcd server only: `server="mlflow"` has
     neither limit on bodies). The URI's form is checked at once (`ServiceSpecError`).
+    `fast_path`: sklearn models answered as MLflow would, without its pandas work (fast_path.py);
+    `batch_wait_ms`: concurrent requests gathered into one predict (0: never; micro_batch.py).
     """
 
     start_timeout = 120.0
@@ -80,7 +82,8 @@ class MLFlowDeploymentService(ModelVersions, LocalDaemonService):
                  log_max_bytes: int = process.DEFAULT_LOG_MAX_BYTES, server: str = "ctcd",
                  poll_interval: float = 1.0, load_timeout: float = 120.0,
                  max_request_bytes: int | str = DEFAULT_MAX_REQUEST_BYTES,
-                 header_timeout: float = 10.0,
+                 header_timeout: float = 10.0, fast_path: bool = True,
+                 batch_wait_ms: float = 1.0,
                  home: str | Path | None = None, **kwargs: Any):
         if int(workers) < 1:
             raise ValueError(f"workers must be at least 1, not {workers}")
@@ -90,6 +93,8 @@ class MLFlowDeploymentService(ModelVersions, LocalDaemonService):
             raise ValueError(f"poll_interval must be positive, not {poll_interval}")
         if float(header_timeout) <= 0:
             raise ValueError(f"header_timeout must be positive, not {header_timeout}")
+        if not 0 <= float(batch_wait_ms) <= 100:
+            raise ValueError(f"batch_wait_ms must be between 0 (off) and 100, not {batch_wait_ms}")
         try:
             max_request_bytes = parse_size(max_request_bytes)
         except ValueError as exc:
@@ -104,7 +109,7 @@ class MLFlowDeploymentService(ModelVersions, LocalDaemonService):
             log_max_bytes=int(log_max_bytes), health_path="/ping", server=server,
             poll_interval=float(poll_interval), load_timeout=float(load_timeout),
             max_request_bytes=max_request_bytes, header_timeout=float(header_timeout),
-            **kwargs)
+            fast_path=bool(fast_path), batch_wait_ms=float(batch_wait_ms), **kwargs)
 
     @property
     def model_uri(self) -> str:
@@ -169,6 +174,10 @@ class MLFlowDeploymentService(ModelVersions, LocalDaemonService):
                 env["CTCD_HEADER_TIMEOUT"] = str(self.config.get("header_timeout") or 10.0)
         if self._stock and not self.config.get("access_log", True):
             env["UVICORN_ACCESS_LOG"] = "false"
+        if not self._stock:  # read by services/fast_path.py and micro_batch.py in the server
+            if not self.config.get("fast_path", True):
+                env["CTCD_FAST_PATH"] = "0"
+            env.setdefault("CTCD_BATCH_WAIT_MS", str(self.config.get("batch_wait_ms", 1.0)))
         return env
 
     def _spawn(self, command: list[str], env: dict[str, str],

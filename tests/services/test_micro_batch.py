@@ -56,9 +56,9 @@ def servers(tmp_path_factory):
     home = tmp_path_factory.mktemp("micro-batch-home")
     common = dict(tracking_uri=registry["tracking_uri"], access_log=False, home=home)
     made = {"batch": MLFlowDeploymentService("batch", "models:/forest/1",
-                                             env={"CTCD_BATCH_WAIT_MS": "2"}, **common),
+                                             batch_wait_ms=2, **common),
             "mlflow": MLFlowDeploymentService("mlflow", "models:/forest/1",
-                                              env={"CTCD_FAST_PATH": "0"}, **common)}
+                                              fast_path=False, **common)}
     try:
         for svc in made.values():
             svc.start(timeout=240)
@@ -88,9 +88,12 @@ def _post(conn: http.client.HTTPConnection, body: str) -> tuple[int, bytes, dict
 def test_concurrent_callers_get_exactly_their_rows_and_a_bad_one_fails_alone(servers):
     made, columns = servers
     reference = http.client.HTTPConnection("127.0.0.1", made["mlflow"].port, timeout=60)
-    expected = {(c, r): _post(reference, _body(columns, c, r))[:2]
+    answered = {(c, r): _post(reference, _body(columns, c, r))
                 for c in range(CLIENTS) for r in range(REQUESTS)}
     reference.close()
+    # fast_path=False: every answer of the reference server is MLflow's own app's
+    assert not any("x-ctcd-path" in headers for _, _, headers in answered.values())
+    expected = {key: answer[:2] for key, answer in answered.items()}
     assert {status for status, _ in expected.values()} == {200, 400}
 
     answers: dict = {}
