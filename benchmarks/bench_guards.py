@@ -75,7 +75,11 @@ def _summarise(results: list[tuple[str | None, int | None]], bad: bool) -> str:
     times = f"{at.mean():7.0f} {np.percentile(at, 50):7.0f} {np.percentile(at, 90):7.0f}" \
         if len(at) else f"{'-':>7} {'-':>7} {'-':>7}"
     label = "rolled back" if bad else "FALSE rollbacks"
-    return f"{label:>16} {fail:7.2%}  undecided {undecided:6.2%}  requests mean/p50/p90 {times}"
+    passed = [n for s, n in results if s == "passing"]
+    promoted = f"promoted {len(passed) / len(results):6.2%}" + (
+        f" (mean {np.mean(passed):4.0f})" if passed else " " * 12)
+    return (f"{label:>16} {fail:7.2%}  requests mean/p50/p90 {times}  {promoted}  "
+            f"undecided {undecided:6.2%}")
 
 
 def bench_error_rate(trials: int, seed: int) -> None:
@@ -83,7 +87,8 @@ def bench_error_rate(trials: int, seed: int) -> None:
           f"horizon {HORIZON} candidate requests, seeds {seed}..{seed + trials - 1}")
     methods = {
         "SPRT, known 1 % baseline (FACTS)": lambda c, e: _sprt(
-            c, np.where(c, e, False), ratio=3.0, min_rate=0.01, min_requests=1, baseline_confidence=0),
+            c, np.where(c, e, False), ratio=3.0, min_rate=0.01, min_requests=1,
+            baseline_confidence=0),
         "guards.error_rate() (stable's rate)": lambda c, e: _sprt(
             c, e, ratio=3.0, min_rate=0.005, min_requests=30),
         "baseline: z-test after every request": _peeking_z,
@@ -129,8 +134,7 @@ def bench_latency(trials: int, seed: int) -> None:
             rows["baseline: p95 ratio > 1.2"].append(naive)
         print(f"candidate x{factor:g}")
         for name, results in rows.items():
-            passed = np.mean([s == "passing" for s, _ in results])
-            print(f"  {name:<38}{_summarise(results, factor > 1.2)}  passed {passed:6.2%}")
+            print(f"  {name:<38}{_summarise(results, factor > 1.2)}")
 
 
 def bench_prediction_shift(trials: int, seed: int) -> None:
@@ -145,10 +149,7 @@ def bench_prediction_shift(trials: int, seed: int) -> None:
             stable = rng.standard_normal(limit * 9)
             cand = rng.standard_normal(limit) + shift
             results.append(_checkpoints(guard.decide, stable, cand, every))
-        passed = np.mean([s == "passing" for s, _ in results])
-        at = [n for s, n in results if s == "passing"]
-        print(f"  shift {shift:g} sd  {_summarise(results, shift > 0)}  passed {passed:6.2%} "
-              f"(mean {np.mean(at) if at else float('nan'):.0f} requests)")
+        print(f"  shift {shift:g} sd{'':<28}{_summarise(results, shift > 0)}")
 
 
 def main() -> None:

@@ -220,7 +220,7 @@ def _verdicts(raw: list[dict[str, Any]], *, alpha: float, warn_psi: float, alert
     tested = [r for r in raw if r["p_value"] is not None]
     qs = benjamini_hochberg([r["p_value"] for r in tested]) if adjust else \
         [r["p_value"] for r in tested]
-    for r, q in zip(tested, qs):
+    for r, q in zip(tested, qs, strict=True):
         r["q_value"] = float(q)
     out = []
     for r in raw:

@@ -260,7 +260,8 @@ class _Accuracy(Guard):
         self.max_drop, self.alpha, self.min_requests = max_drop, alpha, min_labels
 
     def __repr__(self) -> str:
-        return f"accuracy(max_drop={self.max_drop}, alpha={self.alpha}, min_labels={self.min_requests})"
+        return (f"accuracy(max_drop={self.max_drop}, alpha={self.alpha}, "
+                f"min_labels={self.min_requests})")
 
     def evaluate(self, stable: pd.DataFrame, candidate: pd.DataFrame) -> Verdict:
         """A non-inferiority comparison of the labelled rows' accuracy: Newcombe's interval for

@@ -182,8 +182,9 @@ def _version_report(key: str, rows: pd.DataFrame, ref: pd.DataFrame, source: str
         ref_ok = ref[ref["status"].astype(int) < ERROR_STATUS] if "status" in ref else ref
         prediction = detect_drift(ref_ok[["prediction"]], answered[["prediction"]],
                                   min_window=min_window).features[0]
-    labelled = answered[answered["label"].notna()] if "label" in answered else answered.iloc[:0]
-    accuracy = live_accuracy(labelled["prediction"], labelled["label"] if "label" in labelled else [], metric=metric,
+    label = answered["label"] if "label" in answered else pd.Series(None, answered.index, object)
+    known = label.notna()
+    accuracy = live_accuracy(answered.loc[known, "prediction"], label[known], metric=metric,
                              min_labels=min_labels)
     uri = rows["model_uri"].dropna().iloc[-1] if "model_uri" in rows and \
         rows["model_uri"].notna().any() else None
