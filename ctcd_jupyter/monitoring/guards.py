@@ -368,7 +368,9 @@ def _latencies(frame: pd.DataFrame) -> np.ndarray:
 
 def _hits(frame: pd.DataFrame) -> tuple[int, int]:
     labelled = frame[frame["label"].notna()] if "label" in frame else frame.iloc[:0]
-    hits = int((labelled["prediction"].astype(str) == labelled["label"].astype(str)).sum())
+    from .intervals import correct
+
+    hits = int(correct(labelled["prediction"], labelled["label"]).sum())
     return hits, len(labelled)
 
 

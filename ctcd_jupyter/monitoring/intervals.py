@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..errors import CriterionError
 
-__all__ = ["Accuracy", "label_lag", "live_accuracy", "wilson_interval"]
+__all__ = ["Accuracy", "correct", "label_lag", "live_accuracy", "wilson_interval"]
 
 MIN_LABELS = 50
 METRICS = {"accuracy": "classification", "mae": "regression", "rmse": "regression"}
@@ -84,7 +84,7 @@ def live_accuracy(predictions: Any, labels: Any, *, metric: str | None = None,
         return Accuracy(metric, None, None, None, n, confidence, "none", "inconclusive",
                         f"{n} labelled rows, fewer than min_labels={min_labels}")
     if metric == "accuracy":
-        hits = int((frame["p"].astype(str) == frame["y"].astype(str)).sum())
+        hits = int(correct(frame["p"], frame["y"]).sum())
         low, high = wilson_interval(hits, n, confidence)
         return Accuracy(metric, hits / n, low, high, n, confidence, "wilson", "ok")
     try:
@@ -105,6 +105,17 @@ def live_accuracy(predictions: Any, labels: Any, *, metric: str | None = None,
     low, high = np.quantile(boot, [0.5 - confidence / 2, 0.5 + confidence / 2])
     return Accuracy(metric, float(math.sqrt(squared.mean())), float(low), float(high), n,
                     confidence, "bootstrap", "ok")
+
+
+def correct(predictions: pd.Series, labels: pd.Series) -> np.ndarray:
+    """Which predictions equal their label: as numbers when both are numbers (a float 1.0
+    predicted for the label 1 is right), else as text (a class name, a boolean)."""
+    p = pd.to_numeric(pd.Series(list(predictions)), errors="coerce")
+    y = pd.to_numeric(pd.Series(list(labels)), errors="coerce")
+    as_text = np.asarray([str(a) == str(b) for a, b in zip(predictions, labels, strict=True)],
+                         dtype=bool)
+    numeric = (p.notna() & y.notna()).to_numpy()
+    return np.where(numeric, (p == y).to_numpy(), as_text)
 
 
 def label_lag(frame: pd.DataFrame) -> dict[str, float | int | None]:

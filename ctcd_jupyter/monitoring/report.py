@@ -99,7 +99,7 @@ class MonitorReport:
         if window is not None and not window > 0:
             raise CriterionError(f"the window must be a positive number of seconds "
                                  f"(got {window!r})")
-        references = dict(references or {})
+        references = {str(k): v for k, v in (references or {}).items()}
         self.now = float(log["time"].max()) if now is None and len(log) else now
         self.window = window
         self.rows_in_log = len(log)

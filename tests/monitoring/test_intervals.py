@@ -68,3 +68,8 @@ def test_label_lag_needs_the_time_a_label_arrived():
     assert lag["labelled"] == 3 and lag["rows"] == 4
     assert lag["lag_p50_s"] == pytest.approx(20.0)
     assert label_lag(frame.drop(columns="label_time"))["lag_p50_s"] is None
+
+
+def test_a_float_prediction_of_an_integer_class_counts_as_right():
+    result = live_accuracy([1.0, 0.0, 1.0, "a"] * 20, [1, 0, 0, "a"] * 20, min_labels=10)
+    assert result.value == pytest.approx(0.75)

@@ -40,7 +40,7 @@ def log():
 def test_per_version_traffic_errors_latency_and_accuracy(log):
     rng = np.random.default_rng(1)
     reference = _rows(rng, "1", 2000, -5000.0)[["x0", "x1", "prediction"]]
-    report = MonitorReport(log, {"1": reference})
+    report = MonitorReport(log, {1: reference})  # a registry version given as a number
     v1, v2 = report["1"], report["2"]
     assert v1.requests == 3000 and 0.01 < v1.error_rate < 0.03
     assert v1.latency_p50_ms < v1.latency_p99_ms
