@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SprtPath", "newcombe_difference", "quantile_bounds", "sprt_boundaries",
-           "sprt_error_rate"]
+__all__ = ["SprtPath", "expected_requests", "newcombe_difference", "quantile_bounds",
+           "sprt_boundaries", "sprt_error_rate"]
 
 
 @dataclass(frozen=True)
@@ -124,3 +124,18 @@ def _wilson_upper(successes: np.ndarray, n: np.ndarray, confidence: float) -> np
     z = NormalDist().inv_cdf(confidence)
     d = 1 + z * z / n
     return (p + z * z / (2 * n)) / d + z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+
+
+def expected_requests(p0: float, ratio: float, alpha: float, beta: float) -> tuple[float, float]:
+    """Wald's average sample numbers of the error-rate SPRT: the candidate requests a decision
+    takes on average when the candidate is as good as stable (p0) and when it is `ratio` times
+    worse; ignores the overshoot of the last step, so it is a slight underestimate (Wald,
+    "Sequential Analysis", 1947, §3.4). A rollout divides it by the candidate's traffic for an
+    ETA."""
+    upper, lower = sprt_boundaries(alpha, beta)
+    p1 = ratio * p0
+    win, loss = math.log(p1 / p0), math.log((1 - p1) / (1 - p0))
+    step0 = p0 * win + (1 - p0) * loss
+    step1 = p1 * win + (1 - p1) * loss
+    return (((1 - alpha) * lower + alpha * upper) / step0,
+            (beta * lower + (1 - beta) * upper) / step1)
