@@ -7,7 +7,7 @@ then the rows a streaming window needs to flag that 0.7 sd shift. The baseline f
 when a two-sample KS test has p < 0.05, with no correction and no floor (Evidently's small-data
 default applied at every size).
 
-    python benchmarks/bench_drift.py [--trials 100] [--seed 0]
+    python benchmarks/bench_drift.py [--trials 50] [--seed 0]
 """
 
 from __future__ import annotations
@@ -72,12 +72,12 @@ def bench_detection_time(trials: int, seed: int, step: int = 50) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=100)
+    parser.add_argument("--trials", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     started = time.perf_counter()
     bench_sizes(args.trials, args.seed)
-    bench_detection_time(max(20, args.trials // 4), args.seed)
+    bench_detection_time(max(20, args.trials // 2), args.seed)
     print(f"\ntotal {time.perf_counter() - started:.1f} s")
 
 

@@ -110,12 +110,15 @@ def live_accuracy(predictions: Any, labels: Any, *, metric: str | None = None,
 def correct(predictions: pd.Series, labels: pd.Series) -> np.ndarray:
     """Which predictions equal their label: as numbers when both are numbers (a float 1.0
     predicted for the label 1 is right), else as text (a class name, a boolean)."""
-    p = pd.to_numeric(pd.Series(list(predictions)), errors="coerce")
-    y = pd.to_numeric(pd.Series(list(labels)), errors="coerce")
-    as_text = np.asarray([str(a) == str(b) for a, b in zip(predictions, labels, strict=True)],
-                         dtype=bool)
+    predictions = pd.Series(list(predictions))
+    labels = pd.Series(list(labels))
+    p = pd.to_numeric(predictions, errors="coerce")
+    y = pd.to_numeric(labels, errors="coerce")
     numeric = (p.notna() & y.notna()).to_numpy()
-    return np.where(numeric, (p == y).to_numpy(), as_text)
+    out = (p == y).to_numpy() & numeric
+    text = ~numeric  # the rest as text, only where needed: a million rows stay fast
+    out[text] = predictions[text].astype(str).to_numpy() == labels[text].astype(str).to_numpy()
+    return out
 
 
 def label_lag(frame: pd.DataFrame) -> dict[str, float | int | None]:

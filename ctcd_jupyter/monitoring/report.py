@@ -105,8 +105,9 @@ class MonitorReport:
         self.rows_in_log = len(log)
         keys = _version_keys(log)
         self.versions: list[VersionReport] = []
-        for key in dict.fromkeys(keys):  # in order of first appearance
-            rows = log[keys == key].sort_values("time", kind="stable")
+        for key, rows in log.groupby(keys, sort=False):  # in order of first appearance
+            if not rows["time"].is_monotonic_increasing:  # the log reads back sorted
+                rows = rows.sort_values("time", kind="stable")
             ref = references.get(key)
             if ref is None:
                 ref = rows.head(REFERENCE_ROWS)
