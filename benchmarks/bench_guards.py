@@ -152,6 +152,27 @@ def bench_prediction_shift(trials: int, seed: int) -> None:
         print(f"  shift {shift:g} sd{'':<28}{_summarise(results, shift > 0)}")
 
 
+def bench_accuracy(trials: int, seed: int) -> None:
+    guard = guards.accuracy()
+    limit, every = 3000, 50
+    print(f"\n# accuracy(max_drop=0.02): stable right 90 % of the time, checked every {every} "
+          f"candidate labels up to {limit}, {trials} trials")
+    for acc in (0.90, 0.85):
+        results = []
+        for i in range(trials):
+            rng = np.random.default_rng(seed + i)
+            stable = np.cumsum(rng.random(limit * 9) < 0.90)
+            cand = np.cumsum(rng.random(limit) < acc)
+            decided = None, None
+            for k in range(every, limit + 1, every):
+                verdict = guard.decide(int(stable[k * 9 - 1]), k * 9, int(cand[k - 1]), k)
+                if verdict.state != "inconclusive":
+                    decided = verdict.state, k
+                    break
+            results.append(decided)
+        print(f"  candidate right {acc:.0%}{'':<23}{_summarise(results, acc < 0.88)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=2000)
@@ -161,6 +182,7 @@ def main() -> None:
     bench_error_rate(args.trials, args.seed)
     bench_latency(max(50, args.trials // 10), args.seed)
     bench_prediction_shift(max(50, args.trials // 10), args.seed)
+    bench_accuracy(max(50, args.trials // 10), args.seed)
     print(f"\ntotal {time.perf_counter() - started:.1f} s")
 
 
