@@ -243,9 +243,7 @@ def _verdicts(raw: list[dict[str, Any]], *, alpha: float, warn_psi: float, alert
 
 
 def _series(values: Any) -> pd.Series:
-    s = values if isinstance(values, pd.Series) else pd.Series(list(values) if not isinstance(
-        values, np.ndarray) else values)
-    s = s.dropna()
+    s = (values if isinstance(values, pd.Series) else pd.Series(list(values))).dropna()
     if s.dtype == object and len(s) and not all(isinstance(v, (str, int, float, bool, np.generic))
                                                 for v in s.iloc[:50]):
         s = s.map(str)  # lists/dicts a pyfunc returned: compare their text
