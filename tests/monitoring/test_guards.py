@@ -131,3 +131,10 @@ def test_bad_options_are_one_line_errors(make, match):
 def test_a_frame_without_status_is_a_clear_error():
     with pytest.raises(CriterionError, match="'status' column"):
         guards.error_rate()(pd.DataFrame({"time": [1.0]}), pd.DataFrame({"time": [1.0]}))
+
+
+def test_prediction_shift_near_the_floor_waits_instead_of_passing():
+    # psi ~0.15: under the 0.2 floor but not clearly (< 0.1) a candidate that can be promoted
+    verdict = guards.prediction_shift()(_stable(n=20_000), _arm(5000, shift=0.4, seed=5))
+    assert 0.1 < verdict.statistic < 0.2
+    assert verdict.state == "inconclusive" and "neither shifted nor clearly not" in verdict.reason
