@@ -7,7 +7,7 @@ numpy and pandas are imported by the modules, scipy only inside the functions th
 from __future__ import annotations
 
 from . import guards
-from .drift import DriftResult, FeatureDrift, detect_drift, feature_drift, psi
+from .drift import DriftResult, FeatureDrift, detect_drift, feature_drift, histogram, psi
 from .intervals import Accuracy, label_lag, live_accuracy, wilson_interval
 from .report import MonitorReport, VersionReport
 
@@ -20,6 +20,7 @@ __all__ = [
     "detect_drift",
     "feature_drift",
     "guards",
+    "histogram",
     "label_lag",
     "live_accuracy",
     "psi",

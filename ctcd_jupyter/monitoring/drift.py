@@ -16,7 +16,7 @@ import pandas as pd
 from ..errors import CriterionError
 
 __all__ = ["DriftResult", "FeatureDrift", "benjamini_hochberg", "detect_drift", "feature_drift",
-           "psi"]
+           "histogram", "psi"]
 
 VERDICTS = ("ok", "warn", "drift", "inconclusive")
 # Evidently's split (FACTS.md): up to this many rows a test, above it a distance.
@@ -157,6 +157,40 @@ def detect_drift(reference: pd.DataFrame, current: pd.DataFrame, *,
            for c in names]
     return DriftResult(_verdicts(raw, alpha=alpha, warn_psi=warn_psi, alert_psi=alert_psi,
                                  distance_threshold=distance_threshold, adjust=True))
+
+
+def histogram(reference: Sequence[Any], current: Sequence[Any], *, bins: int = 20,
+              max_categories: int = 20) -> dict[str, Any]:
+    """Reference and window side by side for a chart: shares per bin (they sum to 1 per side).
+
+    Numeric columns get `bins` equal-width bins over the central 99 % of both samples together
+    (outliers counted in the end bins), so the two shapes are comparable by eye; categorical
+    ones their `max_categories` most frequent values, the rest as "other".
+    """
+    ref, cur = _series(reference), _series(current)
+    kind = _kind(ref if len(ref) else cur)
+    out: dict[str, Any] = {"kind": kind, "edges": None, "categories": None,
+                           "reference": [], "window": [], "n_reference": len(ref),
+                           "n": len(cur)}
+    if not len(ref) and not len(cur):
+        return out
+    if kind == "numeric":
+        both = np.concatenate([ref.to_numpy(float), cur.to_numpy(float)])
+        low, high = np.quantile(both, [0.005, 0.995])
+        edges = np.linspace(low, high, bins + 1) if high > low else np.array([low - .5, low + .5])
+        counts = [np.histogram(np.clip(s.to_numpy(float), edges[0], edges[-1]), edges)[0]
+                  for s in (ref, cur)]
+        out["edges"] = edges.tolist()
+    else:
+        a, b = ref.astype(str), cur.astype(str)
+        top = pd.concat([a, b]).value_counts().index[:max_categories]
+        a, b = a.where(a.isin(top), "other"), b.where(b.isin(top), "other")
+        cats = list(top) + (["other"] if (a == "other").any() or (b == "other").any() else [])
+        counts = [s.value_counts().reindex(cats, fill_value=0).to_numpy() for s in (a, b)]
+        out["categories"] = cats
+    for side, c in zip(("reference", "window"), counts, strict=True):
+        out[side] = (c / c.sum()).tolist() if c.sum() else [0.0] * len(c)
+    return out
 
 
 def benjamini_hochberg(p_values: Sequence[float]) -> np.ndarray:

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import CriterionError
-from .drift import MIN_WINDOW, DriftResult, FeatureDrift, detect_drift
+from .drift import MIN_WINDOW, DriftResult, FeatureDrift, detect_drift, histogram
 from .intervals import MIN_LABELS, Accuracy, label_lag, live_accuracy
 
 __all__ = ["LOG_COLUMNS", "MonitorReport", "VersionReport"]
@@ -42,6 +42,20 @@ class VersionReport:
     drift: DriftResult
     prediction_drift: FeatureDrift | None
     reference: str  # where the reference came from, said in every view
+    histograms: dict[str, dict[str, Any]]  # per feature and "prediction": drift.histogram
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: numbers, text, lists (NaN as None)."""
+        acc = self.accuracy
+        return _json_safe({
+            "version": self.version, "model_uri": self.model_uri, "reference": self.reference,
+            "requests": self.requests, "errors": self.errors, "error_rate": self.error_rate,
+            "latency_p50_ms": self.latency_p50_ms, "latency_p99_ms": self.latency_p99_ms,
+            "labels": self.labels, "accuracy": acc.__dict__, "drifted": self.drifted,
+            "features": [f.__dict__ for f in self.drift.features],
+            "prediction_drift": None if self.prediction_drift is None
+            else self.prediction_drift.__dict__,
+            "histograms": self.histograms})
 
     @property
     def error_rate(self) -> float | None:
@@ -137,6 +151,11 @@ class MonitorReport:
         rows = [r for v in self.versions for r in v.rows()]
         return pd.DataFrame(rows, columns=FRAME_COLUMNS)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The whole report, JSON-ready (for `--json`, REST and the side panel)."""
+        return {"window_s": self.window, "now": self.now, "drifted": self.drifted,
+                "versions": [v.to_dict() for v in self.versions]}
+
     def __repr__(self) -> str:
         span = "all rows" if self.window is None else f"last {self.window:g} s"
         lines = [f"MonitorReport({span}, {len(self.versions)} version(s), "
@@ -178,11 +197,13 @@ def _version_report(key: str, rows: pd.DataFrame, ref: pd.DataFrame, source: str
     features = [c for c in rows.columns if c not in LOG_COLUMNS and c in ref.columns]
     drift = detect_drift(ref[features], rows[features], min_window=min_window) if features \
         else DriftResult()
+    histograms = {c: histogram(ref[c], rows[c]) for c in features}
     prediction = None
     if "prediction" in ref.columns:
         ref_ok = ref[ref["status"].astype(int) < ERROR_STATUS] if "status" in ref else ref
         prediction = detect_drift(ref_ok[["prediction"]], answered[["prediction"]],
                                   min_window=min_window).features[0]
+        histograms["prediction"] = histogram(ref_ok["prediction"], answered["prediction"])
     label = answered["label"] if "label" in answered else pd.Series(None, answered.index, object)
     known = label.notna()
     accuracy = live_accuracy(answered.loc[known, "prediction"], label[known], metric=metric,
@@ -191,7 +212,19 @@ def _version_report(key: str, rows: pd.DataFrame, ref: pd.DataFrame, source: str
         rows["model_uri"].notna().any() else None
     return VersionReport(key, uri, len(rows), int(errors.sum()),
                          _quantile(latency, 0.5), _quantile(latency, 0.99), label_lag(rows),
-                         accuracy, drift, prediction, source)
+                         accuracy, drift, prediction, source, histograms)
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (np.integer, np.bool_)):
+        return value.item()
+    if isinstance(value, (float, np.floating)):
+        return None if math.isnan(value) or math.isinf(value) else float(value)
+    return value
 
 
 def _quantile(values: pd.Series, q: float) -> float | None:

@@ -89,3 +89,19 @@ def test_a_frame_that_is_no_prediction_log_is_a_clear_error():
     with pytest.raises(CriterionError, match="positive number of seconds"):
         MonitorReport(pd.DataFrame(columns=["time", "version", "status", "latency_ms",
                                             "prediction"]), window=-1)
+
+
+def test_to_dict_is_json_with_histograms_of_reference_and_window(log):
+    import json
+
+    data = json.loads(json.dumps(MonitorReport(log).to_dict(), allow_nan=False))
+    v2 = data["versions"][1]
+    assert data["drifted"] is True and v2["version"] == "2" and v2["drifted"] is True
+    hist = v2["histograms"]["x1"]
+    assert hist["kind"] == "numeric" and len(hist["edges"]) == 21
+    assert sum(hist["reference"]) == pytest.approx(1) and sum(hist["window"]) == pytest.approx(1)
+    # the window moved right by 1 sd: its mass sits in higher bins than the reference's
+    centres = np.diff(hist["edges"]) / 2 + hist["edges"][:-1]
+    assert np.dot(centres, hist["window"]) - np.dot(centres, hist["reference"]) > 0.7
+    assert v2["histograms"]["prediction"]["categories"] in (["0", "1"], ["1", "0"])
+    assert [f["feature"] for f in v2["features"]] == ["x0", "x1"]
