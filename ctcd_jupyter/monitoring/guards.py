@@ -53,6 +53,13 @@ class Verdict:
     def __str__(self) -> str:
         return f"{self.guard}: {self.state} ({self.reason})"
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, for the deployment record and the MLflow run of a decision."""
+        from .jsonable import json_safe
+
+        fields = {k: v for k, v in self.__dict__.items() if k != "parts"}
+        return json_safe({**fields, "parts": [p.to_dict() for p in self.parts]})
+
 
 class Guard:
     """A test of candidate rows against stable rows. Subclasses implement `evaluate`."""

@@ -15,6 +15,7 @@ import pandas as pd
 from ..errors import CriterionError
 from .drift import MIN_WINDOW, DriftResult, FeatureDrift, detect_drift, histogram
 from .intervals import MIN_LABELS, Accuracy, label_lag, live_accuracy
+from .jsonable import json_safe
 
 __all__ = ["LOG_COLUMNS", "MonitorReport", "VersionReport"]
 
@@ -47,7 +48,7 @@ class VersionReport:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: numbers, text, lists (NaN as None)."""
         acc = self.accuracy
-        return _json_safe({
+        return json_safe({
             "version": self.version, "model_uri": self.model_uri, "reference": self.reference,
             "requests": self.requests, "errors": self.errors, "error_rate": self.error_rate,
             "latency_p50_ms": self.latency_p50_ms, "latency_p99_ms": self.latency_p99_ms,
@@ -213,18 +214,6 @@ def _version_report(key: str, rows: pd.DataFrame, ref: pd.DataFrame, source: str
     return VersionReport(key, uri, len(rows), int(errors.sum()),
                          _quantile(latency, 0.5), _quantile(latency, 0.99), label_lag(rows),
                          accuracy, drift, prediction, source, histograms)
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, (np.integer, np.bool_)):
-        return value.item()
-    if isinstance(value, (float, np.floating)):
-        return None if math.isnan(value) or math.isinf(value) else float(value)
-    return value
 
 
 def _quantile(values: pd.Series, q: float) -> float | None:

@@ -138,3 +138,14 @@ def test_prediction_shift_near_the_floor_waits_instead_of_passing():
     verdict = guards.prediction_shift()(_stable(n=20_000), _arm(5000, shift=0.4, seed=5))
     assert 0.1 < verdict.statistic < 0.2
     assert verdict.state == "inconclusive" and "neither shifted nor clearly not" in verdict.reason
+
+
+def test_a_verdict_and_its_parts_are_json_for_the_deployment_record():
+    import json
+
+    verdict = (guards.error_rate() & guards.latency())(_stable(error_rate=0.01),
+                                                       _arm(400, error_rate=0.10, share=0.1))
+    data = json.loads(json.dumps(verdict.to_dict(), allow_nan=False))
+    assert data["state"] == "failing" and data["guard"] == "error_rate & latency"
+    assert data["parts"][0]["evidence"]["decided_at"] == verdict.parts[0].evidence["decided_at"]
+    assert data["parts"][1]["evidence"]["quantile"] == 0.95
