@@ -14,6 +14,7 @@ import pandas as pd
 
 from ..errors import CriterionError
 from .drift import MIN_WINDOW, DriftResult, FeatureDrift, detect_drift, histogram
+from .guards import ERROR_STATUS
 from .intervals import MIN_LABELS, Accuracy, label_lag, live_accuracy
 from .jsonable import json_safe
 
@@ -23,7 +24,6 @@ __all__ = ["LOG_COLUMNS", "MonitorReport", "VersionReport"]
 LOG_COLUMNS = ("request_id", "time", "service", "model_uri", "version", "arm", "status",
                "latency_ms", "prediction", "label", "label_time", "row")
 REFERENCE_ROWS = 1000  # without a stored reference, a version's first logged rows are its own
-ERROR_STATUS = 400
 FRAME_COLUMNS = ["version", "kind", "name", "value", "low", "high", "test", "p_value", "psi",
                  "verdict", "n"]
 
