@@ -48,6 +48,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
     from .engine.pipeline import Pipeline
     from .engine.run import Run, RunState, StepRun, StepState
     from .engine.steps import Step
+    from .monitoring import guards
     from .schedules.trigger import Schedule
     from .services import (
         BaseService,
@@ -74,6 +75,7 @@ _LAZY = {
     "MLFlowDeploymentService": "services", "ServiceState": "services",
     "get_service": "services", "services": "services",
     "Workspace": "workspace", "get_workspace": "workspace", "set_workspace": "workspace",
+    "guards": "monitoring",  # the module of rollout guards: ctcd.guards.error_rate() & ...
 }
 
 
@@ -148,6 +150,7 @@ __all__ = [
     "get_pipeline",
     "get_service",
     "get_workspace",
+    "guards",
     "load_ipython_extension",
     "log_metric",
     "mlflow_deploy",

@@ -14,7 +14,8 @@ HEAVY = ("mlflow", "IPython", "ipywidgets", "jupyter_server", "pandas", "numpy",
          "prefect", "requests", "psutil", "uvicorn", "http.client", "sqlite3",
          # the package's own layers: imported on first use of a name that needs them
          "ctcd_jupyter.services", "ctcd_jupyter.deployment", "ctcd_jupyter.engine",
-         "ctcd_jupyter.schedules", "ctcd_jupyter.workspace")
+         "ctcd_jupyter.schedules", "ctcd_jupyter.workspace", "ctcd_jupyter.monitoring",
+         "scipy")
 
 
 def _fresh(code: str) -> str:
@@ -37,6 +38,13 @@ def test_lazy_names_resolve_and_services_stays_the_function():
             "'Pipeline' in dir(c))")
     assert _fresh(code).split() == ["ctcd_jupyter.services.registry", "Pipeline",
                                     "mlflow_deploy", "True"]
+
+
+def test_guards_is_the_module_of_rollout_guards():
+    code = ("import ctcd_jupyter as c; g = c.guards.error_rate() & c.guards.latency(); "
+            "print(c.guards.__name__, g.name)")
+    assert _fresh(code).split(None, 1) == ["ctcd_jupyter.monitoring.guards",
+                                           "error_rate & latency\n"]
 
 
 def test_all_is_pinned():
@@ -67,6 +75,7 @@ EXPECTED = [
     "StepRun",
     "StepState", "TrackingError", "Workspace", "__version__", "better_than_champion",
     "current_run", "deployments", "export_pipeline", "get_pipeline", "get_service", "get_workspace",
+    "guards",
     "load_ipython_extension", "log_metric", "mlflow_deploy", "mlflow_deployer_step", "runs",
     "services", "set_workspace", "threshold", "unload_ipython_extension",
 ]
