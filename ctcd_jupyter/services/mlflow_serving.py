@@ -31,6 +31,7 @@ from .daemon import LocalDaemonService
 from .kinds import register_kind
 from .model_uri import parse_models_uri
 from .model_versions import ModelVersions
+from .prediction_access import PredictionAccess, log_options
 from .process import Liveness, ServiceProcess
 from .slot_files import read_target, remove_leftover_copies, served_before
 from .stock_server import stock_command, stock_signature_columns, stock_swap
@@ -45,7 +46,7 @@ SERVERS = ("ctcd", "mlflow")
 
 
 @register_kind("mlflow_deployment")
-class MLFlowDeploymentService(ModelVersions, LocalDaemonService):
+class MLFlowDeploymentService(PredictionAccess, ModelVersions, LocalDaemonService):
     """Serve an MLflow model over HTTP from one long-lived server on one port.
 
     The default server (`server="ctcd"`) is MLflow's own scoring app (`/ping`, `/health`,
@@ -71,7 +72,10 @@ class MLFlowDeploymentService(ModelVersions, LocalDaemonService):
                  access_log: bool = True, env: Mapping[str, str] | None = None,
                  log_max_bytes: int = process.DEFAULT_LOG_MAX_BYTES, server: str = "ctcd",
                  poll_interval: float = 1.0, load_timeout: float = 120.0,
-                 home: str | Path | None = None, **kwargs: Any):
+                 home: str | Path | None = None, log_predictions: bool = True,
+                 log_inputs: bool = True, log_sample: float = 1.0,
+                 log_retention: str | float | None = "30d", prediction_log: str | None = None,
+                 prediction_log_max_bytes: int | None = None, **kwargs: Any):
         if int(workers) < 1:
             raise ValueError(f"workers must be at least 1, not {workers}")
         if server not in SERVERS:
@@ -85,7 +89,9 @@ class MLFlowDeploymentService(ModelVersions, LocalDaemonService):
             tracking_uri=tracking_uri, columns=list(columns) if columns else None,
             nodelay=bool(nodelay), access_log=bool(access_log), env=dict(env or {}),
             log_max_bytes=int(log_max_bytes), health_path="/ping", server=server,
-            poll_interval=float(poll_interval), load_timeout=float(load_timeout), **kwargs)
+            poll_interval=float(poll_interval), load_timeout=float(load_timeout),
+            **log_options(log_predictions, log_inputs, log_sample, log_retention,
+                          prediction_log, prediction_log_max_bytes), **kwargs)
 
     @property
     def model_uri(self) -> str:
@@ -130,7 +136,8 @@ class MLFlowDeploymentService(ModelVersions, LocalDaemonService):
         config.update(port=port, service=self._name, home=str(self.home),
                       initial_uri=self._runtime.get("boot_uri"),
                       probe=self._runtime.pop("boot_probe", None),
-                      boot_why=self._runtime.pop("boot_why", None) or "started")
+                      boot_why=self._runtime.pop("boot_why", None) or "started",
+                      prediction_log=self._server_log_config())
         fd = os.open(folder / "server.json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(json.dumps(config))
@@ -437,7 +444,9 @@ class MLFlowDeploymentService(ModelVersions, LocalDaemonService):
         info.update(server=self.config.get("server", "ctcd"),
                     serving=status["serving"] if status else None,
                     workers_serving=status["workers"] if status else None,
-                    kept_port=self._runtime.get("kept_port"), pinned=self.pinned)
+                    kept_port=self._runtime.get("kept_port"), pinned=self.pinned,
+                    log_dropped=(status.get("prediction_log") or {}).get("dropped", 0)
+                    if status else None)
         return info
 
 

@@ -18,7 +18,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from . import prediction_writer
 from .model_slot import Coordinator, Served
+from .prediction_feedback import feedback
 
 __all__ = ["ModelServer", "create_app", "main"]
 
@@ -33,9 +35,10 @@ class ModelServer:
     request arrived (so a request in flight finishes on its model), adds the version headers,
     and answers the loopback-only, token-protected control routes under `/ctcd/`."""
 
-    def __init__(self, coordinator: Coordinator, token: str):
+    def __init__(self, coordinator: Coordinator, token: str, log: Any = None):
         self.coordinator = coordinator
         self._token = token.encode()
+        self.log = log  # the prediction log's writer (prediction_writer.py), None when off
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -43,6 +46,9 @@ class ModelServer:
             return
         if scope["type"] == "http" and scope["path"].startswith("/ctcd/"):
             await self._control(scope, receive, send)
+            return
+        if scope["type"] == "http" and scope["path"] == "/feedback":
+            await feedback(self.log, scope, receive, send)
             return
         served: Served = self.coordinator.current  # one read: the switch is atomic
         request_id = _header(scope, b"x-request-id") or uuid.uuid4().hex
@@ -55,6 +61,9 @@ class ModelServer:
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
 
+        if self.log is not None and scope["path"] == "/invocations":
+            receive, send_with_headers = self.log.tap(scope, receive, send_with_headers,
+                                                      request_id, served)
         await served.app(scope, receive, send_with_headers)
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
@@ -76,7 +85,11 @@ class ModelServer:
             return
         path, method = scope["path"], scope["method"]
         if path == "/ctcd/status" and method == "GET":
-            await _json(send, 200, self.coordinator.status())
+            await _json(send, 200, {**self.coordinator.status(), "prediction_log":
+                                    self.log.status() if self.log else {"enabled": False}})
+        elif path == "/ctcd/flush-log" and method == "POST":  # labels follow: rows written
+            await _json(send, 200, {"ok": bool(self.log) and await asyncio.to_thread(
+                self.log.flush)})
         elif path == "/ctcd/load" and method == "POST":
             try:
                 body = json.loads(await _body(receive) or b"{}")
@@ -134,7 +147,12 @@ def create_app() -> ModelServer:
             os.kill(os.getppid(), 15)
         os._exit(3)
     coordinator.follow_in_background()
-    return ModelServer(coordinator, token)
+    try:
+        log = prediction_writer.from_config(config)
+    except Exception as exc:  # serving never depends on the log
+        print(f"[ctcd] prediction log off: {exc}", file=sys.stderr, flush=True)
+        log = None
+    return ModelServer(coordinator, token, log)
 
 
 def main(argv: list[str] | None = None) -> int:
