@@ -5,10 +5,12 @@ A mixin of `MLFlowDeploymentService`; the server writes the log (prediction_writ
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from typing import Any
 
+from ..errors import ServiceError
 from .prediction_labels import LabelResult, apply_labels
 from .prediction_log import ENV, PredictionLog, open_log
 from .prediction_reader import read_predictions
@@ -87,10 +89,8 @@ class PredictionAccess:
 
     def _flush_server_log(self) -> None:
         """Have a running server write the rows it holds, so fresh request ids are known."""
-        try:
-            self._control("POST", "/ctcd/flush-log", {}, timeout=10.0)  # type: ignore[attr-defined]
-        except Exception:  # not running: what it wrote is all there is
-            pass
+        with contextlib.suppress(ServiceError):  # not running: what it wrote is all there is
+            self._control("POST", "/ctcd/flush-log", {}, timeout=10.0)  # type: ignore
 
 
 def _pairs(labels: Any) -> list[tuple[str, Any]]:
@@ -101,6 +101,6 @@ def _pairs(labels: Any) -> list[tuple[str, Any]]:
         if "request_id" not in columns or "label" not in columns:
             raise ValueError("labels need the columns 'request_id' and 'label'; got "
                              f"{', '.join(map(str, columns))}")
-        return [(str(r), v) for r, v in zip(labels["request_id"], labels["label"])]
+        return [(str(r), v) for r, v in zip(labels["request_id"], labels["label"], strict=True)]
     raise TypeError("labels must be a mapping request_id -> label or a DataFrame with "
                     f"'request_id' and 'label' columns, not {type(labels).__name__}")

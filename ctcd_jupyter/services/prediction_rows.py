@@ -53,7 +53,8 @@ def _features(body: bytes, content_type: str) -> list[dict[str, Any]]:
     if "csv" in content_type:
         reader = csv.reader(io.StringIO(body.decode("utf-8", "replace")))
         header = next(reader, [])
-        return [{name: _number(v) for name, v in zip(header, line)} for line in reader]
+        return [{name: _number(v) for name, v in zip(header, line, strict=False)}
+                for line in reader]
     try:
         data = json.loads(body)
     except ValueError:
@@ -70,7 +71,8 @@ def _features(body: bytes, content_type: str) -> list[dict[str, Any]]:
     if isinstance(rows, dict):  # columns -> values
         names = list(rows)
         columns = [v if isinstance(v, list) else [v] for v in rows.values()]
-        return [{n: _value(c[i]) for n, c in zip(names, columns)}
+        return [{n: _value(c[i] if i < len(c) else None)
+                 for n, c in zip(names, columns, strict=True)}
                 for i in range(max((len(c) for c in columns), default=0))]
     if isinstance(rows, list):
         return [_named(line, None) for line in rows]
@@ -84,7 +86,7 @@ def _named(line: Any, columns: list[str] | None) -> dict[str, Any]:
         line = [line]
     names = columns if columns and len(columns) == len(line) else [
         f"x{i}" for i in range(len(line))]
-    return {str(n): _value(v) for n, v in zip(names, line)}
+    return {str(n): _value(v) for n, v in zip(names, line, strict=True)}
 
 
 def _value(value: Any) -> Any:
@@ -110,6 +112,6 @@ def _predictions(answer: bytes) -> list[Any] | None:
     if isinstance(data, dict):  # {output: [values]}: one row per position
         names = list(data)
         columns = [v if isinstance(v, list) else [v] for v in data.values()]
-        return [{n: c[i] for n, c in zip(names, columns)}
+        return [{n: c[i] if i < len(c) else None for n, c in zip(names, columns, strict=True)}
                 for i in range(max((len(c) for c in columns), default=0))]
     return data if isinstance(data, list) else [data]
