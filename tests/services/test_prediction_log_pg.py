@@ -15,7 +15,7 @@ from service_helpers import wait_for
 from ctcd_jupyter.services import MLFlowDeploymentService, process
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "beyond"))
-import servers  # noqa: E402
+import servers
 
 
 @pytest.fixture(scope="module")
