@@ -10,10 +10,11 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import ServiceError
+from ..errors import PredictionLogError, ServiceError
 from .prediction_labels import LabelResult, apply_labels
-from .prediction_log import ENV, PredictionLog, open_log
+from .prediction_log import PredictionLog
 from .prediction_reader import read_predictions
+from .prediction_store import ENV, open_log
 from .prediction_writer import parse_duration
 
 __all__ = ["PredictionAccess", "log_options"]
@@ -99,8 +100,8 @@ def _pairs(labels: Any) -> list[tuple[str, Any]]:
     columns = getattr(labels, "columns", None)
     if columns is not None:
         if "request_id" not in columns or "label" not in columns:
-            raise ValueError("labels need the columns 'request_id' and 'label'; got "
+            raise PredictionLogError("labels need the columns 'request_id' and 'label'; got "
                              f"{', '.join(map(str, columns))}")
         return [(str(r), v) for r, v in zip(labels["request_id"], labels["label"], strict=True)]
-    raise TypeError("labels must be a mapping request_id -> label or a DataFrame with "
+    raise PredictionLogError("labels must be a mapping request_id -> label or a DataFrame with "
                     f"'request_id' and 'label' columns, not {type(labels).__name__}")

@@ -11,8 +11,8 @@ sequence numbers it replaced, so a reader never counts a row twice while compact
 Labels are segments of their own (`labels-...`), joined on read; the last label wins.
 
 `CTCD_PREDICTION_LOG=postgresql://...` (or the service option `prediction_log=`) selects the
-PostgreSQL backend (`prediction_pg.py`). Run inside the model server: only the standard library
-at import; pyarrow, pandas and psycopg2 are imported when used.
+PostgreSQL backend instead (`prediction_pg.py`; `prediction_store.open_log` chooses). Run inside
+the model server: only the standard library at import; pyarrow and pandas imported when used.
 """
 
 from __future__ import annotations
@@ -25,9 +25,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-__all__ = ["COLUMNS", "ENV", "ParquetLog", "PredictionLog", "open_log"]
+__all__ = ["COLUMNS", "ParquetLog", "PredictionLog"]
 
-ENV = "CTCD_PREDICTION_LOG"
 # The columns every row has, in this order; then one column per input feature.
 COLUMNS = ["request_id", "time", "service", "model_uri", "version", "arm", "status",
            "latency_ms", "prediction", "label"]
@@ -66,17 +65,6 @@ class PredictionLog:
 
     def close(self) -> None:
         pass
-
-
-def open_log(home: str | Path, location: str | None = None) -> PredictionLog:
-    """The log of state folder `home`: `location` (a service option), else $CTCD_PREDICTION_LOG,
-    else Parquet segments in the state folder."""
-    location = location or os.environ.get(ENV) or ""
-    if location.startswith(("postgresql:", "postgres:", "postgresql+psycopg2:")):
-        from .prediction_pg import PostgresLog
-
-        return PostgresLog(location)
-    return ParquetLog(Path(location) if location else Path(home) / "predictions")
 
 
 class ParquetLog(PredictionLog):

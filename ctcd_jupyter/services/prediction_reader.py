@@ -10,6 +10,7 @@ import datetime as dt
 import time
 from typing import Any
 
+from ..errors import PredictionLogError
 from .prediction_log import COLUMNS, ROW, PredictionLog
 from .prediction_writer import parse_duration
 
@@ -32,7 +33,7 @@ def moment(value: Any) -> float | None:
     try:
         return time.time() - float(parse_duration(str(value)))  # type: ignore[arg-type]
     except ValueError:
-        raise ValueError(f"{value!r} is not a time: give epoch seconds, a datetime or a "
+        raise PredictionLogError(f"{value!r} is not a time: give epoch seconds, a datetime or a "
                          "duration back from now such as '1h', '30m', '7d'") from None
 
 
@@ -43,7 +44,7 @@ def read_predictions(log: PredictionLog, service: str, since: Any = None, until:
     import pandas as pd
 
     if limit is not None and int(limit) < 0:
-        raise ValueError(f"limit must be 0 or more, not {limit}")
+        raise PredictionLogError(f"limit must be 0 or more, not {limit}")
     rows = log.read(service, moment(since), moment(until),
                     None if version is None else str(version),
                     None if limit is None else int(limit))

@@ -17,8 +17,9 @@ import threading
 import time
 from typing import Any
 
-from .prediction_log import PredictionLog, open_log
+from .prediction_log import PredictionLog
 from .prediction_rows import rows_of
+from .prediction_store import open_log
 
 __all__ = ["PredictionWriter", "from_config"]
 
