@@ -44,11 +44,11 @@ def parse_duration(text: str | float | None) -> float | None:
 class PredictionWriter:
     def __init__(self, log: PredictionLog, service: str, *, inputs: bool = True,
                  sample: float = 1.0, retention: float | None = None,
-                 max_bytes: int | None = None):
+                 max_bytes: int | None = None, queue_size: int = QUEUE):
         self.log, self.service = log, service
         self.inputs, self.sample = inputs, float(sample)
         self.retention, self.max_bytes = retention, max_bytes
-        self._queue: queue.Queue = queue.Queue(QUEUE)
+        self._queue: queue.Queue = queue.Queue(queue_size)
         self._pending: list[tuple[int, list[dict[str, Any]]]] = []  # (requests, rows)
         self._lock = threading.Lock()
         self._waiting: list[threading.Event] = []  # flush() callers, set after the next write
