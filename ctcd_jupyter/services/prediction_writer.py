@@ -44,10 +44,12 @@ def parse_duration(text: str | float | None) -> float | None:
 class PredictionWriter:
     def __init__(self, log: PredictionLog, service: str, *, inputs: bool = True,
                  sample: float = 1.0, retention: float | None = None,
-                 max_bytes: int | None = None, queue_size: int = QUEUE):
+                 max_bytes: int | None = None, queue_size: int = QUEUE,
+                 buffer_size: int = BUFFER):
         self.log, self.service = log, service
         self.inputs, self.sample = inputs, float(sample)
         self.retention, self.max_bytes = retention, max_bytes
+        self.buffer_size = buffer_size
         self._queue: queue.Queue = queue.Queue(queue_size)
         self._pending: list[tuple[int, list[dict[str, Any]]]] = []  # (requests, rows)
         self._lock = threading.Lock()
@@ -144,7 +146,7 @@ class PredictionWriter:
                 self.log.append(self.service, rows)
             except Exception as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
-                keep = pending[-BUFFER:]
+                keep = pending[-self.buffer_size:]
                 self.dropped += len(pending) - len(keep)
                 with self._lock:
                     self._pending = keep + self._pending

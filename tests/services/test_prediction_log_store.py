@@ -114,3 +114,20 @@ def test_labels_join_per_request_and_per_row(tmp_path):
     second = apply_labels(log, "svc", [("batch", [0, 1, 2]), ("nope", 1), ("one", [1, 2])])
     assert (second.joined, second.replaced, second.unknown, second.invalid) == (1, 1, 1, 1)
     assert list(read_predictions(log, "svc")["label"]) == [0, 1, 2, 2]
+
+
+def test_an_unwritable_log_buffers_up_to_its_cap_then_drops(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    writer = PredictionWriter(ParquetLog(blocker / "log"), "svc", buffer_size=3)
+    for i in range(5):
+        writer.submit(item(f"r{i}", split([[i, i]])))
+    assert writer.flush(10)
+    status = writer.status()
+    assert (status["buffered"], status["dropped"]) == (3, 2)
+    assert "NotADirectoryError" in status["last_error"]
+    blocker.unlink()  # writable again: the newest three are written at the next flush
+    assert writer.flush(10)
+    assert list(read_predictions(writer.log, "svc")["request_id"]) == ["r2", "r3", "r4"]
+    assert writer.status()["written"] == 3 and writer.status()["last_error"] is None
+    writer.close()
