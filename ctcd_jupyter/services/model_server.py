@@ -148,7 +148,7 @@ def create_app() -> ModelServer:
         os._exit(3)
     coordinator.follow_in_background()
     try:
-        log = prediction_writer.from_config(config)
+        log = prediction_writer.from_config(config, folder)
     except Exception as exc:  # serving never depends on the log
         print(f"[ctcd] prediction log off: {exc}", file=sys.stderr, flush=True)
         log = None

@@ -11,10 +11,13 @@ Drops are counted (`status()["dropped"]`, in requests) and shown by `/ctcd/statu
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import queue
 import random
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from .prediction_log import PredictionLog
@@ -45,11 +48,14 @@ class PredictionWriter:
     def __init__(self, log: PredictionLog, service: str, *, inputs: bool = True,
                  sample: float = 1.0, retention: float | None = None,
                  max_bytes: int | None = None, queue_size: int = QUEUE,
-                 buffer_size: int = BUFFER):
+                 buffer_size: int = BUFFER, counts: Path | None = None):
         self.log, self.service = log, service
         self.inputs, self.sample = inputs, float(sample)
         self.retention, self.max_bytes = retention, max_bytes
         self.buffer_size = buffer_size
+        # each worker's counts, in `counts/PID.json`: any worker's status sums them all
+        self._counts = counts
+        self._counted: tuple = ()
         self._queue: queue.Queue = queue.Queue(queue_size)
         self._pending: list[tuple[int, list[dict[str, Any]]]] = []  # (requests, rows)
         self._lock = threading.Lock()
@@ -157,6 +163,7 @@ class PredictionWriter:
                     self.recent[group[0]["request_id"]] = len(group)
                 while len(self.recent) > 100_000:
                     self.recent.pop(next(iter(self.recent)))
+        self._save_counts()
         waiting, self._waiting = self._waiting, []
         for event in waiting:
             event.set()
@@ -171,10 +178,34 @@ class PredictionWriter:
             return False
         return done.wait(timeout)
 
+    def _mine(self) -> dict[str, Any]:
+        return {"written": self.written, "dropped": self.dropped,
+                "queued": self._queue.qsize(), "buffered": len(self._pending),
+                "last_error": self.last_error}
+
+    def _save_counts(self) -> None:
+        mine = self._mine()
+        if self._counts is None or tuple(mine.values()) == self._counted:
+            return
+        self._counted = tuple(mine.values())
+        with contextlib.suppress(OSError):
+            self._counts.mkdir(parents=True, exist_ok=True)
+            tmp = self._counts / f".{os.getpid()}.tmp"
+            tmp.write_text(json.dumps(mine))
+            os.replace(tmp, self._counts / f"{os.getpid()}.json")
+
     def status(self) -> dict[str, Any]:
-        return {"enabled": True, "location": self.log.location, "written": self.written,
-                "dropped": self.dropped, "queued": self._queue.qsize(),
-                "buffered": len(self._pending), "last_error": self.last_error}
+        """Counts of every worker of the server (as last saved), this one's up to date."""
+        total = self._mine()
+        others = [] if self._counts is None else [
+            p for p in self._counts.glob("*.json") if p.stem != str(os.getpid())]
+        for path in others:
+            with contextlib.suppress(OSError, ValueError):
+                theirs = json.loads(path.read_text())
+                for key in ("written", "dropped", "queued", "buffered"):
+                    total[key] += int(theirs.get(key) or 0)
+                total["last_error"] = total["last_error"] or theirs.get("last_error")
+        return {"enabled": True, "location": self.log.location, **total}
 
     def close(self) -> None:
         self._stop.set()
@@ -187,13 +218,29 @@ def _content_type(scope: dict) -> str:
     return ""
 
 
-def from_config(config: dict[str, Any]) -> PredictionWriter | None:
-    """The writer the server's config asks for (`server.json`'s "prediction_log"), or None."""
+def from_config(config: dict[str, Any], folder: Path) -> PredictionWriter | None:
+    """The writer the server's config asks for (`server.json`'s "prediction_log"), or None;
+    `folder` is the service folder."""
     options = config.get("prediction_log") or {}
     if not options.get("enabled", True):
         return None
+    counts = folder / "prediction-log"
+    for path in counts.glob("*.json"):  # counts of a previous server's workers
+        if path.stem.isdigit() and not _alive(int(path.stem)):
+            with contextlib.suppress(OSError):
+                path.unlink()
     log = open_log(config["home"], options.get("location"))
     return PredictionWriter(log, config["service"], inputs=bool(options.get("inputs", True)),
                             sample=float(options.get("sample", 1.0)),
                             retention=parse_duration(options.get("retention", "30d")),
-                            max_bytes=options.get("max_bytes"))
+                            max_bytes=options.get("max_bytes"), counts=counts)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True

@@ -200,3 +200,19 @@ def test_log_off_and_options(home, mlflow_model, iris):
     assert feedback.status_code == 404
     assert svc.predictions().empty
     svc.stop()
+
+
+def test_two_workers_log_every_answer_and_status_sums_them(home, mlflow_model, iris):
+    svc = MLFlowDeploymentService("pair", mlflow_model["model_uri"], workers=2,
+                                  tracking_uri=mlflow_model["tracking_uri"])
+    svc.start(timeout=120)
+    for i in range(12):  # a new connection each: either worker may answer
+        answer = requests.post(f"http://127.0.0.1:{svc.port}/invocations",
+                               json=rows_body(iris, 1), headers={"X-Request-Id": f"w-{i}"},
+                               timeout=30)
+        assert answer.status_code == 200
+    wait_for(lambda: len(svc.predictions()) == 12, 10, "12 rows from two workers")
+    assert len(list((svc.folder / "prediction-log").glob("*.json"))) >= 1
+    wait_for(lambda: svc.server_status()["prediction_log"]["written"] == 12, 10,
+             "both workers' counts in the status")
+    svc.stop()
