@@ -7,9 +7,11 @@
   `pandas.read_sql_query`.
 - Disk per million one-row predictions of a 4-feature model.
 
-Not yet here: logging overhead on a live server (p50, 8 clients) and kill -9 under load.
+- Logging overhead on live servers (same model, log on vs off, requests interleaved): one-row
+  and 100-row p50/p99 through a kept-alive session, failed requests.
+Not yet here: 8-client throughput and kill -9 under load.
 
-    .venv/bin/python benchmarks/bench_monitor.py [--rows 1000000]
+    .venv/bin/python benchmarks/bench_monitor.py [--rows 1000000] [--requests 300]
 """
 
 from __future__ import annotations
@@ -93,10 +95,55 @@ def bench_sqlite(folder: Path, total: int) -> dict:
     return {"write_us_per_row": write * 1e6, "scan_s": scan}
 
 
+def bench_live(n: int) -> list[tuple[str, tuple[float, float], tuple[float, float]]]:
+    import os
+
+    import requests
+    from bench_predict import measure, train_and_register
+    from sklearn.datasets import load_iris
+
+    from ctcd_jupyter.services import MLFlowDeploymentService
+    from ctcd_jupyter.services.payload import encode
+
+    folder = tempfile.mkdtemp(prefix="ctcd-bench-monitor-")
+    os.environ["CTCD_HOME"] = f"{folder}/home"
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{folder}/mlflow.db"
+    model_uri = train_and_register(folder)
+    X = load_iris(as_frame=True).data
+    bodies = {"1 row": encode(X.head(1)), "100 rows": encode(X.sample(100, replace=True))}
+    services = [MLFlowDeploymentService(f"log-{on}", model_uri, access_log=False,
+                                        log_predictions=on) for on in (True, False)]
+    failed = [0]
+    results = []
+    try:
+        for svc in services:
+            svc.start(timeout=180)
+        for label, body in bodies.items():
+            calls = []
+            for svc in services:
+                session = requests.Session()
+
+                def call(svc=svc, session=session, body=body):
+                    answer = session.post(svc.endpoint, data=body, timeout=30,
+                                          headers={"Content-Type": "application/json"})
+                    failed[0] += answer.status_code != 200
+                calls.append(call)
+            on, off = measure(*calls, n=n)
+            results.append((label, on, off))
+        logged = len(services[0].predictions())
+    finally:
+        for svc in services:
+            svc.stop()
+    print(f"live: {logged:,} rows logged, {failed[0]} failed requests")
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--requests", type=int, default=300, help="timed requests per figure")
     args = parser.parse_args()
+    live = bench_live(args.requests)
     with tempfile.TemporaryDirectory() as tmp:
         parquet = bench_parquet(Path(tmp), args.rows)
     with tempfile.TemporaryDirectory() as tmp:
@@ -108,6 +155,9 @@ def main() -> None:
           f"   sqlite {sqlite['scan_s']:.2f} s")
     print(f"predictions(limit=1000):           parquet {parquet['limit_1000_ms']:.0f} ms")
     print(f"disk per million 4-feature rows:   parquet {parquet['mb_per_million']:.1f} MB")
+    for label, on, off in live:
+        print(f"{label:>8} p50/p99 log on {on[0]:.2f}/{on[1]:.2f} ms, off {off[0]:.2f}/"
+              f"{off[1]:.2f} ms: p50 {100 * (on[0] / off[0] - 1):+.1f} %")
 
 
 if __name__ == "__main__":

@@ -121,10 +121,11 @@ class PredictionWriter:
                         self.last_error = f"unparsable request {item[0]}: {exc}"
                 self._pending += [(1, r) for r in rows]
             self._write()
-            if time.monotonic() >= next_expire and self.retention is not None:
+            if time.monotonic() >= next_expire and (self.retention or self.max_bytes):
                 next_expire = time.monotonic() + EXPIRE_EVERY
+                before = time.time() - self.retention if self.retention else 0.0
                 with contextlib.suppress(Exception):
-                    self.log.expire(self.service, time.time() - self.retention, self.max_bytes)
+                    self.log.expire(self.service, before, self.max_bytes)
 
     def _take(self) -> list[tuple]:
         deadline = time.monotonic() + FLUSH_EVERY
