@@ -73,6 +73,8 @@ class ModelServer:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self.coordinator.close()
+                if self.log is not None:  # the rows of the last second too
+                    await asyncio.to_thread(self.log.close)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

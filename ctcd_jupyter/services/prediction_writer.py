@@ -57,10 +57,12 @@ class PredictionWriter:
         self._counts = counts
         self._counted: tuple = ()
         self._queue: queue.Queue = queue.Queue(queue_size)
-        self._pending: list[tuple[int, list[dict[str, Any]]]] = []  # (requests, rows)
+        self._pending: list[list[dict[str, Any]]] = []  # the rows of each request not written
         self._lock = threading.Lock()
         self._waiting: list[threading.Event] = []  # flush() callers, set after the next write
-        self.written = self.dropped = 0
+        self.written = 0
+        # requests dropped: on the event loop (queue full), in the writer thread (write failed)
+        self._dropped_queue = self._dropped_write = 0
         self.last_error: str | None = None
         self.recent: dict[str, int] = {}  # request id -> rows, of the last requests written
         self._stop = threading.Event()
@@ -104,22 +106,22 @@ class PredictionWriter:
         try:
             self._queue.put_nowait(item)
         except queue.Full:
-            self.dropped += 1
+            self._dropped_queue += 1
 
     # -- the writer thread --------------------------------------------------------------------
     def _run(self) -> None:
         next_expire = 0.0
         while not self._stop.is_set():
             items = self._take()
-            if items:
-                rows = []
-                for item in items:
-                    try:
-                        rows.append(rows_of(self.service, item, inputs=self.inputs))
-                    except Exception as exc:  # a body the parser does not know: not logged
-                        self.dropped += 1
-                        self.last_error = f"unparsable request {item[0]}: {exc}"
-                self._pending += [(1, r) for r in rows]
+            for item in items:
+                try:
+                    rows = rows_of(self.service, item, inputs=self.inputs)
+                except Exception as exc:  # a body the parser does not know: not logged
+                    self._dropped_write += 1
+                    self.last_error = f"unparsable request {item[0]}: {exc}"
+                else:
+                    with self._lock:
+                        self._pending.append(rows)
             self._write()
             if time.monotonic() >= next_expire and (self.retention or self.max_bytes):
                 next_expire = time.monotonic() + EXPIRE_EVERY
@@ -148,19 +150,19 @@ class PredictionWriter:
         with self._lock:
             pending, self._pending = self._pending, []
         if pending:
-            rows = [row for _, group in pending for row in group]
+            rows = [row for group in pending for row in group]
             try:
                 self.log.append(self.service, rows)
             except Exception as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 keep = pending[-self.buffer_size:]
-                self.dropped += len(pending) - len(keep)
+                self._dropped_write += len(pending) - len(keep)
                 with self._lock:
                     self._pending = keep + self._pending
             else:
                 self.written += len(pending)
                 self.last_error = None
-                for group in (g for _, g in pending if g):
+                for group in (g for g in pending if g):
                     self.recent[group[0]["request_id"]] = len(group)
                 while len(self.recent) > 100_000:
                     self.recent.pop(next(iter(self.recent)))
@@ -180,7 +182,8 @@ class PredictionWriter:
         return done.wait(timeout)
 
     def _mine(self) -> dict[str, Any]:
-        return {"written": self.written, "dropped": self.dropped,
+        return {"written": self.written,
+                "dropped": self._dropped_queue + self._dropped_write,
                 "queued": self._queue.qsize(), "buffered": len(self._pending),
                 "last_error": self.last_error}
 
@@ -208,7 +211,9 @@ class PredictionWriter:
                 total["last_error"] = total["last_error"] or theirs.get("last_error")
         return {"enabled": True, "location": self.log.location, **total}
 
-    def close(self) -> None:
+    def close(self, timeout: float = 5.0) -> None:
+        """Write what is queued (a graceful stop loses no row), then stop the thread."""
+        self.flush(timeout)
         self._stop.set()
 
 
