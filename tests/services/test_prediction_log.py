@@ -200,6 +200,13 @@ def test_log_off_and_options(home, mlflow_model, iris):
     assert feedback.status_code == 404
     assert svc.predictions().empty
     svc.stop()
+    hashed = MLFlowDeploymentService("hashed", mlflow_model["model_uri"],
+                                     tracking_uri=mlflow_model["tracking_uri"], log_inputs=False)
+    hashed.start(timeout=120)
+    post(hashed, rows_body(iris, 1), "no-inputs")
+    row = logged(hashed, "no-inputs").iloc[0]
+    assert len(row["inputs_hash"]) == 32 and "sepal length (cm)" not in row.index
+    hashed.stop()
 
 
 def test_two_workers_log_every_answer_and_status_sums_them(home, mlflow_model, iris):

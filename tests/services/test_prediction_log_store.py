@@ -131,3 +131,11 @@ def test_an_unwritable_log_buffers_up_to_its_cap_then_drops(tmp_path):
     assert list(read_predictions(writer.log, "svc")["request_id"]) == ["r2", "r3", "r4"]
     assert writer.status()["written"] == 3 and writer.status()["last_error"] is None
     writer.close()
+
+
+def test_log_sample_keeps_about_that_share(tmp_path):
+    writer = PredictionWriter(ParquetLog(tmp_path), "svc", sample=0.5)
+    original = (object(), object())
+    kept = sum(writer.tap({}, *original, "r", None) != original for _ in range(400))
+    assert 120 < kept < 280  # binomial(400, 0.5): outside this once in ~10^15 runs
+    writer.close()
