@@ -83,11 +83,12 @@ class ParquetLog(PredictionLog):
     def append(self, service: str, rows: list[dict[str, Any]]) -> None:
         if rows:
             self._write(service, "rows", _table(rows), [r["time"] for r in rows])
-            self._compact(service)
+            self._compact(service, "rows")
 
     def append_labels(self, service: str, labels: list[dict[str, Any]]) -> None:
         if labels:
             self._write(service, "labels", _table(labels), [r["time"] for r in labels])
+            self._compact(service, "labels")  # one segment per /feedback call otherwise
 
     def _write(self, service: str, kind: str, table: Any, times: list[float],
                seqs: tuple[int, int] | None = None) -> Path:
@@ -110,18 +111,23 @@ class ParquetLog(PredictionLog):
             raise
         return folder / name
 
-    def _compact(self, service: str) -> None:
+    def _compact(self, service: str, kind: str) -> None:
         """Merge this writer's small segments into one, so a read opens few files."""
         import pyarrow as pa
 
-        mine = [s for s in _segments(self._folder(service), "rows")
+        mine = [s for s in _segments(self._folder(service), kind)
                 if s.writer == self.writer and s.seq0 == s.seq1]
         if len(mine) < COMPACT_AT:
             return
         tables = [t for t in (_read_file(s.path) for s in mine) if t is not None]
-        merged = pa.concat_tables(tables, promote_options="default")
+        try:
+            merged = pa.concat_tables(tables, promote_options="default")
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # e.g. labels of several types
+            import pandas as pd
+
+            merged = _table(pd.concat([t.to_pandas() for t in tables], ignore_index=True))
         times = merged.column("time").to_pylist()
-        self._write(service, "rows", merged, [min(times), max(times)],
+        self._write(service, kind, merged, [min(times), max(times)],
                     (mine[0].seq0, mine[-1].seq1))
         for s in mine:  # readers skip them from now on (the merged one names their range)
             with contextlib.suppress(OSError):
@@ -255,12 +261,13 @@ def _size(path: Path) -> int:
         return 0
 
 
-def _table(rows: list[dict[str, Any]]) -> Any:
-    """An Arrow table of `rows` (features may differ between rows of several versions)."""
+def _table(rows: Any) -> Any:
+    """An Arrow table of `rows`, dicts or a DataFrame (features may differ between rows of
+    several versions)."""
     import pandas as pd
     import pyarrow as pa
 
-    frame = pd.DataFrame(rows)
+    frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
     try:
         return pa.Table.from_pandas(frame, preserve_index=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError):

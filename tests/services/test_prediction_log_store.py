@@ -139,3 +139,12 @@ def test_log_sample_keeps_about_that_share(tmp_path):
     kept = sum(writer.tap({}, *original, "r", None) != original for _ in range(400))
     assert 120 < kept < 280  # binomial(400, 0.5): outside this once in ~10^15 runs
     writer.close()
+
+
+def test_labels_of_mixed_types_are_compacted_too(tmp_path):
+    log = ParquetLog(tmp_path)
+    log.append("svc", rows_of("svc", item("r", split([[1, 2]]))))
+    for i in range(COMPACT_AT):
+        apply_labels(log, "svc", [("r", i if i % 2 else f"class-{i}")])
+    assert len(_segments(tmp_path / "svc", "labels")) == 1
+    assert list(read_predictions(log, "svc")["label"]) == [str(COMPACT_AT - 1)]
