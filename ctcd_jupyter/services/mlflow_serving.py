@@ -61,6 +61,11 @@ class MLFlowDeploymentService(PredictionAccess, ModelVersions, LocalDaemonServic
     server on another port). `workers` defaults to 1: each worker holds its own model copy;
     several only pay off for concurrent clients. TCP_NODELAY is set on every connection
     (uvicorn issue #3149 made multi-worker keep-alive requests ~40 ms slower).
+
+    Every answer is logged off the request path (`log_predictions`, `log_inputs` (False: a hash
+    of the inputs), `log_sample`, `log_retention`, `prediction_log_max_bytes`; `prediction_log=`
+    or $CTCD_PREDICTION_LOG: a folder or a postgresql:// URL): `predictions()` reads it,
+    `log_labels()` and the server's `POST /feedback` join labels (prediction_access.py).
     """
 
     start_timeout = 120.0
