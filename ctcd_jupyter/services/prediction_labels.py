@@ -57,7 +57,8 @@ def apply_labels(log: PredictionLog, service: str, pairs: list[tuple[str, Any]],
         if rid in latest:
             result.replaced += 1
         latest[str(rid)] = label
-    rows = {rid: n for rid, n in (known or {}).items() if rid in latest}
+    known = known or {}  # the writer thread adds to it meanwhile: looked up, never iterated
+    rows = {rid: n for rid in latest if (n := known.get(rid)) is not None}
     missing = [rid for rid in latest if rid not in rows]
     if missing:
         rows.update(log.rows_of(service, missing))
