@@ -3,7 +3,7 @@
 - Write: 1,000-row flushes of 4-feature rows into Parquet segments (the embedded log) and into
   SQLite in WAL mode, per row.
 - Read: `read_predictions(limit=1000)` and the full scan of 1,000,000 rows into one DataFrame
-  (labels joined) from the Parquet segments; the same 1,000,000 rows through `sqlite3` +
+  (10 % of them labelled, labels joined) from the Parquet segments; the same 1,000,000 rows through `sqlite3` +
   `pandas.read_sql_query`.
 - Disk per million one-row predictions of a 4-feature model.
 
@@ -54,6 +54,9 @@ def bench_parquet(folder: Path, total: int) -> dict:
     for i in range(0, total, chunk):  # bulk: the figure above is the write cost
         log.append("iris", rows(min(chunk, total - i), start + i * 0.001))
     size = sum(p.stat().st_size for p in (folder / "predictions" / "iris").glob("*.parquet"))
+    ids = read_predictions(log, "iris", limit=total // 10)["request_id"]  # 10 % labelled
+    log.append_labels("iris", [{"request_id": rid, "row": -1, "label": 1, "time": time.time()}
+                               for rid in ids])
     t = time.perf_counter()
     last = read_predictions(log, "iris", limit=1000)
     small = time.perf_counter() - t
@@ -61,6 +64,7 @@ def bench_parquet(folder: Path, total: int) -> dict:
     everything = read_predictions(log, "iris")
     scan = time.perf_counter() - t
     assert len(last) == 1000 and len(everything) == total
+    assert everything["label"].notna().sum() == len(ids)
     return {"write_us_per_row": write * 1e6, "limit_1000_ms": small * 1000,
             "scan_s": scan, "mb_per_million": size / total * 1e6 / 2**20}
 

@@ -41,8 +41,6 @@ def read_predictions(log: PredictionLog, service: str, since: Any = None, until:
                      version: str | None = None, limit: int | None = None) -> Any:
     """The rows of `service` (oldest first, at most the newest `limit`), labels joined: the
     columns of `COLUMNS`, then one per input feature."""
-    import pandas as pd
-
     if limit is not None and int(limit) < 0:
         raise PredictionLogError(f"limit must be 0 or more, not {limit}")
     rows = log.read(service, moment(since), moment(until),
@@ -56,7 +54,7 @@ def read_predictions(log: PredictionLog, service: str, since: Any = None, until:
     frame = rows.reindex(columns=[*COLUMNS, *features])
     if not len(frame):
         frame = frame.astype({"time": float, "status": int, "latency_ms": float})
-    return frame.reset_index(drop=True) if isinstance(frame, pd.DataFrame) else frame
+    return frame.reset_index(drop=True)
 
 
 def _join(rows: Any, labels: Any) -> Any:
