@@ -3,8 +3,8 @@
 - Write: 1,000-row flushes of 4-feature rows into Parquet segments (the embedded log) and into
   SQLite in WAL mode, per row.
 - Read: `read_predictions(limit=1000)` and the full scan of 1,000,000 rows into one DataFrame
-  (10 % of them labelled, labels joined) from the Parquet segments; the same 1,000,000 rows through `sqlite3` +
-  `pandas.read_sql_query`.
+  (10 % of them labelled, labels joined) from the Parquet segments; the same 1,000,000 rows
+  through `sqlite3` + `pandas.read_sql_query`.
 - Disk per million one-row predictions of a 4-feature model.
 
 - Logging overhead on live servers (same model, log on vs off, requests interleaved): one-row
