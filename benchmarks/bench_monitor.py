@@ -9,7 +9,8 @@
 
 - Logging overhead on live servers (same model, log on vs off, requests interleaved): one-row
   and 100-row p50/p99 through a kept-alive session, failed requests.
-Not yet here: 8-client throughput and kill -9 under load.
+- Durability: kill -9 of a server under load (2 clients): answers given vs rows logged.
+Not yet here: 8-client throughput.
 
     .venv/bin/python benchmarks/bench_monitor.py [--rows 1000000] [--requests 300]
 """
@@ -135,11 +136,48 @@ def bench_live(n: int) -> list[tuple[str, tuple[float, float], tuple[float, floa
             on, off = measure(*calls, n=n)
             results.append((label, on, off))
         logged = len(services[0].predictions())
+        answered, kept = kill_under_load(services[0], bodies["1 row"])
     finally:
         for svc in services:
             svc.stop()
-    print(f"live: {logged:,} rows logged, {failed[0]} failed requests")
+    print(f"live: {logged:,} rows logged, {failed[0]} failed requests; kill -9 under load: "
+          f"{answered} answers, {kept} rows kept after the kill (lost: {answered - kept}, "
+          "at most the last second's)")
     return results
+
+
+def kill_under_load(svc, body: bytes) -> tuple[int, int]:
+    """Answers given by the server in ~2 s of load, then rows in its log after a kill -9."""
+    import os
+    import signal
+    import threading
+
+    import requests
+
+    svc._control("POST", "/ctcd/flush-log", {})  # the rows of the earlier figures
+    before = len(svc.predictions())
+    answered = [0]
+    stop = threading.Event()
+
+    def client():
+        session = requests.Session()
+        while not stop.is_set():
+            try:
+                ok = session.post(svc.endpoint, data=body, timeout=5,
+                                  headers={"Content-Type": "application/json"}).ok
+            except requests.RequestException:
+                return
+            answered[0] += ok
+
+    threads = [threading.Thread(target=client) for _ in range(2)]
+    for t in threads:
+        t.start()
+    time.sleep(2.0)  # the load lasts this long: a figure, not a wait for a condition
+    os.killpg(svc._process.sid, signal.SIGKILL)
+    stop.set()
+    for t in threads:
+        t.join()
+    return answered[0], len(svc.predictions()) - before
 
 
 def main() -> None:
