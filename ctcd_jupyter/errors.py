@@ -21,7 +21,8 @@
     │   ├── ServiceSpecError(ValueError)     bad name/spec, unknown or unstorable kind .kind
     │   ├── PredictionError                  4xx/5xx answer, or no server  .status_code, .log_tail
     │   ├── ModelSwapError                   the server refused a model; the old one serves .uri
-    │   └── ModelServerError                 the model server's control channel failed  .returncode
+    │   ├── ModelServerError                 the model server's control channel failed  .returncode
+    │   └── PredictionLogError(ValueError)   bad labels, label file or time window for the log
     ├── DeploymentError(RuntimeError)        a model could not be served       .model_name, .version
     ├── CriterionError(ValueError)           a criterion cannot be evaluated
     ├── PrefectUnavailable(ConnectionError)  the Prefect server does not answer
@@ -56,6 +57,7 @@ __all__ = [
     "PipelineFileError",
     "PortInUseError",
     "PredictionError",
+    "PredictionLogError",
     "PrefectUnavailable",
     "ScheduleError",
     "ServiceError",
@@ -284,6 +286,11 @@ class ModelServerError(ServiceError):
                  returncode: int | None = None):
         super().__init__(message, service=service, log_tail=log_tail)
         self.returncode = returncode
+
+
+class PredictionLogError(ServiceError, ValueError):
+    """Bad input to a service's prediction log: labels of the wrong form, a label file without
+    its columns, a time window that is no time."""
 
 
 class DeploymentError(CtcdError, RuntimeError):

@@ -84,7 +84,7 @@ def _gc(args: argparse.Namespace) -> int:
     if args.keep is not None and args.keep < 1:
         print("ctcd: error: --keep must be at least 1", file=sys.stderr)
         return 2
-    from ..services.mlflow_serving import remove_leftover_model_copies
+    from ..services.registry import remove_leftover_model_copies
 
     workspace = Workspace(args.home, tracking=False)
     try:

@@ -12,7 +12,6 @@ import os
 import secrets
 import sys
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,12 +32,13 @@ from .daemon import LocalDaemonService
 from .kinds import register_kind
 from .model_uri import check_model_uri, parse_models_uri
 from .model_versions import ModelVersions
+from .prediction_access import PredictionAccess, log_options
 from .process import Liveness, ServiceProcess
 from .request_limit import DEFAULT_MAX_REQUEST_BYTES, parse_size
 from .slot_files import read_target, remove_leftover_copies, served_before
 from .stock_server import stock_command, stock_signature_columns, stock_swap
 
-__all__ = ["MLFlowDeploymentService", "ModelSwapError", "remove_leftover_model_copies"]
+__all__ = ["MLFlowDeploymentService", "ModelSwapError"]
 
 _HOOKS = Path(__file__).with_name("_uvicorn_hooks")
 _SERVE = Path(__file__).with_name("_serve.py")  # the model server, run by path
@@ -48,7 +48,7 @@ SERVERS = ("ctcd", "mlflow")
 
 
 @register_kind("mlflow_deployment")
-class MLFlowDeploymentService(ModelVersions, LocalDaemonService):
+class MLFlowDeploymentService(PredictionAccess, ModelVersions, LocalDaemonService):
     """Serve an MLflow model over HTTP from one long-lived server on one port.
 
     The default server (`server="ctcd"`) is MLflow's own scoring app (`/ping`, `/health`,
@@ -70,6 +70,10 @@ class MLFlowDeploymentService(ModelVersions, LocalDaemonService):
     neither limit on bodies). The URI's form is checked at once (`ServiceSpecError`).
     `fast_path`: sklearn models answered as MLflow would, without its pandas work (fast_path.py);
     `batch_wait_ms`: concurrent requests gathered into one predict (0: never; micro_batch.py).
+    Every answer is logged off the request path (`log_predictions`, `log_inputs` (False: a hash
+    of the inputs), `log_sample`, `log_retention`, `prediction_log_max_bytes`; `prediction_log=`
+    or $CTCD_PREDICTION_LOG: a folder or a postgresql:// URL): `predictions()` reads it,
+    `log_labels()` and the server's `POST /feedback` join labels (prediction_access.py).
     """
 
     start_timeout = 120.0
@@ -84,7 +88,10 @@ class MLFlowDeploymentService(ModelVersions, LocalDaemonService):
                  max_request_bytes: int | str = DEFAULT_MAX_REQUEST_BYTES,
                  header_timeout: float = 10.0, fast_path: bool = True,
                  batch_wait_ms: float = 1.0,
-                 home: str | Path | None = None, **kwargs: Any):
+                 home: str | Path | None = None, log_predictions: bool = True,
+                 log_inputs: bool = True, log_sample: float = 1.0,
+                 log_retention: str | float | None = "30d", prediction_log: str | None = None,
+                 prediction_log_max_bytes: int | None = None, **kwargs: Any):
         if int(workers) < 1:
             raise ValueError(f"workers must be at least 1, not {workers}")
         if server not in SERVERS:
@@ -109,7 +116,9 @@ class MLFlowDeploymentService(ModelVersions, LocalDaemonService):
             log_max_bytes=int(log_max_bytes), health_path="/ping", server=server,
             poll_interval=float(poll_interval), load_timeout=float(load_timeout),
             max_request_bytes=max_request_bytes, header_timeout=float(header_timeout),
-            fast_path=bool(fast_path), batch_wait_ms=float(batch_wait_ms), **kwargs)
+            fast_path=bool(fast_path), batch_wait_ms=float(batch_wait_ms),
+            **log_options(log_predictions, log_inputs, log_sample, log_retention,
+                          prediction_log, prediction_log_max_bytes), **kwargs)
 
     @property
     def model_uri(self) -> str:
@@ -155,7 +164,8 @@ class MLFlowDeploymentService(ModelVersions, LocalDaemonService):
         config.update(port=port, service=self._name, home=str(self.home),
                       initial_uri=self._runtime.get("boot_uri"),
                       probe=self._runtime.pop("boot_probe", None),
-                      boot_why=self._runtime.pop("boot_why", None) or "started")
+                      boot_why=self._runtime.pop("boot_why", None) or "started",
+                      prediction_log=self._server_log_config())
         fd = os.open(folder / "server.json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(json.dumps(config))
@@ -467,7 +477,9 @@ class MLFlowDeploymentService(ModelVersions, LocalDaemonService):
         info.update(server=self.config.get("server", "ctcd"),
                     serving=status["serving"] if status else None,
                     workers_serving=status["workers"] if status else None,
-                    kept_port=self._runtime.get("kept_port"), pinned=self.pinned)
+                    kept_port=self._runtime.get("kept_port"), pinned=self.pinned,
+                    log_dropped=(status.get("prediction_log") or {}).get("dropped", 0)
+                    if status else None)
         return redact.data(info)
 
 
@@ -479,21 +491,3 @@ def _server_message(response: Any) -> str:
     if isinstance(answer, dict) and "message" in answer:
         return str(answer["message"])
     return json.dumps(answer)[:2000]
-
-
-def remove_leftover_model_copies(home: str | Path | None = None) -> list[Path]:
-    """Remove the downloaded model copies that no live server holds (loads that timed out,
-    servers that were killed), in every service folder of `home`; what was removed."""
-    root = state_home(home) / "services"
-    return [path for folder in sorted(root.glob("*")) if folder.is_dir()
-            for path in remove_leftover_copies(folder)]
-
-
-def wait_version(svc: MLFlowDeploymentService, version: str, timeout: float) -> bool:
-    """Poll until the server serves `version` (for tests, benchmarks and the CLI)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if svc.model_version == str(version):
-            return True
-        time.sleep(0.05)
-    return False

@@ -26,8 +26,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from . import fast_path
+from . import fast_path, prediction_writer
 from .model_slot import Coordinator, Served
+from .prediction_feedback import feedback
 from .request_limit import DEFAULT_MAX_REQUEST_BYTES, BodyLimit
 
 __all__ = ["ModelServer", "create_app", "main"]
@@ -90,9 +91,10 @@ class ModelServer:
     request arrived (so a request in flight finishes on its model), adds the version headers,
     and answers the loopback-only, token-protected control routes under `/ctcd/`."""
 
-    def __init__(self, coordinator: Coordinator, token: str):
+    def __init__(self, coordinator: Coordinator, token: str, log: Any = None):
         self.coordinator = coordinator
         self._token = token.encode()
+        self.log = log  # the prediction log's writer (prediction_writer.py), None when off
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -100,6 +102,9 @@ class ModelServer:
             return
         if scope["type"] == "http" and scope["path"].startswith("/ctcd/"):
             await self._control(scope, receive, send)
+            return
+        if scope["type"] == "http" and scope["path"] == "/feedback":
+            await feedback(self.log, scope, receive, send)
             return
         if scope["type"] == "http" and scope["path"] in _PROBED \
                 and _header(scope, PROBE_HEADER) == "1":
@@ -115,6 +120,9 @@ class ModelServer:
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
 
+        if self.log is not None and scope["path"] == "/invocations":
+            receive, send_with_headers = self.log.tap(scope, receive, send_with_headers,
+                                                      request_id, served)
         await fast_path.serve(served, scope, receive, send_with_headers)  # else served.app
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
@@ -124,6 +132,8 @@ class ModelServer:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self.coordinator.close()
+                if self.log is not None:  # the rows of the last second too
+                    await asyncio.to_thread(self.log.close)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -137,7 +147,12 @@ class ModelServer:
         path, method = scope["path"], scope["method"]
         if path == "/ctcd/status" and method == "GET":
             _QUIET.set(True)  # ctcd's clients poll it
-            await _json(send, 200, redact.data(self.coordinator.status()))
+            await _json(send, 200, redact.data({
+                **self.coordinator.status(), "prediction_log":
+                self.log.status() if self.log else {"enabled": False}}))
+        elif path == "/ctcd/flush-log" and method == "POST":  # labels follow: rows written
+            await _json(send, 200, {"ok": bool(self.log) and await asyncio.to_thread(
+                self.log.flush)})
         elif path == "/ctcd/load" and method == "POST":
             try:
                 body = json.loads(await _body(receive) or b"{}")
@@ -202,8 +217,13 @@ def create_app() -> BodyLimit:
                       f" ({served.uri}, {served.why}) in {time.monotonic() - started:.2f} s"),
           flush=True)
     coordinator.follow_in_background()
+    try:
+        log = prediction_writer.from_config(config, folder)
+    except Exception as exc:  # serving never depends on the log
+        print(f"[ctcd] prediction log off: {exc}", file=sys.stderr, flush=True)
+        log = None
     limit = int(config.get("max_request_bytes") or DEFAULT_MAX_REQUEST_BYTES)
-    return BodyLimit(ModelServer(coordinator, token), limit)
+    return BodyLimit(ModelServer(coordinator, token, log), limit)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,14 +13,17 @@ from typing import Any
 
 from .. import redact
 from ..errors import ServiceError, ServiceNotFoundError, ServiceSpecError, unknown_name
+from ..state import state_home
 from . import transaction
 from .base import BaseService, ServiceState
 from .kinds import kind_class, kind_name
 from .records import Record, ServiceRecords, validate_name
+from .slot_files import remove_leftover_copies
 
 __all__ = [
     "UnknownService",
     "get_service",
+    "remove_leftover_model_copies",
     "service_from_spec",
     "service_to_spec",
     "services",
@@ -115,6 +118,14 @@ def get_service(name: str, home: str | Path | None = None) -> BaseService:
         known = [r.name for r in records.all()]
         raise ServiceNotFoundError(unknown_name("service", name, known), service=name)
     return _settled([_build(record, home)], records)[0]
+
+
+def remove_leftover_model_copies(home: str | Path | None = None) -> list[Path]:
+    """Remove the downloaded model copies that no live server holds (loads that timed out,
+    servers that were killed), in every service folder of `home`; what was removed."""
+    root = state_home(home) / "services"
+    return [path for folder in sorted(root.glob("*")) if folder.is_dir()
+            for path in remove_leftover_copies(folder)]
 
 
 def service_to_spec(svc: BaseService) -> dict[str, Any]:

@@ -1,0 +1,206 @@
+"""Prediction log figures (issue 17): the storage choice, and the reads the monitor needs.
+
+- Write: 1,000-row flushes of 4-feature rows into Parquet segments (the embedded log) and into
+  SQLite in WAL mode, per row.
+- Read: `read_predictions(limit=1000)` and the full scan of 1,000,000 rows into one DataFrame
+  (10 % of them labelled, labels joined) from the Parquet segments; the same 1,000,000 rows
+  through `sqlite3` + `pandas.read_sql_query`.
+- Disk per million one-row predictions of a 4-feature model.
+
+- Logging overhead on live servers (same model, log on vs off, requests interleaved): one-row
+  and 100-row p50/p99 through a kept-alive session, failed requests.
+- Durability: kill -9 of a server under load (2 clients): answers given vs rows logged.
+Not yet here: 8-client throughput.
+
+    .venv/bin/python benchmarks/bench_monitor.py [--rows 1000000] [--requests 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sqlite3
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from ctcd_jupyter.services.prediction_log import ParquetLog
+from ctcd_jupyter.services.prediction_reader import read_predictions
+
+FEATURES = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
+
+
+def rows(n: int, start: float) -> list[dict]:
+    out = []
+    for i in range(n):
+        row = {"request_id": uuid.uuid4().hex, "row": 0, "time": start + i * 0.001,
+               "service": "iris", "model_uri": "models:/iris/1", "version": "1",
+               "arm": "stable", "status": 200, "latency_ms": random.uniform(1, 5),
+               "prediction": random.randint(0, 2), "label": None}
+        row.update({f: round(random.uniform(0, 8), 1) for f in FEATURES})
+        out.append(row)
+    return out
+
+
+def bench_parquet(folder: Path, total: int) -> dict:
+    log = ParquetLog(folder / "predictions")
+    start = time.time() - total * 0.001
+    flush = rows(1000, start)
+    t = time.perf_counter()
+    for _ in range(20):
+        log.append("flush", flush)
+    write = (time.perf_counter() - t) / 20_000
+    chunk = 100_000
+    for i in range(0, total, chunk):  # bulk: the figure above is the write cost
+        log.append("iris", rows(min(chunk, total - i), start + i * 0.001))
+    size = sum(p.stat().st_size for p in (folder / "predictions" / "iris").glob("*.parquet"))
+    ids = read_predictions(log, "iris", limit=total // 10)["request_id"]  # 10 % labelled
+    log.append_labels("iris", [{"request_id": rid, "row": -1, "label": 1, "time": time.time()}
+                               for rid in ids])
+    t = time.perf_counter()
+    last = read_predictions(log, "iris", limit=1000)
+    small = time.perf_counter() - t
+    t = time.perf_counter()
+    everything = read_predictions(log, "iris")
+    scan = time.perf_counter() - t
+    assert len(last) == 1000 and len(everything) == total
+    assert everything["label"].notna().sum() == len(ids)
+    return {"write_us_per_row": write * 1e6, "limit_1000_ms": small * 1000,
+            "scan_s": scan, "mb_per_million": size / total * 1e6 / 2**20}
+
+
+def bench_sqlite(folder: Path, total: int) -> dict:
+    import pandas as pd
+
+    db = sqlite3.connect(folder / "log.db")
+    db.execute("PRAGMA journal_mode=WAL")
+    columns = ["request_id", "row", "time", "service", "model_uri", "version", "arm", "status",
+               "latency_ms", "prediction", "label", *FEATURES]
+    db.execute(f"CREATE TABLE log ({', '.join(repr(c) for c in columns)})")
+    db.execute("CREATE INDEX log_time ON log (time)")
+    insert = f"INSERT INTO log VALUES ({', '.join('?' * len(columns))})"
+    start = time.time() - total * 0.001
+    flush = [[r[c] for c in columns] for r in rows(1000, start)]
+    t = time.perf_counter()
+    for _ in range(20):
+        with db:
+            db.executemany(insert, flush)
+    write = (time.perf_counter() - t) / 20_000
+    with db:
+        db.execute("DELETE FROM log")
+    for i in range(0, total, 100_000):
+        with db:
+            db.executemany(insert, [[r[c] for c in columns] for r in rows(
+                min(100_000, total - i), start + i * 0.001)])
+    t = time.perf_counter()
+    frame = pd.read_sql_query("SELECT * FROM log ORDER BY time", db)
+    scan = time.perf_counter() - t
+    assert len(frame) == total
+    return {"write_us_per_row": write * 1e6, "scan_s": scan}
+
+
+def bench_live(n: int) -> list[tuple[str, tuple[float, float], tuple[float, float]]]:
+    import os
+
+    import requests
+    from bench_predict import measure, train_and_register
+    from sklearn.datasets import load_iris
+
+    from ctcd_jupyter.services import MLFlowDeploymentService
+    from ctcd_jupyter.services.payload import encode
+
+    folder = tempfile.mkdtemp(prefix="ctcd-bench-monitor-")
+    os.environ["CTCD_HOME"] = f"{folder}/home"
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{folder}/mlflow.db"
+    model_uri = train_and_register(folder)
+    X = load_iris(as_frame=True).data
+    bodies = {"1 row": encode(X.head(1)), "100 rows": encode(X.sample(100, replace=True))}
+    services = [MLFlowDeploymentService(f"log-{on}", model_uri, access_log=False,
+                                        log_predictions=on) for on in (True, False)]
+    failed = [0]
+    results = []
+    try:
+        for svc in services:
+            svc.start(timeout=180)
+        for label, body in bodies.items():
+            calls = []
+            for svc in services:
+                session = requests.Session()
+
+                def call(svc=svc, session=session, body=body):
+                    answer = session.post(svc.endpoint, data=body, timeout=30,
+                                          headers={"Content-Type": "application/json"})
+                    failed[0] += answer.status_code != 200
+                calls.append(call)
+            on, off = measure(*calls, n=n)
+            results.append((label, on, off))
+        logged = len(services[0].predictions())
+        answered, kept = kill_under_load(services[0], bodies["1 row"])
+    finally:
+        for svc in services:
+            svc.stop()
+    print(f"live: {logged:,} rows logged, {failed[0]} failed requests; kill -9 under load: "
+          f"{answered} answers, {kept} rows kept after the kill (lost: {answered - kept}, "
+          "at most the last second's)")
+    return results
+
+
+def kill_under_load(svc, body: bytes) -> tuple[int, int]:
+    """Answers given by the server in ~2 s of load, then rows in its log after a kill -9."""
+    import os
+    import signal
+    import threading
+
+    import requests
+
+    svc._control("POST", "/ctcd/flush-log", {})  # the rows of the earlier figures
+    before = len(svc.predictions())
+    answered = [0]
+    stop = threading.Event()
+
+    def client():
+        session = requests.Session()
+        while not stop.is_set():
+            try:
+                ok = session.post(svc.endpoint, data=body, timeout=5,
+                                  headers={"Content-Type": "application/json"}).ok
+            except requests.RequestException:
+                return
+            answered[0] += ok
+
+    threads = [threading.Thread(target=client) for _ in range(2)]
+    for t in threads:
+        t.start()
+    time.sleep(2.0)  # the load lasts this long: a figure, not a wait for a condition
+    os.killpg(svc._process.sid, signal.SIGKILL)
+    stop.set()
+    for t in threads:
+        t.join()
+    return answered[0], len(svc.predictions()) - before
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--requests", type=int, default=300, help="timed requests per figure")
+    args = parser.parse_args()
+    live = bench_live(args.requests)
+    with tempfile.TemporaryDirectory() as tmp:
+        parquet = bench_parquet(Path(tmp), args.rows)
+    with tempfile.TemporaryDirectory() as tmp:
+        sqlite = bench_sqlite(Path(tmp), args.rows)
+    print(f"rows: {args.rows:,}")
+    print(f"write per row, 1,000-row flushes:  parquet {parquet['write_us_per_row']:.1f} us"
+          f"   sqlite(WAL) {sqlite['write_us_per_row']:.1f} us")
+    print(f"full scan into a DataFrame:        parquet {parquet['scan_s']:.2f} s"
+          f"   sqlite {sqlite['scan_s']:.2f} s")
+    print(f"predictions(limit=1000):           parquet {parquet['limit_1000_ms']:.0f} ms")
+    print(f"disk per million 4-feature rows:   parquet {parquet['mb_per_million']:.1f} MB")
+    for label, on, off in live:
+        print(f"{label:>8} p50/p99 log on {on[0]:.2f}/{on[1]:.2f} ms, off {off[0]:.2f}/"
+              f"{off[1]:.2f} ms: p50 {100 * (on[0] / off[0] - 1):+.1f} %")
+
+
+if __name__ == "__main__":
+    main()

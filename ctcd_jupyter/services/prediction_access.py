@@ -1,0 +1,107 @@
+"""What a model service offers on its prediction log: options, reading it, labelling it.
+
+A mixin of `MLFlowDeploymentService`; the server writes the log (prediction_writer.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import PredictionLogError, ServiceError
+from .prediction_labels import LabelResult, apply_labels
+from .prediction_log import PredictionLog
+from .prediction_reader import read_predictions
+from .prediction_store import ENV, open_log
+from .prediction_writer import parse_duration
+
+__all__ = ["PredictionAccess", "log_options"]
+
+
+def log_options(log_predictions: bool = True, log_inputs: bool = True, log_sample: float = 1.0,
+                log_retention: str | float | None = "30d", prediction_log: str | None = None,
+                prediction_log_max_bytes: int | None = None) -> dict[str, Any]:
+    """The prediction log options of a service, checked (one place for their errors)."""
+    if not 0.0 < float(log_sample) <= 1.0:
+        raise ValueError(f"log_sample must be in (0, 1], not {log_sample}")
+    try:
+        parse_duration(log_retention)
+    except ValueError:
+        raise ValueError(f"log_retention must be a duration such as '30d' or '12h', not "
+                         f"{log_retention!r}") from None
+    if prediction_log_max_bytes is not None and int(prediction_log_max_bytes) <= 0:
+        raise ValueError("prediction_log_max_bytes must be positive, not "
+                         f"{prediction_log_max_bytes}")
+    return {"log_predictions": bool(log_predictions), "log_inputs": bool(log_inputs),
+            "log_sample": float(log_sample), "log_retention": log_retention,
+            "prediction_log": prediction_log,
+            "prediction_log_max_bytes": None if prediction_log_max_bytes is None
+            else int(prediction_log_max_bytes)}
+
+
+class PredictionAccess:
+    config: dict[str, Any]
+    _name: str
+    home: Any
+
+    def _log_location(self) -> str | None:
+        return self.config.get("prediction_log") or os.environ.get(ENV) or None
+
+    def _server_log_config(self) -> dict[str, Any]:
+        """The "prediction_log" block of the server's `server.json`."""
+        return {"enabled": self.config.get("log_predictions", True),
+                "inputs": self.config.get("log_inputs", True),
+                "sample": self.config.get("log_sample", 1.0),
+                "retention": self.config.get("log_retention", "30d"),
+                "max_bytes": self.config.get("prediction_log_max_bytes"),
+                "location": self._log_location()}
+
+    @property
+    def prediction_log(self) -> PredictionLog:
+        """Where this service's predictions are logged."""
+        return open_log(self.home, self._log_location())
+
+    def predictions(self, since: Any = None, until: Any = None, version: str | None = None,
+                    limit: int | None = None) -> Any:
+        """The logged predictions as a pandas DataFrame, oldest first: request_id, time (epoch
+        seconds), service, model_uri, version, arm, status, latency_ms, prediction, label
+        (None until known), then one column per input feature. `since`/`until`: epoch seconds,
+        a datetime, or a duration back from now ("1h"); `limit`: the newest N rows."""
+        log = self.prediction_log
+        try:
+            return read_predictions(log, self._name, since, until, version, limit)
+        finally:
+            log.close()
+
+    def log_labels(self, labels: Any) -> LabelResult:
+        """Join true outcomes to logged predictions: a mapping request_id -> label, or a
+        DataFrame with `request_id` and `label` columns. A label that is a list as long as a
+        batch request's rows labels each row; otherwise it labels every row of the request.
+        Returns the counts (`.joined`, `.unknown`, `.replaced`, `.invalid`)."""
+        pairs = _pairs(labels)
+        self._flush_server_log()
+        log = self.prediction_log
+        try:
+            return apply_labels(log, self._name, pairs)
+        finally:
+            log.close()
+
+    def _flush_server_log(self) -> None:
+        """Have a running server write the rows it holds, so fresh request ids are known."""
+        with contextlib.suppress(ServiceError):  # not running: what it wrote is all there is
+            self._control("POST", "/ctcd/flush-log", {}, timeout=10.0)  # type: ignore
+
+
+def _pairs(labels: Any) -> list[tuple[str, Any]]:
+    if isinstance(labels, Mapping):
+        return [(str(k), v) for k, v in labels.items()]
+    columns = getattr(labels, "columns", None)
+    if columns is not None:
+        if "request_id" not in columns or "label" not in columns:
+            raise PredictionLogError("labels need the columns 'request_id' and 'label'; got "
+                             f"{', '.join(map(str, columns))}")
+        return [(str(r), v) for r, v in zip(labels["request_id"], labels["label"], strict=True)]
+    raise PredictionLogError("labels must be a mapping request_id -> label or a DataFrame with "
+                    f"'request_id' and 'label' columns, not {type(labels).__name__}")
