@@ -15,7 +15,7 @@ from ..views.runs import run_note
 from .observers import RunObserver
 from .run import Run, RunState
 
-__all__ = ["EXPERIMENT_KIND", "Tracker", "TrackingObserver", "where_this_runs"]
+__all__ = ["EXPERIMENT_KIND", "Tracker", "TrackingObserver", "experiments_of", "where_this_runs"]
 
 # MLflow 3's UI opens an experiment without this tag in its GenAI view, which shows "No data".
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
@@ -26,6 +26,26 @@ def where_this_runs() -> str:
     import socket
 
     return os.environ.get("CTCD_WHERE") or socket.gethostname()
+
+
+def experiments_of(home: Path | str | None, mlflow_run_ids: list[str]) -> dict[str, str]:
+    """The MLflow experiment of each run, read from a SQLite tracking store without importing
+    mlflow (seconds); none for other stores (the UI's /#/runs/ID route finds those)."""
+    import contextlib
+    import sqlite3
+
+    uri = mlflow_tracking_uri(home)
+    if not uri.startswith("sqlite:///") or not mlflow_run_ids:
+        return {}
+    marks = ",".join("?" * len(mlflow_run_ids))
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{uri[len('sqlite:///'):]}?mode=ro",
+                                                uri=True, timeout=1)) as db:
+            rows = db.execute(f"SELECT run_uuid, experiment_id FROM runs WHERE run_uuid IN "
+                              f"({marks})", tuple(mlflow_run_ids)).fetchall()
+    except sqlite3.Error:
+        return {}
+    return {run: str(experiment) for run, experiment in rows}
 
 
 class Tracker:

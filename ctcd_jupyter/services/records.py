@@ -103,8 +103,8 @@ class Record:
     problem: str | None = None
 
 
-_stores: dict[Path, Store] = {}
-_stores_lock = threading.Lock()
+_held: dict[Path, Store] = {}
+_held_lock = threading.Lock()
 _HINT = "make it writable, or set CTCD_HOME to a writable folder"
 
 
@@ -114,11 +114,13 @@ class ServiceRecords:
 
     def __init__(self, home: str | Path | None = None):
         self.home = state_home(home)
-        with _stores_lock:
-            store = _stores.get(self.home)
-            if store is None or not store.path.exists():
+        # the workspace's own connection to this folder (held for the process's life, as a
+        # service object may outlive any workspace)
+        with _held_lock:
+            store = _held.get(self.home)
+            if store is None or store.closed or not store.path.exists():
                 try:
-                    store = _stores[self.home] = Store(self.home)
+                    store = _held[self.home] = Store.shared(self.home)
                 except sqlite3.Error as exc:
                     raise self._error(exc, self.home / "state.db") from None
         self.store = store

@@ -14,7 +14,7 @@ import traitlets
 
 from ..views.format import TONE_COLOURS, colour
 
-__all__ = ["Panel", "RowTable", "badge", "button", "close_all", "heading"]
+__all__ = ["Panel", "RowTable", "badge", "button", "close_all", "heading", "log_html"]
 
 POLL_SECONDS = 2.0  # how often a displayed panel looks for changes made by other processes
 
@@ -22,6 +22,19 @@ POLL_SECONDS = 2.0  # how often a displayed panel looks for changes made by othe
 def badge(state: str, extra: str = "") -> str:
     tail = f" <span style='color:{TONE_COLOURS['muted']}'>{escape(extra)}</span>" if extra else ""
     return f"<span style='color:{colour(state)};font-weight:600'>{escape(state)}</span>{tail}"
+
+
+def log_html(name: str, text: str) -> str:
+    """A log in a scroll box that opens at its newest line and stays there as lines come:
+    a column-reverse flex box is anchored at its end by the browser (no script needed, which
+    an HTML widget could not run)."""
+    body = escape(text.rstrip("\n")) if text.strip() else "(the log is empty)"
+    return (f"<div aria-label='log of {escape(name)}' role='log' style='max-height:220px;"
+            "overflow:auto;display:flex;flex-direction:column-reverse;"
+            f"border:1px solid {TONE_COLOURS['border']}'><pre style='margin:0;padding:4px;"
+            "white-space:pre-wrap;font-family:var(--jp-code-font-family, monospace);"
+            f"font-size:var(--jp-code-font-size, 12px);color:{TONE_COLOURS['text']}'>"
+            f"{body}</pre></div>")
 
 
 def heading(text: str) -> widgets.HTML:
