@@ -101,4 +101,9 @@ export class Keyed<T> {
   get size(): number {
     return this.rows.size;
   }
+
+  /** Call `f` on every row (e.g. to refresh relative times without new data). */
+  each(f: (row: IRow<T>) => void): void {
+    this.rows.forEach(row => f(row));
+  }
 }
