@@ -67,8 +67,10 @@ def trend_label(pipeline: str, name: str, series: Mapping[str, Any]) -> str:
 
 def trend_svg(pipeline: str, name: str, series: Mapping[str, Any], *, width: int = 360,
               height: int = 96) -> str:
-    """The chart of metric `name`: x is time (first and last run's dates under it), y the
-    value (min and max beside it); '' when no run logged `name`."""
+    """The chart of metric `name`: runs evenly spaced in time order (the first and last run's
+    times under the axis; runs bunch up in time, which would hide them), y the value (min and
+    max beside it), a rollback marked between the runs it fell between; '' when no run logged
+    `name`."""
     points = [p for p in series["points"] if isinstance(p["metrics"].get(name), (int, float))]
     if not points:
         return ""
@@ -78,8 +80,8 @@ def trend_svg(pipeline: str, name: str, series: Mapping[str, Any], *, width: int
     left, right, top, bottom = 44, 8, 6, 18
     plot_w, plot_h = width - left - right, height - top - bottom
 
-    def x(at: float) -> float:
-        return left + (plot_w / 2 if t1 == t0 else (at - t0) / (t1 - t0) * plot_w)
+    def x(index: float) -> float:
+        return left + (plot_w / 2 if len(points) < 2 else index / (len(points) - 1) * plot_w)
 
     def y(value: float) -> float:
         return top + plot_h / 2 if high == low else top + (high - value) / (high - low) * plot_h
@@ -99,22 +101,23 @@ def trend_svg(pipeline: str, name: str, series: Mapping[str, Any], *, width: int
         parts.append(f"<text x='{left + plot_w}' y='{height - 4}' text-anchor='end' {text}>"
                      f"{escape(when(t1, today_short=True))}</text>")
     for mark in series["marks"]:
-        if t0 <= mark["at"] <= max(t1, t0):
-            mx = x(mark["at"])
+        if t0 <= mark["at"]:
+            after = next((i for i, p in enumerate(points) if p["started"] > mark["at"]),
+                         len(points))
+            mx = x(min(after - 0.5, len(points) - 1))
             parts.append(
                 f"<line x1='{mx:.1f}' y1='{top}' x2='{mx:.1f}' y2='{top + plot_h}' "
                 f"style='stroke:{TONE_COLOURS['warn']};stroke-dasharray:3 2;stroke-width:1.5'>"
                 f"<title>{escape(_mark_title(mark))}</title></line>")
-    line = " ".join(f"{x(p['started']):.1f},{y(v):.1f}" for p, v in zip(points, values,
-                                                                         strict=True))
+    line = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(values))
     parts.append(f"<polyline points='{line}' style='fill:none;stroke:{info};stroke-width:1.5'/>")
-    for point, value in zip(points, values, strict=True):
+    for index, (point, value) in enumerate(zip(points, values, strict=True)):
         deployed = point["deployed"]
         colour = TONE_COLOURS["success"] if deployed else info
         fill = colour if deployed else "var(--jp-layout-color1, white)"
         title = f"run {point['id']}: {name}={metric(value)}" + (
             f" · {point['note']}" if point["note"] else "")
-        parts.append(f"<circle cx='{x(point['started']):.1f}' cy='{y(value):.1f}' "
+        parts.append(f"<circle cx='{x(index):.1f}' cy='{y(value):.1f}' "
                      f"r='{4 if deployed else 2.5}' style='fill:{fill};stroke:{colour};"
                      f"stroke-width:1.5'><title>{escape(title)}</title></circle>")
     label = escape(trend_label(pipeline, name, series))

@@ -37,7 +37,9 @@ export function trendLabel(pipeline: string, name: string, trend: ITrend): strin
     `${metric(Math.max(...values))}; ${deployed} deployed, ${trend.marks.length} rolled back`;
 }
 
-/** The chart of one metric: x is time, y the value. */
+/** The chart of one metric: runs evenly spaced in time order (runs bunch up in time, which
+ * would hide them; the first and last run's times are under the axis), y the value, and a
+ * rollback marked between the runs it fell between. */
 export function chart(pipeline: string, name: string, trend: ITrend, now: number): SVGElement {
   const points = trend.points.filter(p => typeof p.metrics[name] === 'number');
   const values = points.map(p => p.metrics[name]);
@@ -47,7 +49,7 @@ export function chart(pipeline: string, name: string, trend: ITrend, now: number
   const t1 = points[points.length - 1].started;
   const w = W - LEFT - RIGHT;
   const h = H - TOP - BOTTOM;
-  const x = (t: number) => LEFT + (t1 === t0 ? w / 2 : ((t - t0) / (t1 - t0)) * w);
+  const x = (i: number) => LEFT + (points.length < 2 ? w / 2 : (i / (points.length - 1)) * w);
   const y = (v: number) => TOP + (high === low ? h / 2 : ((high - v) / (high - low)) * h);
   const label = trendLabel(pipeline, name, trend);
   const root = svg('svg', { viewBox: `0 0 ${W} ${H}`, width: W, height: H,
@@ -64,22 +66,24 @@ export function chart(pipeline: string, name: string, trend: ITrend, now: number
     root.append(svg('text', { x: LEFT + w, y: H - 3, 'text-anchor': 'end',
       class: 'ctcd-trend-tick' }, clockShort(t1, now)));
   }
-  for (const mark of trend.marks.filter(m => m.at >= t0 && m.at <= Math.max(t0, t1))) {
-    const line = svg('line', { x1: x(mark.at), y1: TOP, x2: x(mark.at), y2: TOP + h,
+  for (const mark of trend.marks.filter(m => m.at >= t0)) {
+    const after = points.findIndex(p => p.started > mark.at);
+    const mx = x(Math.min((after < 0 ? points.length : after) - 0.5, points.length - 1));
+    const line = svg('line', { x1: mx, y1: TOP, x2: mx, y2: TOP + h,
       class: 'ctcd-trend-rollback' });
     line.append(svg('title', {}, `rolled back${mark.version ? ` to v${mark.version}` : ''} ` +
       `${clockShort(mark.at, now)}${mark.reason ? `: ${mark.reason}` : ''}`));
     root.append(line);
   }
   root.append(svg('polyline', { class: 'ctcd-trend-line', fill: 'none',
-    points: points.map(p => `${x(p.started)},${y(p.metrics[name])}`).join(' ') }));
-  for (const p of points) {
-    const dot = svg('circle', { cx: x(p.started), cy: y(p.metrics[name]), r: p.deployed ? 4 : 2.2,
+    points: points.map((p, i) => `${x(i)},${y(p.metrics[name])}`).join(' ') }));
+  points.forEach((p, i) => {
+    const dot = svg('circle', { cx: x(i), cy: y(p.metrics[name]), r: p.deployed ? 4 : 2.2,
       class: p.deployed ? 'ctcd-trend-deployed' : 'ctcd-trend-dot' });
     dot.append(svg('title', {}, `${p.id}: ${name}=${metric(p.metrics[name])}` +
       (p.note ? ` (${p.note})` : '')));
     root.append(dot);
-  }
+  });
   return root;
 }
 
