@@ -21,7 +21,7 @@ from ..views.format import TONE_COLOURS
 from ..views.history import history_html
 from ..views.services import pinned_of, pinned_text, short_prediction_error, warning_of
 from ..workspace import Workspace, get_workspace
-from .common import Panel, RowTable, badge, button, heading, log_html
+from .common import Panel, RowTable, badge, breakable, button, heading, log_html
 
 __all__ = ["ServicesPanel"]
 
@@ -43,8 +43,8 @@ def _version(svc: BaseService) -> str:
            f"{escape(pinned.split(' (')[0])}</b>") if pinned else ""
     if version:
         return (f"<b>v{escape(str(version))}</b>{pin} "
-                f"<span style='color:{muted}'>{escape(uri)}</span>")
-    return (f"<span style='color:{muted}'>{escape(uri)}</span>{pin}" if uri else "-")
+                f"<span style='color:{muted}'>{breakable(uri)}</span>")
+    return (f"<span style='color:{muted}'>{breakable(uri)}</span>{pin}" if uri else "-")
 
 
 def _predictable(svc: BaseService, status: str) -> bool:
@@ -130,9 +130,9 @@ class ServicesPanel(Panel):
             if endpoint and svc.kind != "mlflow_deployment":
                 where = (f"<a href='{escape(endpoint)}' target='_blank' rel='noopener' "
                          f"style='color:{TONE_COLOURS['info']};text-decoration:underline'>"
-                         f"{escape(endpoint)}</a>")
+                         f"{breakable(endpoint)}</a>")
             else:
-                where = f"<code>{escape(endpoint)}</code>" if endpoint else "-"
+                where = f"<code>{breakable(endpoint)}</code>" if endpoint else "-"
             if error:  # the full error in the tooltip, its first line in the table
                 first = error.strip().splitlines()[0] if error.strip() else error
                 where = (f"<span style='color:{TONE_COLOURS['error']}' title='{escape(error)}'>"

@@ -3,7 +3,7 @@
 // and logs buttons; the log opens at its newest line and follows. Keyed by service name.
 import { api, IDeployment, IService } from './api';
 import { ago, clock, toneClass } from './format';
-import { button, el, IRow, Keyed, setAttr, setClass, setText } from './dom';
+import { button, el, IRow, Keyed, setAttr, setBreakable, setClass, setText } from './dom';
 
 export interface IServicesContext {
   act(name: string, action: string): Promise<void>;
@@ -55,7 +55,7 @@ class ServiceRow implements IRow<IService> {
   private status = el('span', '');
   private version = el('span', 'ctcd-version');
   private pinned = el('span', 'ctcd-pinned ctcd-tone-warn');
-  private endpoint = el('div', 'ctcd-mono ctcd-dim ctcd-wrap');
+  private endpoint = el('div', 'ctcd-mono ctcd-dim ctcd-endpoint');
   private warning = el('div', 'ctcd-warning ctcd-tone-warn');
   private error = el('pre', 'ctcd-error-text');
   private live = el('div', 'ctcd-live');
@@ -106,7 +106,7 @@ class ServiceRow implements IRow<IService> {
     setAttr(this.pinned, 'title', pin ? `pinned${pin.reason ? ` by ${pin.reason}` : ''}` +
       (pin.at ? ` at ${clock(pin.at)}` : '') + ': deployments keep it until unpinned' : null);
     this.pinned.hidden = !pin;
-    setText(this.endpoint, item.endpoint || item.model_uri || '');
+    setBreakable(this.endpoint, item.endpoint || item.model_uri || '');
     setAttr(this.endpoint, 'title', item.endpoint && item.model_uri
       ? `${item.endpoint} serves ${item.model_uri}` : null);
     // a follower that cannot follow keeps serving (ACTIVE) with an error: a warning, in view
