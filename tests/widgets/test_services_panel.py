@@ -135,3 +135,26 @@ def test_a_log_opens_at_its_newest_line_and_follows(workspace, ping_server):
     assert panel._logs.layout.display == "none"
     web.stop()
     panel.close()
+
+
+def test_a_pinned_service_says_so_in_every_view_and_unpins(iris_model):
+    iris, X, y = iris_model
+    if not callable(getattr(iris, "unpin", None)):
+        pytest.skip("svc.pinned / svc.unpin() come with issue 15 item 5 (another branch); "
+                    "this test runs once it is merged")
+    from sklearn.linear_model import LogisticRegression
+
+    ctcd.mlflow_deploy(LogisticRegression(max_iter=300, C=0.5).fit(X, y), "iris",
+                       input_example=X.head(2))
+    iris.rollback()  # pins v1
+    assert iris.pinned and iris.pinned["version"] == "1"
+    assert service_json(iris)["pinned"]["version"] == "1"
+    assert "(pinned v1)" in services_table([iris]) and "pinned: pinned v1" in describe_text(iris)
+    panel = ServicesPanel(poll=False)
+    row = rows(panel)["iris"]
+    assert "pinned v1" in text(row) and buttons(row)["unpin"].layout.display is None
+    buttons(row)["unpin"].click()
+    panel.wait_idle(60)
+    assert iris.pinned is None and panel.message.startswith("iris: unpinned")
+    assert "pinned" not in text(row) and buttons(row)["unpin"].layout.display == "none"
+    panel.close()
