@@ -27,9 +27,9 @@ def badge(state: str, extra: str = "") -> str:
 
 
 def breakable(text: str) -> str:
-    """An address (URL, model URI) as HTML that may wrap after its `/`, `:` and `@` (<wbr>:
-    a copy of it is still the address)."""
-    return re.sub(r"([/:@?&])", r"\1<wbr>", escape(text))
+    """Text with long addresses or names (a URL, a model URI, `mlflow_deployment`) as HTML that
+    may wrap after its `/ : @ ? & _` (<wbr>: a copy of it is still the same text)."""
+    return "<wbr>".join(escape(part) for part in re.split(r"(?<=[/:@?&_])", text))
 
 
 def log_html(name: str, text: str) -> str:
@@ -126,7 +126,7 @@ class RowTable(widgets.GridBox):
         template = "max-content max-content " + "auto " * (len(headers) - 2) \
             + "minmax(8em, 1fr)"
         super().__init__(layout=widgets.Layout(grid_template_columns=template,
-                                               grid_gap="2px 14px", align_items="center",
+                                               grid_gap="2px 10px", align_items="center",
                                                width="100%", overflow="auto"))
         self.children = [self._empty]
 

@@ -136,10 +136,10 @@ class ServicesPanel(Panel):
             if error:  # the full error in the tooltip, its first line in the table
                 first = error.strip().splitlines()[0] if error.strip() else error
                 where = (f"<span style='color:{TONE_COLOURS['error']}' title='{escape(error)}'>"
-                         f"{escape(first[:300])}</span>")
+                         f"{breakable(first[:300])}</span>")
             elif warning:  # e.g. a follower that cannot follow: it serves, but not the news
                 where += (f"<br><span style='color:{TONE_COLOURS['warn']}' "
-                          f"title='{escape(svc.last_error)}'>⚠ {escape(warning)}</span>")
+                          f"title='{escape(svc.last_error)}'>⚠ {breakable(warning)}</span>")
             running = status in ("ACTIVE", "PENDING_STARTUP", "PENDING_SHUTDOWN")
             unknown = svc.kind == "unknown"
             enabled: dict[str, bool | None] = {
@@ -152,7 +152,7 @@ class ServicesPanel(Panel):
                 "history": True if hasattr(svc, "history") else None,
             }
             rows.append((svc.name, [f"<b>{escape(svc.name)}</b>",
-                                    escape(getattr(svc, "stored_kind", svc.kind)), shown,
+                                    breakable(getattr(svc, "stored_kind", svc.kind)), shown,
                                     _version(svc), where], enabled))
         self._table.update(rows)
         self._update_history()
