@@ -202,7 +202,10 @@ class Store:
         key = Path(home).expanduser().resolve()
         with _shared_lock:
             store = _shared.get(key)
-            if store is None or store.closed or not store.path.exists():
+            # a folder made read-only since it was opened is opened afresh (read-only): the
+            # old connection could still write, which the folder's owner just forbade
+            if store is None or store.closed or not store.path.exists() or (
+                    not store.readonly and not _writable(key)):
                 store = _shared[key] = cls(key)
             store._users += 1
             return store

@@ -28,13 +28,16 @@ def pinned_of(svc: BaseService) -> dict[str, Any] | None:
     return dict(pin) if isinstance(pin, Mapping) else None
 
 
-def pinned_text(svc_or_pin: Any) -> str:
-    """"pinned v2 (by rollback at 10:42:05)", or '' for a service that is not pinned."""
+def pinned_text(svc_or_pin: Any, *, short: bool = False) -> str:
+    """"pinned v2 (by rollback at 10:42:05)" ("pinned v2" when `short`), or '' for a service
+    that is not pinned."""
     pin = svc_or_pin if isinstance(svc_or_pin, Mapping) or svc_or_pin is None \
         else pinned_of(svc_or_pin)
     if not pin:
         return ""
     version = f" v{pin['version']}" if pin.get("version") else ""
+    if short:
+        return f"pinned{version}"
     why = " ".join(p for p in (f"by {pin['reason']}" if pin.get("reason") else "",
                                f"at {when(pin['at'], today_short=True)}"
                                if isinstance(pin.get("at"), (int, float)) else "") if p)
@@ -63,9 +66,9 @@ def services_table(items: Sequence[BaseService]) -> str:
         warning = warning_of(svc, status)
         if warning:
             where = f"{where}  warning: {warning}".strip()
-        pinned = pinned_text(svc)
+        pinned = pinned_text(svc, short=True)
         kind = getattr(svc, "stored_kind", svc.kind)
-        rows.append((svc.name, kind, status + (f" ({pinned.split(' (')[0]})" if pinned else ""),
+        rows.append((svc.name, kind, status + (f" ({pinned})" if pinned else ""),
                      str(pid) if pid and status != "INACTIVE" else "-", where or "-"))
     return table(rows, free_last=True)
 

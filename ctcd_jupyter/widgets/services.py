@@ -40,7 +40,7 @@ def _version(svc: BaseService) -> str:
     muted = TONE_COLOURS["muted"]
     pinned = pinned_text(svc)
     pin = (f" <b style='color:{TONE_COLOURS['warn']}' title='{escape(pinned)}'>"
-           f"{escape(pinned.split(' (')[0])}</b>") if pinned else ""
+           f"{escape(pinned_text(svc, short=True))}</b>") if pinned else ""
     if version:
         return (f"<b>v{escape(str(version))}</b>{pin} "
                 f"<span style='color:{muted}'>{breakable(uri)}</span>")
@@ -234,7 +234,6 @@ class ServicesPanel(Panel):
 
         self._in_background(f"{verb} {name}", action)
 
-    # -- predict -------------------------------------------------------------------------------
     def _follow_log(self) -> None:
         """The log shown follows its service: new lines appear at the bottom, in view."""
         name = self._log_service
@@ -247,6 +246,7 @@ class ServicesPanel(Panel):
         if self._logs.value != value:
             self._logs.value = value
 
+    # -- predict -------------------------------------------------------------------------------
     def _on_target(self, change: dict) -> None:
         if self._syncing or not change["new"]:
             return
