@@ -1,26 +1,17 @@
 """ctcd_jupyter: Continuous Training and Continuous Deployment of ML models from a notebook.
 
 `%load_ext ctcd_jupyter` adds the magics; everything here also works from plain Python.
-Importing this package stays light: mlflow, IPython, ipywidgets and jupyter_server are imported
-only where they are used.
+Importing this package is light: the names below are imported on first use (module
+`__getattr__`), and mlflow, IPython, ipywidgets and jupyter_server only where they are used.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
-from typing import Any
+import types
+from typing import TYPE_CHECKING, Any
 
-from .criteria import better_than_champion, threshold
-from .deployment import (
-    MLFlowDeployerConfig,
-    deployments,
-    mlflow_deploy,
-    mlflow_deployer_step,
-)
-from .engine.executor import current_run, log_metric
-from .engine.pipeline import Pipeline
-from .engine.run import Run, RunState, StepRun, StepState
-from .engine.steps import Step
 from .errors import (
     ArtifactError,
     CtcdError,
@@ -42,18 +33,74 @@ from .errors import (
     StepError,
     TrackingError,
 )
-from .schedules.trigger import Schedule
-from .services import (
-    BaseService,
-    LocalDaemonService,
-    MLFlowDeploymentService,
-    ServiceState,
-    get_service,
-    services,
-)
-from .workspace import Workspace, get_workspace, set_workspace
+
+if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
+    from pathlib import Path
+
+    from .criteria import better_than_champion, threshold
+    from .deployment import (
+        MLFlowDeployerConfig,
+        deployments,
+        mlflow_deploy,
+        mlflow_deployer_step,
+    )
+    from .engine.executor import current_run, log_metric
+    from .engine.pipeline import Pipeline
+    from .engine.run import Run, RunState, StepRun, StepState
+    from .engine.steps import Step
+    from .schedules.trigger import Schedule
+    from .services import (
+        BaseService,
+        LocalDaemonService,
+        MLFlowDeploymentService,
+        ServiceState,
+        get_service,
+        services,
+    )
+    from .workspace import Workspace, get_workspace, set_workspace
 
 __version__ = "0.1.0"
+
+# name -> the module that defines it, imported on first access
+_LAZY = {
+    "better_than_champion": "criteria", "threshold": "criteria",
+    "MLFlowDeployerConfig": "deployment", "deployments": "deployment",
+    "mlflow_deploy": "deployment", "mlflow_deployer_step": "deployment",
+    "current_run": "engine.executor", "log_metric": "engine.executor",
+    "Pipeline": "engine.pipeline", "Step": "engine.steps",
+    "Run": "engine.run", "RunState": "engine.run", "StepRun": "engine.run",
+    "StepState": "engine.run", "Schedule": "schedules.trigger",
+    "BaseService": "services", "LocalDaemonService": "services",
+    "MLFlowDeploymentService": "services", "ServiceState": "services",
+    "get_service": "services", "services": "services",
+    "Workspace": "workspace", "get_workspace": "workspace", "set_workspace": "workspace",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ctcd_jupyter' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+class _Package(types.ModuleType):
+    """Keeps `ctcd_jupyter.services` the function: importing the `services` subpackage (which
+    happens lazily now, at any time) would otherwise bind the package's attribute to it."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "services" and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 if "IPython" in sys.modules:  # imported in IPython: progress lines update in place
     from .magics.progress import install as _install_progress
@@ -115,6 +162,8 @@ __all__ = [
 
 def get_pipeline(name: str) -> Pipeline:
     """The pipeline called `name` in this process's workspace."""
+    from .workspace import get_workspace
+
     return get_workspace().get_pipeline(name)
 
 
@@ -122,6 +171,8 @@ def runs(pipeline: str | None = None, limit: int | None = None, *,
          include_remote: bool = False) -> list[Run]:
     """Past runs, newest first (from the state store: includes earlier kernels' runs);
     `include_remote=True` adds the runs the MLflow tracking server has from other machines."""
+    from .workspace import get_workspace
+
     workspace = get_workspace()
     found = workspace.runs(pipeline, limit)
     if include_remote:
@@ -131,7 +182,8 @@ def runs(pipeline: str | None = None, limit: int | None = None, *,
     return found
 
 
-def export_pipeline(pipeline: Pipeline | str, path: Any = None, **options: Any) -> Any:
+def export_pipeline(pipeline: Pipeline | str, path: str | Path | None = None,
+                    **options: Any) -> Path:
     """Write `pipeline` as one self-contained Python file (see `ctcd_jupyter.portable.export`)."""
     from .portable.export import export_pipeline as export
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from .errors import CriterionError
+from .errors import CriterionError, unknown_name
 
 __all__ = ["CRITERIA", "AllOf", "BetterThanChampion", "Champion", "Criterion", "Threshold",
            "Verdict", "better_than_champion", "criterion_from_dict", "threshold"]
@@ -64,8 +64,10 @@ class Criterion:
 def _pick_metric(metric: str | None, metrics: Mapping[str, float]) -> str:
     if metric is not None:
         if metric not in metrics:
-            raise CriterionError(f"the criterion needs metric {metric!r}, but only "
-                                 f"{', '.join(sorted(metrics)) or 'none'} were given")
+            raise CriterionError(
+                f"the criterion needs metric {metric!r}, which was not given (given: "
+                f"{', '.join(sorted(metrics)) or 'none'}); log it with "
+                f"ctcd.log_metric({metric!r}, value) in a step that runs before, or pass it")
         return metric
     if len(metrics) == 1:
         return next(iter(metrics))
@@ -185,7 +187,7 @@ CRITERIA: dict[str, type[Criterion]] = {
 def criterion_from_dict(data: Mapping[str, Any]) -> Criterion:
     kind = data.get("kind")
     if kind not in CRITERIA:
-        raise CriterionError(f"unknown criterion kind {kind!r}; known: {', '.join(CRITERIA)}")
+        raise CriterionError(unknown_name("criterion kind", str(kind), CRITERIA))
     fields = {k: v for k, v in data.items() if k != "kind"}
     if kind == "all":
         return AllOf(tuple(criterion_from_dict(p) for p in fields["parts"]))

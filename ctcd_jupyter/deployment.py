@@ -11,7 +11,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +19,24 @@ from .criteria import Champion, Criterion, Verdict, criterion_from_dict
 from .engine.context import Context, current_context, current_run
 from .engine.steps import Step
 from .engine.tracking import Tracker
-from .errors import CtcdError, DeploymentError, ServiceNotFoundError
+from .errors import (
+    CtcdError,
+    DeploymentError,
+    ModelSwapError,
+    ServiceNotFoundError,
+    ServiceStartError,
+)
 from .progress import reporter
-from .services import MLFlowDeploymentService, ServiceState, get_service, services
+from .services import MLFlowDeploymentService, ServiceState, get_service, services, transaction
 from .state import Store
 
 __all__ = ["DeploymentError", "DeploymentRecord", "MLFlowDeployerConfig", "deployments",
            "mlflow_deploy", "mlflow_deployer_step"]
 
 CHAMPION = "champion"
-
+# Errors after which the new model was certainly not served (the server refused it, or the
+# first start failed): the deployer records them; anything else is settled by the transaction.
+_REFUSED = (ModelSwapError, ServiceStartError)
 
 
 @dataclass
@@ -52,12 +60,18 @@ class DeploymentRecord:
         version = f" v{self.version}" if self.version else ""
         return f"{self.model_name}{version}: {self.outcome.upper()} ({self.reason})"
 
+    @property
+    def serving(self) -> str | None:
+        """The version served once this decision was made."""
+        changed = self.outcome in ("deployed", "rolled_back", "followed")
+        return self.version if changed else self.champion_version
+
 
 def deployments(model_name: str | None = None, *, workspace: Context | None = None,
                 limit: int | None = None) -> list[DeploymentRecord]:
-    """Recorded decisions, newest first: deployed, kept, failed (from `mlflow_deploy`), and
-    rolled back / followed (changes of the served version made by a rollback or a moved
-    alias, from the model server's history)."""
+    """Recorded decisions, newest first: deployed, kept, failed (from `mlflow_deploy`, or a
+    deployment settled after its caller died), rolled back (`svc.rollback`), and followed (a
+    moved alias, from the model server's history)."""
     workspace = workspace or current_context()
     store = workspace.store
     sql, args = "SELECT id, data FROM deployments", ()
@@ -65,8 +79,9 @@ def deployments(model_name: str | None = None, *, workspace: Context | None = No
         sql, args = sql + " WHERE model_name = ?", (model_name,)
     sql += " ORDER BY id DESC"
     records = []
+    known = {f.name for f in fields(DeploymentRecord)}
     for row in store.execute(sql, args):
-        data = Store.loads(row["data"])
+        data = {k: v for k, v in Store.loads(row["data"]).items() if k in known}
         data["id"] = row["id"]
         records.append(DeploymentRecord(**data))
     # e.g. a read-only state folder without the history table yet: the decisions still list
@@ -76,7 +91,8 @@ def deployments(model_name: str | None = None, *, workspace: Context | None = No
     return records[:int(limit)] if limit else records
 
 
-_CHANGES = {"rolled back": "rolled_back", "followed the alias": "followed"}
+# Rollbacks and deployments are recorded as decisions; a moved alias only by the server.
+_CHANGES = {"followed the alias": "followed"}
 
 
 def _served_changes(workspace: Context, model_name: str | None) -> list[DeploymentRecord]:
@@ -96,12 +112,18 @@ def _served_changes(workspace: Context, model_name: str | None) -> list[Deployme
     return found
 
 
-def _record(store: Store, record: DeploymentRecord) -> DeploymentRecord:
+def _data(record: DeploymentRecord) -> dict[str, Any]:
     data = asdict(record)
     data.pop("id")
-    rows = store.execute("INSERT INTO deployments (model_name, data, created) VALUES (?, ?, ?) "
-                         "RETURNING id", (record.model_name, Store.dumps(data), record.created))
-    record.id = rows[0]["id"]
+    return data
+
+
+def _record(store: Store, record: DeploymentRecord) -> DeploymentRecord:
+    record.id = transaction.record_decision(store, _data(record))
+    return _note(record)
+
+
+def _note(record: DeploymentRecord) -> DeploymentRecord:
     run = current_run()
     if run is not None and record.run_id in (None, run.id):  # the run's note says what it did
         run.note_deployment(asdict(record))
@@ -112,7 +134,8 @@ def mlflow_deploy(model: Any, model_name: str, *, criterion: Criterion | None = 
                   metrics: Mapping[str, float] | None = None, metric: float | None = None,
                   workers: int = 1, timeout: float = 180.0, input_example: Any = None,
                   workspace: Context | None = None,
-                  progress: bool | Callable[[str], None] | None = None) -> Any:
+                  progress: bool | Callable[[str], None] | None = None,
+                  ) -> MLFlowDeploymentService | None:
     """Deploy `model` as `model_name` if it passes `criterion`; returns the service serving
     `model_name` afterwards (the same server, or None when nothing serves).
 
@@ -146,6 +169,16 @@ def mlflow_deploy(model: Any, model_name: str, *, criterion: Criterion | None = 
         service = None
     serving = service is not None and _join_start(service, timeout, report) \
         is ServiceState.ACTIVE
+    pin = service.pinned if service is not None else None
+    if pin is not None:  # a rollback said which version serves: scheduled runs keep it
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(pin["at"]))
+        record = DeploymentRecord(
+            model_name, "kept", f"pinned by {pin['reason']} at {stamp}", metric=None,
+            champion_version=pin["version"], run_id=run.id if run is not None else None,
+            endpoint=service.endpoint if serving else None)
+        _record(workspace.store, record)
+        report(f"kept {model_name} v{pin['version']}: pinned by {pin['reason']} at {stamp}")
+        return service if serving else None
     registry = _Registry(workspace)
     champion = registry.champion(model_name, service if serving else None)
 
@@ -168,26 +201,32 @@ def mlflow_deploy(model: Any, model_name: str, *, criterion: Criterion | None = 
     record.version = version
     uri = f"models:/{model_name}/{version}"
     report(f"loading v{version}")
+    in_transaction = False
     try:
         if service is None:
             service = MLFlowDeploymentService(model_name, f"models:/{model_name}@{CHAMPION}",
                                               workers=workers, home=workspace.home)
-        service.swap_model(uri, probe=input_example, timeout=timeout, progress=report)
+        in_transaction = True
+        record.outcome = "deployed"
+        record.id = transaction.run(
+            service, uri, version=version, why="deployed", doing=f"deploying v{version}",
+            decision=_data(record), probe=input_example, timeout=timeout, progress=report,
+            refused=_REFUSED)
     except Exception as exc:
         reason = getattr(exc, "reason", None) or str(exc).strip() or type(exc).__name__
         reason = reason.splitlines()[0]
-        registry.tag_failed(model_name, version, reason)
-        record.outcome, record.reason = "failed", f"{verdict.reason}; not served: {reason}"
-        _record(workspace.store, record)
+        if not in_transaction or isinstance(exc, _REFUSED):  # else the transaction recorded it
+            registry.tag_failed(model_name, version, reason)
+            record.outcome, record.reason = "failed", f"{verdict.reason}; not served: {reason}"
+            _record(workspace.store, record)
         keeps = f"; v{champion.version} keeps serving" if serving and champion and \
             champion.version else ("; the previous model keeps serving" if serving else "")
         report(f"v{version} failed: {reason}")
         raise DeploymentError(
             f"model {model_name!r} v{version} passed ({verdict.reason}) but was not served: "
             f"{reason}{keeps}", model_name=model_name, version=version) from exc
-    registry.set_champion(model_name, version)
-    record.outcome, record.endpoint = "deployed", service.endpoint
-    _record(workspace.store, record)
+    record.endpoint = service.endpoint
+    _note(record)
     report(f"serving v{version} at {service.endpoint} (deployed: "
             f"{verdict.reason})")
     return service
@@ -248,9 +287,6 @@ class _Registry:
         version = client.create_model_version(model_name, source=source, run_id=run_id,
                                               tags=tags)
         return str(version.version)
-
-    def set_champion(self, model_name: str, version: str) -> None:
-        self.client.set_registered_model_alias(model_name, CHAMPION, version)
 
     def tag_failed(self, model_name: str, version: str, reason: str) -> None:
         """Mark a version that could not be served, so no one promotes it by mistake."""

@@ -9,6 +9,8 @@
     ├── StepCellError                        a %%step cell raised (step registered)  .step, .error
     ├── PipelineBusy(RuntimeError)           a run of the pipeline is going       .pipeline
     ├── ArtifactError(ValueError)            an output that cannot be stored      .step, .name
+    ├── ExportError(ValueError)              a pipeline that cannot be exported   .problems, .path
+    ├── PipelineFileError(ValueError)        a file that is no exported pipeline
     ├── ScheduleError(ValueError)            invalid cron / interval / window     .schedule
     ├── TrackingError(RuntimeError)          MLflow refused a call                .run_id
     ├── ServiceError(RuntimeError)           a service misbehaved          .service, .log_tail
@@ -17,19 +19,26 @@
     │   ├── ServiceNotFoundError(KeyError)   no service of that name
     │   ├── PortInUseError(OSError)          the requested port is taken          .port
     │   ├── ServiceSpecError(ValueError)     bad name/spec, unknown or unstorable kind .kind
-    │   └── PredictionError                  4xx/5xx answer, or no server  .status_code, .log_tail
+    │   ├── PredictionError                  4xx/5xx answer, or no server  .status_code, .log_tail
+    │   ├── ModelSwapError                   the server refused a model; the old one serves .uri
+    │   └── ModelServerError                 the model server's control channel failed  .returncode
     ├── DeploymentError(RuntimeError)        a model could not be served       .model_name, .version
     ├── CriterionError(ValueError)           a criterion cannot be evaluated
+    ├── PrefectUnavailable(ConnectionError)  the Prefect server does not answer
     ├── StateError(OSError)                  state folder unusable: corrupt, read-only  .path
     └── CtcdTimeoutError(TimeoutError)       a wait ran past its deadline         .timeout
+
+In IPython every one renders as one line (`_render_traceback_`): the class name and the first
+line of the message (with a pointer to the rest, if any). `StepError` alone adds the step's own
+traceback, which points at the user's failing line.
 """
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any
 
 __all__ = [
     "ArtifactError",
@@ -37,12 +46,17 @@ __all__ = [
     "CtcdError",
     "CtcdTimeoutError",
     "DeploymentError",
+    "ExportError",
     "MissingInputsError",
+    "ModelServerError",
+    "ModelSwapError",
     "ParameterError",
     "PipelineBusy",
     "PipelineDefinitionError",
+    "PipelineFileError",
     "PortInUseError",
     "PredictionError",
+    "PrefectUnavailable",
     "ScheduleError",
     "ServiceError",
     "ServiceNotFoundError",
@@ -59,6 +73,8 @@ __all__ = [
 
 def did_you_mean(name: str, options: Iterable[str]) -> str:
     """' (did you mean 'x'?)' for the closest option, case-insensitively; '' if none is close."""
+    import difflib  # only when a name is wrong: `import ctcd_jupyter` stays light
+
     options = list(options)
     by_lower = {o.lower(): o for o in options}
     close = difflib.get_close_matches(name.lower(), list(by_lower), 1)
@@ -98,11 +114,15 @@ def advice(*, python: str, magic: str | None = None, cli: str | None = None,
 
 
 def _one_line(error: BaseException, width: int = 400) -> str:
-    """`Name: first line of the message`, cut at `width` (no config dumps in a notebook)."""
-    lines = str(error).strip().splitlines()
-    text = lines[0] if lines else ""
+    """`Name: first line of the message`, cut at `width` (no config dumps in a notebook). When
+    the message has more lines (a log tail, a listing), the line says how many and where the
+    whole message is, so nothing is lost unseen."""
+    lines = [line for line in str(error).strip().splitlines() if line.strip()]
+    text = lines[0].strip() if lines else ""
     if len(text) > width:
         text = text[: width - 1] + "…"
+    if len(lines) > 1:
+        text += f" [+{len(lines) - 1} lines: print(sys.last_value)]"
     return f"{type(error).__name__}: {text}"
 
 
@@ -244,9 +264,26 @@ class PredictionError(ServiceError):
         self.status_code = status_code
         self.server_message = server_message
 
-    def _render_traceback_(self) -> list[str]:
-        # One line in a notebook: the server's answer, not our HTTP client's frames.
-        return [_one_line(self)]
+
+
+class ModelSwapError(ServiceError):
+    """A model the server refused to serve (cannot load, probe failed); the old one serves."""
+
+    def __init__(self, message: str, *, service: str | None = None, uri: str | None = None,
+                 version: str | None = None, reason: str | None = None,
+                 log_tail: str | None = None):
+        super().__init__(message, service=service, log_tail=log_tail)
+        self.uri, self.version, self.reason = uri, version, reason or message
+
+
+class ModelServerError(ServiceError):
+    """A control request to the model server failed: it died (`returncode`) or did not answer;
+    `log_tail` holds its last words."""
+
+    def __init__(self, message: str, *, service: str | None = None, log_tail: str | None = None,
+                 returncode: int | None = None):
+        super().__init__(message, service=service, log_tail=log_tail)
+        self.returncode = returncode
 
 
 class DeploymentError(CtcdError, RuntimeError):
@@ -258,12 +295,29 @@ class DeploymentError(CtcdError, RuntimeError):
         self.model_name = model_name
         self.version = version
 
-    def _render_traceback_(self) -> list[str]:
-        return [_one_line(self)]
+
+class ExportError(CtcdError, ValueError):
+    """The pipeline cannot be exported as it is; `problems` lists every name that cannot travel
+    (`portable.export.Unportable`). Nothing was written."""
+
+    def __init__(self, message: str, *, pipeline: str | None = None,
+                 problems: list[Any] | None = None, path: str | None = None):
+        super().__init__(message)
+        self.pipeline = pipeline
+        self.problems = list(problems or [])
+        self.path = path
+
+
+class PipelineFileError(CtcdError, ValueError):
+    """The file is not a pipeline exported by ctcd (or does not load)."""
 
 
 class CriterionError(CtcdError, ValueError):
     """A criterion that cannot be evaluated (e.g. the metric it needs was not given)."""
+
+
+class PrefectUnavailable(CtcdError, ConnectionError):
+    """The Prefect server (PREFECT_API_URL) does not answer."""
 
 
 class StateError(CtcdError, OSError):

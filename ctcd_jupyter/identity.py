@@ -10,7 +10,6 @@ wall-clock start (runs store `{"pid", "started"}`), wall-clock starts must agree
 from __future__ import annotations
 
 import contextlib
-import enum
 import math
 import os
 from collections.abc import Mapping
@@ -19,6 +18,8 @@ from functools import lru_cache
 from typing import Any
 
 import psutil
+
+from .enums import StrEnum
 
 __all__ = [
     "CREATE_TIME_SLACK",
@@ -44,15 +45,12 @@ _BOOT_SLACK = 0.001
 MAX_PID = 2**22  # Linux's PID_MAX_LIMIT; no pid is this large
 
 
-class Liveness(str, enum.Enum):
+class Liveness(StrEnum):
     """What became of a recorded process."""
 
     ALIVE = "alive"  # the very process recorded is running
     GONE = "gone"  # it exited (a zombie counts as exited), or the machine rebooted since
     STALE = "stale"  # its pid belongs to another process, or we may not look: never signal it
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @lru_cache(maxsize=1)

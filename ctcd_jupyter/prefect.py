@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .errors import CtcdError
+from .errors import CtcdError, PrefectUnavailable
 
 # Offline-friendly defaults, before prefect reads its settings.
 for _key, _value in {"DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -42,10 +42,6 @@ __all__ = ["PrefectUnavailable", "deploy", "pipeline_flow", "schedule_from_args"
            "to_flow"]
 
 FLOW_NAME = "ctcd-pipeline"
-
-
-class PrefectUnavailable(CtcdError, ConnectionError):
-    """The Prefect server (PREFECT_API_URL) does not answer."""
 
 
 # -- the flow -------------------------------------------------------------------------------
@@ -157,7 +153,9 @@ def _source(pipeline_or_path: Any) -> tuple[str, str]:
             ".py"):
         path = Path(pipeline_or_path)
         if not path.is_file():
-            raise CtcdError(f"no such file: {path}; export one with %pipeline export NAME")
+            from .portable.runfile import export_advice
+
+            raise CtcdError(f"no such file: {path}; export one with {export_advice()}")
         return path.read_text(), path.name
     from .portable.export import export_source
 

@@ -1,8 +1,14 @@
-"""Fixtures shared by every layer: a temporary state folder per test, and a real IPython shell."""
+"""Fixtures shared by every layer: a temporary state folder per test, a real IPython shell, and
+one MLflow model registered in a temporary SQLite store."""
 
 from __future__ import annotations
 
 import contextlib
+import json
+import os
+import subprocess
+import sys
+import textwrap
 
 import pytest
 
@@ -51,3 +57,34 @@ def shell(workspace):
     yield ip
     ip.run_line_magic("unload_ext", "ctcd_jupyter")
     ip.reset(new_session=False)
+
+
+TRAIN = """
+import json, sys
+import mlflow, mlflow.sklearn
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+folder = sys.argv[1]
+mlflow.set_tracking_uri(f"sqlite:///{folder}/mlflow.db")
+X, y = load_iris(return_X_y=True, as_frame=True)
+model = LogisticRegression(max_iter=300).fit(X, y)
+exp = mlflow.create_experiment("tests", artifact_location=f"{folder}/artifacts")
+with mlflow.start_run(experiment_id=exp):
+    mlflow.sklearn.log_model(model, name="model", registered_model_name="iris",
+                             serialization_format="cloudpickle", pip_requirements=[],
+                             input_example=X.head(2))
+print(json.dumps({"tracking_uri": f"sqlite:///{folder}/mlflow.db",
+                  "model_uri": "models:/iris/1"}))
+"""
+
+
+@pytest.fixture(scope="session")
+def mlflow_model(tmp_path_factory) -> dict:
+    """One sklearn iris model logged and registered as `models:/iris/1` in a temporary SQLite
+    MLflow store (in its own process: the test process need not import mlflow for it)."""
+    folder = tmp_path_factory.mktemp("mlflow")
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{folder}/mlflow.db"}
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent(TRAIN), str(folder)],
+                         capture_output=True, text=True, timeout=180, env=env, cwd=folder)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])

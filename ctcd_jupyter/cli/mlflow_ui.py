@@ -24,6 +24,9 @@ def _handler(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {
-    "mlflow-ui": Group("start the MLflow UI on this state folder's tracking store (a service "
-                       "named mlflow-ui) and print its link", _arguments, _handler),
+    "mlflow-ui": Group("start the MLflow UI on this state folder's runs and print its link",
+                       _arguments, _handler,
+                       "start the MLflow UI on this state folder's tracking store (a service "
+                       "named mlflow-ui, stopped with `ctcd services stop mlflow-ui`) and "
+                       "print its link"),
 }

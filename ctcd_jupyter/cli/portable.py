@@ -74,9 +74,12 @@ def _prefect(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {
-    "run": Group("run a pipeline file written by %pipeline export once, in this process, "
-                 "recorded in the state folder (trigger cli; exit 0/1)", _run_arguments, _run),
-    "prefect": Group("serve or deploy an exported pipeline file as a Prefect flow (needs "
-                     "ctcd_jupyter[prefect]; PREFECT_API_URL names the Prefect server)",
-                     _prefect_arguments, _prefect),
+    "run": Group("run an exported pipeline file once (%pipeline export writes it)",
+                 _run_arguments, _run,
+                 "run a pipeline file written by %pipeline export once, in this process, "
+                 "recorded in the state folder (trigger cli; exit 0 if it succeeded, else 1)"),
+    "prefect": Group("serve or deploy an exported pipeline file as a Prefect flow",
+                     _prefect_arguments, _prefect,
+                     "serve or deploy an exported pipeline file as a Prefect flow (needs "
+                     "ctcd_jupyter[prefect]; PREFECT_API_URL names the Prefect server)"),
 }

@@ -106,7 +106,7 @@ def _rollback_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _rollback(args: argparse.Namespace) -> int:
-    from ..errors import ServiceError
+    from ..errors import ServiceError, front_end
     from ..services import MLFlowDeploymentService, get_service
 
     svc = get_service(args.name, args.home)
@@ -114,8 +114,25 @@ def _rollback(args: argparse.Namespace) -> int:
         raise ServiceError(f"service {args.name!r} is a {svc.kind} service, not a model server",
                            service=args.name)
     before = svc.model_version
-    svc.rollback(to=args.to, progress=True)
+    with front_end("cli"):
+        svc.rollback(to=args.to, progress=True)
+        note = svc.pin_note()
     print(f"{svc.name}: serving v{svc.model_version} (was v{before}) at {svc.endpoint}")
+    if note:
+        print(f"{svc.name}: {note}")
+    return 0
+
+
+def _unpin(args: argparse.Namespace) -> int:
+    from ..errors import ServiceError
+    from ..services import get_service
+
+    svc = get_service(args.name, args.home)
+    if not hasattr(svc, "unpin"):
+        raise ServiceError(f"service {args.name!r} is a {svc.kind} service, not a model server",
+                           service=args.name)
+    print(f"{svc.name}: unpinned" if svc.pinned else f"{svc.name}: was not pinned")
+    svc.unpin()
     return 0
 
 
@@ -131,13 +148,14 @@ def _deployments(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from ..deployment import deployments
-    from ..errors import ServiceNotFoundError
-    from ..services import MLFlowDeploymentService, get_service
+    from ..errors import ServiceNotFoundError, unknown_name
+    from ..services import MLFlowDeploymentService, get_service, services
     from ..workspace import Workspace
 
     workspace = Workspace(args.home, tracking=False)
     try:
         records = deployments(args.name, workspace=workspace, limit=max(1, args.n))
+        models = {r.model_name for r in deployments(workspace=workspace)} if not records else ()
     finally:
         workspace.close()
     history: list[dict[str, Any]] = []
@@ -147,7 +165,10 @@ def _deployments(args: argparse.Namespace) -> int:
             if isinstance(svc, MLFlowDeploymentService):
                 history = svc.history()
         except ServiceNotFoundError:
-            pass
+            if not records:
+                known = {*models, *(s.name for s in services(args.home))}
+                raise ServiceNotFoundError(unknown_name("model or service", args.name, known),
+                                           service=args.name) from None
     if args.json:
         print(json.dumps({"decisions": [asdict(r) for r in records], "served": history},
                          indent=2, default=str))
@@ -173,6 +194,8 @@ COMMANDS = {
                    _serve_arguments, _serve),
     "rollback": Group("serve the previously served version again (the alias moves back too)",
                       _rollback_arguments, _rollback),
+    "unpin": Group("let deployments replace the version a rollback pinned",
+                   lambda parser: parser.add_argument("name", help="the service"), _unpin),
     "deployments": Group("deployment decisions, and what a service served when",
                          _deployments_arguments, _deployments),
 }

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import ArtifactError
+from ..errors import ArtifactError, unknown_name
 from ..state import ensure_dir
 
 __all__ = [
@@ -105,7 +105,7 @@ def register_serializer(serializer: Serializer, *, before: str = "pickle") -> No
     """Add a serializer ahead of `before` (default: ahead of the pickle fallback)."""
     names = [s.name for s in SERIALIZERS]
     if before not in names:
-        raise ValueError(f"unknown serializer {before!r}; known: {', '.join(names)}")
+        raise ValueError(unknown_name("serializer", before, names))
     SERIALIZERS[:] = [s for s in SERIALIZERS if s.name != serializer.name]
     SERIALIZERS.insert([s.name for s in SERIALIZERS].index(before), serializer)
 
@@ -114,8 +114,7 @@ def _serializer(name: str) -> Serializer:
     for serializer in SERIALIZERS:
         if serializer.name == name:
             return serializer
-    raise ArtifactError(
-        f"unknown serializer {name!r}; known: {', '.join(s.name for s in SERIALIZERS)}")
+    raise ArtifactError(unknown_name("serializer", name, (s.name for s in SERIALIZERS)))
 
 
 def serialize(value: Any) -> tuple[str, bytes]:

@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..clock import Clock, SystemClock
-from ..errors import CtcdError, PipelineDefinitionError, did_you_mean
+from ..errors import CtcdError, PipelineDefinitionError, unknown_name
 from ..state import Store, state_home
 from .artifacts import ArtifactStore
 from .observers import Observers
@@ -30,8 +30,19 @@ if TYPE_CHECKING:
     from .pipeline import Pipeline
     from .run import Run, StepRun
 
-__all__ = ["Context", "current_context", "current_run", "current_step", "default_context",
-           "in_step", "running", "set_default_context", "set_default_factory"]
+__all__ = ["Context", "Scheduled", "current_context", "current_run", "current_step",
+           "default_context", "in_step", "running", "set_default_context", "set_default_factory"]
+
+
+class Scheduled(Protocol):
+    """What putting a pipeline on a schedule returns (a `schedules.records.ScheduleRecord`):
+    the engine, below the schedules, knows it by this shape."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def next_fire(self) -> float | None: ...
 
 
 def _tracking_default() -> bool:
@@ -83,9 +94,7 @@ class Context:
         try:
             return self.steps[name]
         except KeyError:
-            raise PipelineDefinitionError(
-                f"no step named {name!r}; known steps: {', '.join(sorted(self.steps)) or 'none'}"
-            ) from None
+            raise PipelineDefinitionError(unknown_name("step", name, self.steps)) from None
 
     def add_pipeline(self, pipeline: Pipeline) -> Pipeline:
         with self._lock:
@@ -106,9 +115,8 @@ class Context:
         try:
             return self.pipelines[name]
         except KeyError:
-            raise PipelineDefinitionError(
-                f"no pipeline named {name!r}{did_you_mean(name, self.pipelines)}; defined: "
-                f"{', '.join(sorted(self.pipelines)) or 'none'}", pipeline=name) from None
+            raise PipelineDefinitionError(unknown_name("pipeline", name, self.pipelines),
+                                          pipeline=name) from None
 
     def stored_pipeline(self, name: str) -> dict | None:
         """A pipeline's stored definition (with step sources), e.g. from an earlier kernel."""
@@ -149,7 +157,8 @@ class Context:
             return self._tracker
 
     # -- what only the facade above can do ---------------------------------------------------
-    def schedule(self, pipeline: Pipeline, schedule: Any, params: Mapping | None = None) -> Any:
+    def schedule(self, pipeline: Pipeline, schedule: Any,
+                 params: Mapping | None = None) -> Scheduled:
         raise CtcdError("scheduling needs a ctcd.Workspace (the engine's Context runs pipelines "
                         "but has no scheduler); use ctcd.Workspace(home=...)")
 

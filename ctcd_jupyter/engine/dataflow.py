@@ -1,5 +1,6 @@
 """Infer a step's inputs and outputs from its source: names read before being bound are inputs,
-names bound at top level are outputs. Pure AST work, no execution.
+names bound at top level are outputs; and the run metrics it logs and the ones it reads (a
+criterion, a deployment). Pure AST work, no execution.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ import ast
 import builtins
 from dataclasses import dataclass, field
 
-__all__ = ["DataFlow", "analyze"]
+__all__ = ["DataFlow", "analyze", "metric_flow"]
 
 _BUILTINS = frozenset(dir(builtins)) | {"get_ipython", "display", "__file__", "__name__"}
 
@@ -24,6 +25,10 @@ class DataFlow:
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
     imports: tuple[str, ...] = field(default=())
+    # run metrics the cell logs (`ctcd.log_metric("accuracy", ...)`) and the ones it needs
+    # logged before it runs (`ctcd.threshold("accuracy", 0.9)`, `mlflow_deploy(metric=accuracy)`)
+    metrics_written: tuple[str, ...] = field(default=())
+    metrics_read: tuple[str, ...] = field(default=())
 
 
 def analyze(source: str, filename: str = "<step>") -> DataFlow:
@@ -38,7 +43,46 @@ def analyze(source: str, filename: str = "<step>") -> DataFlow:
     inputs = tuple(n for n in inputs if n not in _BUILTINS)
     outputs = tuple(n for n in _unique(walker.bound_order)
                     if n not in walker.import_names and not n.startswith("_"))
-    return DataFlow(inputs=inputs, outputs=outputs, imports=tuple(sorted(walker.import_names)))
+    written, read = metric_flow(tree)
+    return DataFlow(inputs=inputs, outputs=outputs, imports=tuple(sorted(walker.import_names)),
+                    metrics_written=written, metrics_read=read)
+
+
+# The calls that log a run metric, and those that read one: (function name, positional index
+# of the metric name, its keyword). Only literal names count: a name computed at run time
+# cannot order steps before the run.
+_WRITES = {"log_metric": (0, "name")}
+_READS = {"threshold": (0, "metric"), "better_than_champion": (0, "metric")}
+
+
+def metric_flow(tree: ast.AST) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(metrics written, metrics read) by the calls in `tree`, in source order."""
+    written: list[str] = []
+    read: list[str] = []
+    calls = sorted((n for n in ast.walk(tree) if isinstance(n, ast.Call)),
+                   key=lambda n: (n.lineno, n.col_offset))
+    for node in calls:
+        func = node.func
+        owner = func.value if isinstance(func, ast.Attribute) else None
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+        if name in _WRITES and not (isinstance(owner, ast.Name) and owner.id == "mlflow"):
+            # mlflow.log_metric goes to MLflow only; ctcd's log_metric feeds the run's metrics
+            written += _literal_arg(node, *_WRITES[name])
+        elif name in _READS:
+            read += _literal_arg(node, *_READS[name])
+        elif name == "mlflow_deploy":
+            # metric=accuracy: the value of the criterion's metric, named as the variable is
+            read += [k.value.id for k in node.keywords
+                     if k.arg == "metric" and isinstance(k.value, ast.Name)]
+    return tuple(_unique(written)), tuple(_unique(read))
+
+
+def _literal_arg(call: ast.Call, index: int, keyword: str) -> list[str]:
+    value: ast.AST | None = call.args[index] if len(call.args) > index else next(
+        (k.value for k in call.keywords if k.arg == keyword), None)
+    if isinstance(value, ast.Constant) and isinstance(value.value, str) and value.value:
+        return [value.value]
+    return []
 
 
 def _unique(names: list[str]) -> list[str]:

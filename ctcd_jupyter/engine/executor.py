@@ -7,6 +7,7 @@ from __future__ import annotations
 import builtins
 import io
 import math
+import os
 import threading
 import time
 import traceback
@@ -15,11 +16,13 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ArtifactError, MissingInputsError, PipelineBusy, StepError
+from ..errors import ArtifactError, CtcdError, MissingInputsError, PipelineBusy, StepError
+from ..progress import reporter
 from ..state import Store
+from . import warmup
 from .capture import capture_thread
 from .context import Context, current_run, current_step, in_step, running
-from .fingerprint import step_fingerprint, value_fingerprint
+from .fingerprint import read_record, step_fingerprint, value_fingerprint
 from .run import Run, RunState, StepRun, StepState
 from .run_store import save_run
 
@@ -86,6 +89,9 @@ def execute(pipeline: Pipeline, *, params: dict[str, Any], namespace: Mapping[st
     is recorded (FAILED, interrupted) and re-raised. Two runs of one pipeline never overlap:
     this one waits for the other (telling `on_wait` first), or with `wait=False` raises
     PipelineBusy."""
+    if pipeline.context.tracking and warmup.importing():
+        # the first run after %load_ext: MLflow is still being imported in the background
+        warmup.wait(on_wait or reporter("ctcd", None))
     lock = pipeline.context.run_lock(pipeline.name)
     if not lock.acquire(blocking=False):
         if not wait:
@@ -123,12 +129,31 @@ def prepare(pipeline: Pipeline, *, params: dict[str, Any],
     externals = resolve_externals(pipeline, graph, params, namespace)
     if tee is None:
         tee = threading.current_thread() is threading.main_thread()
+    fingerprints, read = _read_from_notebook(externals, params)
     run = Run(id=run_id or new_run_id(), pipeline=pipeline.name, trigger=trigger,
-              started_at=context.now(), params=dict(params), tick=tick,
+              started_at=context.now(), params=dict(params), namespace=read, tick=tick,
               steps=[StepRun(s.name) for s in graph.steps], tags=dict(tags or {}))
     run._artifacts = context.artifacts
     save_run(context.store, run)
-    return _Execution(context, graph, run, externals, cache, tee)
+    execution = _Execution(context, graph, run, externals, cache, tee)
+    execution.external_fps.update(fingerprints)
+    return execution
+
+
+def _read_from_notebook(externals: Mapping[str, Any], params: Mapping[str, Any],
+                        ) -> tuple[dict[str, str | None], dict[str, dict[str, Any]]]:
+    """(fingerprints, records) of the names a run takes from the notebook's namespace: a
+    scheduled run that reads `depth` says which `depth` it read (the cache reuses the hash)."""
+    fingerprints: dict[str, str | None] = {}
+    records: dict[str, dict[str, Any]] = {}
+    for name, value in externals.items():
+        if name in params:
+            continue
+        fingerprints[name] = value_fingerprint(value)
+        record = read_record(value, fingerprints[name])
+        if record is not None:
+            records[name] = record
+    return fingerprints, records
 
 
 class _Execution:
@@ -324,7 +349,13 @@ class _Execution:
     def _fail(self, step: Step, record: StepRun, exc: BaseException, *, note: str = "",
               internal: bool = False) -> None:
         tb = exc.__traceback__
-        if not internal:
+        if not internal and isinstance(exc, CtcdError):
+            # Our error, raised under the user's call into ctcd: the user's frames show where,
+            # ctcd's own frames would only bury the one-line message.
+            frames = [f for f in traceback.extract_tb(tb) if not _ours(f.filename)]
+            text = ("Traceback (most recent call last):\n"
+                    + "".join(traceback.format_list(frames)) + f"{type(exc).__name__}: {exc}\n")
+        elif not internal:
             # Show the user's frames only: from the step's own code onwards.
             while tb is not None and tb.tb_frame.f_code.co_filename != step.filename:
                 tb = tb.tb_next
@@ -368,3 +399,10 @@ class _Execution:
         self.context.observers.emit("run_end", run)
         if len(run.warnings) != warnings:  # e.g. MLflow tracking failed: keep the warning
             save_run(store, run)
+
+
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _ours(filename: str) -> bool:
+    return os.path.abspath(filename).startswith(_PACKAGE + os.sep)

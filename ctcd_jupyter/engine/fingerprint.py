@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import reprlib
 import sys
 import types
 from typing import Any
 
 from .artifacts import serialize
 
-__all__ = ["step_fingerprint", "value_fingerprint"]
+__all__ = ["read_record", "short_repr", "step_fingerprint", "value_fingerprint"]
 
 _VERSION = "1"
 
@@ -39,6 +40,36 @@ def value_fingerprint(value: Any) -> str | None:
         return _sha(kind, data)
     except Exception:
         return None
+
+
+def read_record(value: Any, fingerprint: str | None) -> dict[str, str | None] | None:
+    """What a run records of a value it read from the notebook: its kind, a short repr and a
+    content hash (`fingerprint`, shortened); a function defined in the notebook by the hash of
+    its code. None for modules, classes and library functions (`load_iris`): they are the
+    code's tools, not its data, and their versions belong to the environment."""
+    if isinstance(value, (types.ModuleType, type)):
+        return None
+    function = isinstance(value, (types.FunctionType, types.MethodType,
+                                  types.BuiltinFunctionType))
+    if function and getattr(value, "__module__", None) != "__main__":
+        return None
+    return {"kind": "function" if function else "value", "repr": short_repr(value),
+            "hash": fingerprint[:16] if fingerprint else None}
+
+
+def short_repr(value: Any, width: int = 80) -> str:
+    """One line of at most `width` characters: arrays and frames by type and shape (their
+    repr is a table), functions by name, everything else by its repr, cut."""
+    if isinstance(value, (types.FunctionType, types.MethodType, types.BuiltinFunctionType)):
+        return f"<function {getattr(value, '__qualname__', getattr(value, '__name__', '?'))}>"
+    shape = getattr(value, "shape", None)
+    if isinstance(shape, tuple) and (hasattr(value, "dtype") or hasattr(value, "dtypes")):
+        return f"{type(value).__name__} {shape}"
+    try:
+        text = " ".join(reprlib.repr(value).split())
+    except Exception:
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _array_fingerprint(value: Any) -> str | None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
-from ..errors import ParameterError, PipelineDefinitionError, did_you_mean
-from .context import Context, default_context
+from ..errors import ParameterError, PipelineDefinitionError, advice, unknown_name
+from ..views.pipelines import pipeline_text
+from .context import Context, Scheduled, default_context
 from .executor import execute
 from .steps import Step, check_name
 
@@ -20,7 +21,8 @@ __all__ = ["Graph", "Pipeline", "build_graph"]
 @dataclass(frozen=True)
 class Graph:
     """The DAG of a pipeline: steps in run order, edges (producer, consumer, name), and the
-    names no step produces (`external`: name -> steps that read it)."""
+    names no step produces (`external`: name -> steps that read it). A step that needs a run
+    metric another step logs has an edge too, named `metric NAME` (no value passes on it)."""
 
     steps: tuple[Step, ...]
     edges: tuple[tuple[str, str, str], ...]
@@ -34,8 +36,12 @@ class Graph:
         return [c for p, c, n in self.edges if p == step and n == name]
 
 
+METRIC_EDGE = "metric "  # the name of an edge that orders a metric's reader after its logger
+
+
 def build_graph(name: str, steps: Sequence[Step]) -> Graph:
-    """Order `steps` by their data flow; PipelineDefinitionError on two writers or a cycle."""
+    """Order `steps` by their data flow and the metrics they log and read;
+    PipelineDefinitionError on two writers or a cycle."""
     producers: dict[str, str] = {}
     for step in steps:
         for output in step.outputs:
@@ -54,9 +60,17 @@ def build_graph(name: str, steps: Sequence[Step]) -> Graph:
                 external.setdefault(needed, []).append(step.name)
             else:
                 edges.append((producer, step.name, needed))
-    order = _toposort(name, [s.name for s in steps], edges)
+    names = [s.name for s in steps]
+    _toposort(name, names, edges)  # a cycle of values is named as such, before metrics
+    linked = {(p, c) for p, c, _ in edges}  # a value already orders them: no second edge
+    metric_edges = [(writer.name, reader.name, f"{METRIC_EDGE}{metric}")
+                    for reader in steps for metric in reader.metrics_read
+                    for writer in steps
+                    if writer is not reader and metric in writer.metrics_written
+                    and (writer.name, reader.name) not in linked]
+    order = _toposort(name, names, edges + metric_edges)
     by_name = {s.name: s for s in steps}
-    return Graph(steps=tuple(by_name[n] for n in order), edges=tuple(edges),
+    return Graph(steps=tuple(by_name[n] for n in order), edges=tuple(edges + metric_edges),
                  external={k: tuple(v) for k, v in external.items()}, producers=producers)
 
 
@@ -71,14 +85,27 @@ def _toposort(pipeline: str, names: list[str], edges: list[tuple[str, str, str]]
         ready = next((n for n in remaining if not parents[n] - set(order)), None)
         if ready is None:
             raise PipelineDefinitionError(
-                f"pipeline {pipeline!r} has a cycle: {_find_cycle(remaining, edges)}",
-                pipeline=pipeline)
+                f"pipeline {pipeline!r}: {_cycle_text(remaining, edges)}", pipeline=pipeline)
         order.append(ready)
         remaining.remove(ready)
     return order
 
 
-def _find_cycle(names: list[str], edges: list[tuple[str, str, str]]) -> str:
+def _cycle_text(names: list[str], edges: list[tuple[str, str, str]]) -> str:
+    cycle = _find_cycle(names, edges)
+    drawn = " ".join([cycle[0][0], *(f"-({value})-> {step}" for step, value in cycle[1:])]) \
+        if cycle else ", ".join(names)
+    metric = next(((cycle[i - 1][0], step, value) for i, (step, value) in enumerate(cycle)
+                   if i and value.startswith(METRIC_EDGE)), None)
+    if metric is None:
+        return f"has a cycle: {drawn}"
+    writer, reader, value = metric
+    return (f"{reader} needs {value[len(METRIC_EDGE):]!r}, logged by {writer}, which runs after "
+            f"it (cycle: {drawn}); log the metric in a step that does not need {reader}")
+
+
+def _find_cycle(names: list[str], edges: list[tuple[str, str, str]]) -> list[tuple[str, str]]:
+    """[(a, _), (b, v1), ..., (a, vn)]: a -(v1)-> b -> ... -(vn)-> a; [] if there is none."""
     children: dict[str, list[tuple[str, str]]] = {n: [] for n in names}
     for producer, consumer, value in edges:
         if producer in children and consumer in children:
@@ -107,12 +134,8 @@ def _find_cycle(names: list[str], edges: list[tuple[str, str, str]]) -> str:
         path[:] = [(node, "")]
         found = visit(node)
         if found:
-            # found = [(a, ""|v), (b, v1), ..., (a, vn)]: print "a -(v1)-> b -> ... -> a"
-            text = found[0][0]
-            for step, value in found[1:]:
-                text += f" -({value})-> {step}"
-            return text
-    return ", ".join(names)
+            return found
+    return []
 
 
 class Pipeline:
@@ -152,10 +175,11 @@ class Pipeline:
         known = self.context.steps
         missing = [n for n in self.step_names if n not in known]
         if missing:
-            hints = [f"{m!r}{did_you_mean(m, known)}" for m in missing]
+            also = f"; also unknown: {', '.join(missing[1:])}" if missing[1:] else ""
+            define = advice(python="ctcd.Step(NAME, source)", magic="a %%step NAME cell")
             raise PipelineDefinitionError(
-                f"pipeline {self.name!r}: unknown step(s) {', '.join(hints)}; define them with "
-                f"%%step first (known: {', '.join(sorted(known)) or 'none'})", pipeline=self.name)
+                f"pipeline {self.name!r}: {unknown_name('step', missing[0], known)}{also}; "
+                f"define it with {define} first", pipeline=self.name)
         return [known[n] for n in self.step_names]
 
     def graph(self) -> Graph:
@@ -165,16 +189,32 @@ class Pipeline:
         graph = graph or self.graph()
         unknown = [k for k in params if k not in graph.external]
         if unknown:
-            readable = sorted(graph.external)
-            hints = [f"{key!r}{did_you_mean(key, readable)}" for key in unknown]
+            also = f"; also unknown: {', '.join(unknown[1:])}" if unknown[1:] else ""
             raise ParameterError(
-                f"pipeline {self.name!r}: no step reads parameter {', '.join(hints)}; "
-                f"names its steps read from outside: {', '.join(readable) or 'none'}",
-                names=unknown)
+                f"pipeline {self.name!r}: {unknown_name('parameter', unknown[0], graph.external)}"
+                f"{also} (a parameter is a name its steps read from outside)", names=unknown)
+
+    @overload
+    def run(self, params: Mapping[str, Any] | None = None, schedule: None = None, *,
+            cache: bool | None = None, namespace: Mapping[str, Any] | None = None,
+            trigger: str = "manual", on_wait: Callable[[str], None] | None = None) -> Run: ...
+
+    @overload
+    def run(self, params: Mapping[str, Any] | None, schedule: Any, *,
+            cache: bool | None = None, namespace: Mapping[str, Any] | None = None,
+            trigger: str = "manual", on_wait: Callable[[str], None] | None = None,
+            ) -> Scheduled: ...
+
+    @overload
+    def run(self, params: Mapping[str, Any] | None = None, *, schedule: Any,
+            cache: bool | None = None, namespace: Mapping[str, Any] | None = None,
+            trigger: str = "manual", on_wait: Callable[[str], None] | None = None,
+            ) -> Scheduled: ...
 
     def run(self, params: Mapping[str, Any] | None = None, schedule: Any = None, *,
             cache: bool | None = None, namespace: Mapping[str, Any] | None = None,
-            trigger: str = "manual", on_wait: Callable[[str], None] | None = None) -> Any:
+            trigger: str = "manual", on_wait: Callable[[str], None] | None = None,
+            ) -> Run | Scheduled:
         """Run now and return the finished `Run`; with `schedule` (a ctcd.Schedule), register
         it with the context's scheduler instead and return the schedule's record (a
         `ScheduleRecord`; the engine does not know schedules: `Workspace.schedule` does).
@@ -183,10 +223,8 @@ class Pipeline:
         training exists to see fresh data)."""
         if schedule is not None:
             return self.context.schedule(self, schedule, params=params)
-        run: Run = execute(self, params=dict(params or {}), namespace=namespace,
-                           cache=True if cache is None else cache, trigger=trigger,
-                           on_wait=on_wait)
-        return run
+        return execute(self, params=dict(params or {}), namespace=namespace,
+                       cache=True if cache is None else cache, trigger=trigger, on_wait=on_wait)
 
     def to_dict(self) -> dict:
         """The definition with its steps' sources, so it can be restored in a new kernel."""
@@ -194,25 +232,7 @@ class Pipeline:
 
     def describe(self) -> str:
         """Text for `%pipeline show`: steps in run order with what they read and write."""
-        graph = self.graph()
-        lines = [f"pipeline {self.name}: {len(graph.steps)} steps"]
-        for index, step in enumerate(graph.steps, 1):
-            upstream = {n: p for p, c, n in graph.edges if c == step.name}
-            reads = [f"{n}<-{upstream[n]}" if n in upstream else n for n in step.inputs]
-            flags = "" if step.cache else "  [no cache]"
-            lines.append(f"  {index}. {step.name}{flags}")
-            lines.append(f"       reads:  {', '.join(reads) or '-'}")
-            lines.append(f"       writes: {', '.join(step.outputs) or '-'}")
-        if graph.edges:
-            lines.append("edges:")
-            lines += [f"  {p} -> {c}  ({n})" for p, c, n in graph.edges]
-        namespace = self.context.user_namespace()
-        found = sorted(n for n in graph.external if n in namespace)
-        params = sorted(n for n in graph.external if n not in namespace)
-        lines.append("from the notebook: " + (", ".join(found) or "-"))
-        lines.append("parameters (give with --param, or define them): "
-                     + (", ".join(params) or "-"))
-        return "\n".join(lines)
+        return pipeline_text(self, self.context.user_namespace())
 
     def __repr__(self) -> str:
         return f"Pipeline({self.name!r}, steps={list(self.step_names)})"

@@ -8,10 +8,10 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from ..errors import StepError
+from ..enums import StrEnum
+from ..errors import StepError, unknown_name
 from ..identity import current
 from ..views import runs as run_views
 from ..views.format import duration as _duration
@@ -29,7 +29,7 @@ def process_identity() -> dict[str, Any]:
     return current().to_dict()
 
 
-class RunState(str, Enum):
+class RunState(StrEnum):
     """The life of a run.
 
     RUNNING   steps are executing.
@@ -43,11 +43,8 @@ class RunState(str, Enum):
     FAILED = "FAILED"
     SKIPPED = "SKIPPED"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class StepState(str, Enum):
+class StepState(StrEnum):
     """PENDING → RUNNING → SUCCEEDED | FAILED; CACHED when outputs came from the artifact store;
     SKIPPED when an upstream step failed."""
 
@@ -57,9 +54,6 @@ class StepState(str, Enum):
     CACHED = "CACHED"
     FAILED = "FAILED"
     SKIPPED = "SKIPPED"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass
@@ -134,6 +128,9 @@ class Run:
     started_at: float = field(default_factory=time.time)
     finished_at: float | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    # what the run read from the notebook: name -> {"kind", "repr", "hash"} (see
+    # engine.fingerprint.read_record); parameters are in `params`
+    namespace: dict[str, dict[str, Any]] = field(default_factory=dict)
     steps: list[StepRun] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
     log: str = ""
@@ -181,8 +178,8 @@ class Run:
         for step in self.steps:
             if step.name == name:
                 return step
-        raise KeyError(f"run {self.id} has no step {name!r}; steps: "
-                       f"{', '.join(s.name for s in self.steps)}")
+        raise KeyError(f"run {self.id}: "
+                       + unknown_name("step", name, (s.name for s in self.steps)))
 
     @property
     def ok(self) -> bool:
@@ -235,7 +232,8 @@ class Run:
         return {"id": self.id, "pipeline": self.pipeline, "trigger": self.trigger,
                 "status": self.status.value, "started_at": self.started_at,
                 "finished_at": self.finished_at, "params": self.params,
-                "steps": [s.to_dict() for s in self.steps], "metrics": self.metrics,
+                "namespace": self.namespace, "steps": [s.to_dict() for s in self.steps],
+                "metrics": self.metrics,
                 "log": self.log, "error": self.error, "failed_step": self.failed_step,
                 "mlflow_run_id": self.mlflow_run_id, "tick": self.tick,
                 "warnings": self.warnings, "owner": self.owner,
@@ -246,6 +244,7 @@ class Run:
         return cls(id=data["id"], pipeline=data["pipeline"], trigger=data.get("trigger", "manual"),
                    status=RunState(data["status"]), started_at=data["started_at"],
                    finished_at=data.get("finished_at"), params=dict(data.get("params") or {}),
+                   namespace=dict(data.get("namespace") or {}),
                    steps=[StepRun.from_dict(s) for s in data.get("steps") or []],
                    metrics=dict(data.get("metrics") or {}), log=data.get("log") or "",
                    error=data.get("error"), failed_step=data.get("failed_step"),

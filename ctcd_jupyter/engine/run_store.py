@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from .artifacts import ArtifactStore
 
 __all__ = ["attach_deployments", "load_run", "load_runs", "metric_series", "owner_alive",
-           "pipeline_names", "reap_orphaned_runs", "save_run"]
+           "pipeline_names", "reap_orphaned_runs", "run_ids", "save_run"]
 
 
 def save_run(store: Store, run: Run) -> None:
@@ -131,10 +131,19 @@ def attach_deployments(runs: list[Run], store: Store) -> list[Run]:
     return runs
 
 
-def pipeline_names(store: Store) -> list[str]:
-    """Every pipeline that has a recorded run, sorted."""
-    return [r["pipeline"] for r in store.execute(
-        "SELECT DISTINCT pipeline FROM runs ORDER BY pipeline")]
+def pipeline_names(store: Store, *, defined: bool = False) -> list[str]:
+    """Every pipeline that has a recorded run (and, with `defined`, every stored definition),
+    sorted."""
+    sql = "SELECT DISTINCT pipeline AS name FROM runs"
+    if defined:
+        sql += " UNION SELECT name FROM pipelines"
+    return [r["name"] for r in store.execute(sql + " ORDER BY name")]
+
+
+def run_ids(store: Store, prefix: str = "") -> list[str]:
+    """The ids of the recorded runs starting with `prefix`, newest first."""
+    return [r["id"] for r in store.execute(
+        "SELECT id FROM runs WHERE id LIKE ? ORDER BY started DESC", (prefix + "%",))]
 
 
 def metric_series(store: Store, pipeline: str | None = None,

@@ -39,6 +39,9 @@ class Step:
     outputs: tuple[str, ...] = ()
     cache: bool = True
     declared: tuple[str, ...] = field(default=(), compare=False)  # "inputs"/"outputs" if given
+    # run metrics the source logs / needs logged first (by literal name): they order steps too
+    metrics_written: tuple[str, ...] = field(default=(), compare=False)
+    metrics_read: tuple[str, ...] = field(default=(), compare=False)
 
     def __init__(self, name: str, source: str, inputs: Iterable[str] | str | None = None,
                  outputs: Iterable[str] | str | None = None, cache: bool = True):
@@ -67,6 +70,10 @@ class Step:
              else flow.outputs)
         set_(self, "cache", bool(cache))
         set_(self, "declared", tuple(declared))
+        set_(self, "metrics_written", flow.metrics_written)
+        # a step that logs a metric and then checks it reads its own value: no edge
+        set_(self, "metrics_read", tuple(m for m in flow.metrics_read
+                                         if m not in flow.metrics_written))
 
     @property
     def filename(self) -> str:

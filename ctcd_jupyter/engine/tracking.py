@@ -15,7 +15,10 @@ from ..views.runs import run_note
 from .observers import RunObserver
 from .run import Run, RunState
 
-__all__ = ["EXPERIMENT_KIND", "Tracker", "TrackingObserver", "experiments_of", "where_this_runs"]
+__all__ = ["EXPERIMENT_KIND", "NAMESPACE_PREFIX", "Tracker", "TrackingObserver",
+           "experiments_of", "where_this_runs"]
+
+NAMESPACE_PREFIX = "ns."  # MLflow params of the values a run read from the notebook
 
 # MLflow 3's UI opens an experiment without this tag in its GenAI view, which shows "No data".
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
@@ -112,10 +115,15 @@ class Tracker:
         mlflow_run = client.create_run(self.experiment_id(run.pipeline),
                                        run_name=f"{run.pipeline}-{run.id}", tags=tags)
         run_id = mlflow_run.info.run_id
-        if run.params:
-            client.log_batch(run_id, params=[Param(k, str(v)[:6000]) for k, v in
-                                             run.params.items()],
-                             tags=[RunTag("ctcd.params", ",".join(run.params))])
+        params = [Param(k, str(v)[:6000]) for k, v in run.params.items()]
+        tags = [RunTag("ctcd.params", ",".join(run.params))] if run.params else []
+        # what the run read from the notebook: its short repr as a param, its hash as a tag
+        for name, read in run.namespace.items():
+            params.append(Param(f"{NAMESPACE_PREFIX}{name}", str(read.get("repr"))[:6000]))
+            if read.get("hash"):
+                tags.append(RunTag(f"ctcd.{NAMESPACE_PREFIX}{name}.hash", str(read["hash"])))
+        if params or tags:
+            client.log_batch(run_id, params=params, tags=tags)
         return run_id
 
     def finish(self, run: Run, history: list[tuple[str, float, int, int]]) -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from IPython.core.magic import Magics
 
+from ..errors import front_end
 from ..workspace import Workspace, get_workspace
 
 __all__ = ["CtcdMagics", "show_widget"]
@@ -18,6 +21,11 @@ class CtcdMagics(Magics):
     def __init__(self, shell: Any, workspace: Workspace | None = None):
         super().__init__(shell)
         self._workspace = workspace
+        # Every magic of every subclass speaks magic syntax in the advice of its errors
+        # (`%services rollback NAME --to VERSION`, not `svc.rollback(to=VERSION)`).
+        for table in self.magics.values():
+            for name, magic in table.items():
+                table[name] = _speaking_magic(magic)
 
     @property
     def workspace(self) -> Workspace:
@@ -25,6 +33,15 @@ class CtcdMagics(Magics):
         if workspace.namespace is None and self.shell is not None:
             workspace.namespace = self.shell.user_ns  # names steps read come from the notebook
         return workspace
+
+
+def _speaking_magic(magic: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(magic)  # keeps the docstring (`%magic?`) and IPython's flags on it
+    def call(*args: Any, **kwargs: Any) -> Any:
+        with front_end("magic"):
+            return magic(*args, **kwargs)
+
+    return call
 
 
 def show_widget(shell: Any, name: str, **kwargs: Any) -> bool:

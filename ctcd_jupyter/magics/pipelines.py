@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -18,7 +17,7 @@ from ..errors import (
     PipelineDefinitionError,
     StepCellError,
     StepDefinitionError,
-    did_you_mean,
+    unknown_name,
 )
 from ..portable.export import ExportError, export_pipeline
 from ..portable.remote import with_remote_runs
@@ -173,11 +172,11 @@ class PipelineMagics(CtcdMagics):
         if not runs and args.pipeline:
             known = set(workspace.pipelines) | set(pipeline_names(workspace.store))
             if args.pipeline not in known:
-                raise UsageError(f"no pipeline named {args.pipeline!r}"
-                                 f"{did_you_mean(args.pipeline, known)}; known: "
-                                 f"{', '.join(sorted(known)) or 'none'}")
+                raise UsageError(unknown_name("pipeline", args.pipeline, known))
         print(runs_table(runs))
 
 
 def _tell(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    # a wait (for another run, for MLflow's import) is progress, not an error: stdout, not
+    # the red box of stderr in a notebook
+    print(message, flush=True)

@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from IPython.core.error import UsageError
 from IPython.core.magic import line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from ..errors import ServiceNotFoundError
+from ..errors import ServiceNotFoundError, front_end, unknown_name
 from ..services import get_service, services
 from ..views.services import services_table
 from .base import CtcdMagics, show_widget
 
 __all__ = ["ServiceMagics"]
 
-_ACTIONS = ("list", "start", "stop", "restart", "logs", "rollback")
+_ACTIONS = ("list", "start", "stop", "restart", "logs", "rollback", "unpin")
 
 
 @magics_class
 class ServiceMagics(CtcdMagics):
     @magic_arguments()
     @argument("action", nargs="?", default="list",
-              help="list (default), start, stop, restart, logs or rollback")
+              help="list (default), start, stop, restart, logs, rollback or unpin")
     @argument("name", nargs="?", help="the service to act on (not for list)")
     @argument("-n", "--tail", type=int, default=20, help="log lines to show (logs)")
     @argument("--timeout", type=float, default=None,
@@ -37,8 +39,7 @@ class ServiceMagics(CtcdMagics):
             return None
         args = parse_argstring(self.services, line)
         if args.action not in _ACTIONS:
-            raise UsageError(f"%services: unknown action {args.action!r}; use one of "
-                             + ", ".join(_ACTIONS))
+            raise UsageError("%services: " + unknown_name("action", args.action, _ACTIONS))
         if args.action == "list":
             if args.name:
                 raise UsageError("%services list takes no name")
@@ -50,6 +51,11 @@ class ServiceMagics(CtcdMagics):
             svc = get_service(args.name, self.workspace.home)
         except ServiceNotFoundError as exc:
             raise UsageError(str(exc)) from None
+        with front_end("magic"):  # advice in errors and notes in %services syntax
+            self._act(svc, args)
+        return None
+
+    def _act(self, svc: Any, args: Any) -> None:
         if args.action == "logs":
             print(svc.logs(tail=args.tail))
         # progress=None: one self-updating line in a notebook (stderr would draw a pink box
@@ -58,14 +64,17 @@ class ServiceMagics(CtcdMagics):
             svc.start(timeout=args.timeout, progress=None)
         elif args.action == "stop":
             svc.stop(timeout=args.timeout, force=args.force)
-        elif args.action == "rollback":
+        elif args.action in ("rollback", "unpin"):
             if not hasattr(svc, "rollback"):
+                verb = "roll back" if args.action == "rollback" else args.action
                 raise UsageError(f"{args.name} is a {svc.kind} service: it has no model "
-                                 "versions to roll back")
-            svc.rollback(to=args.to, progress=None)
+                                 f"versions to {verb}")
+            if args.action == "rollback":
+                svc.rollback(to=args.to, progress=None)  # its repr below says what it pinned
+            else:
+                print(f"{args.name}: unpinned" if svc.pinned else f"{args.name}: was not pinned")
+                svc.unpin()
         else:
-            svc.stop(timeout=args.timeout)
-            svc.start(timeout=args.timeout, progress=None)
+            svc.restart(timeout=args.timeout)
         if args.action != "logs":
             print(repr(svc))
-        return None

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import CtcdError
+from ..errors import ExportError
 from .resolve import Resolution, Unportable, resolve_names
 
 if TYPE_CHECKING:
@@ -24,18 +24,6 @@ __all__ = ["MARKER", "ExportError", "export_pipeline", "export_source"]
 
 # The first line of every file ctcd writes: re-exporting overwrites only such files.
 MARKER = "# ctcd-export:"
-
-
-class ExportError(CtcdError, ValueError):
-    """The pipeline cannot be exported as it is; `problems` lists every name that cannot travel.
-    Nothing was written."""
-
-    def __init__(self, message: str, *, pipeline: str | None = None,
-                 problems: list[Unportable] | None = None, path: str | None = None):
-        super().__init__(message)
-        self.pipeline = pipeline
-        self.problems = list(problems or [])
-        self.path = path
 
 
 def export_pipeline(pipeline: Pipeline | str, path: str | os.PathLike | None = None, *,
@@ -67,22 +55,17 @@ def export_pipeline(pipeline: Pipeline | str, path: str | os.PathLike | None = N
 def export_source(pipeline: Pipeline | str, *, params: Mapping[str, Any] | None = None,
                   namespace: Mapping[str, Any] | None = None) -> str:
     """The text `export_pipeline` writes (raises ExportError the same way)."""
-    from ..errors import PipelineDefinitionError
+    from ..errors import ParameterError, PipelineDefinitionError
 
     pipeline = _pipeline(pipeline)
+    params = dict(params or {})
     try:
         graph = pipeline.graph()
-    except PipelineDefinitionError as exc:
+        pipeline.check_params(params, graph)
+    except (PipelineDefinitionError, ParameterError) as exc:
         raise ExportError(f"cannot export pipeline {pipeline.name!r}: {exc}",
                           pipeline=pipeline.name) from None
     namespace = namespace if namespace is not None else pipeline.context.user_namespace()
-    params = dict(params or {})
-    unknown = [k for k in params if k not in graph.external]
-    if unknown:
-        raise ExportError(
-            f"cannot export pipeline {pipeline.name!r}: no step reads parameter(s) "
-            f"{', '.join(unknown)}; names read from outside: "
-            f"{', '.join(sorted(graph.external)) or 'none'}", pipeline=pipeline.name)
     both = [k for k in params if k in namespace]
     if both:
         listing = ", ".join(f"{k} (notebook: {_short(namespace[k])}, param: {params[k]!r})"

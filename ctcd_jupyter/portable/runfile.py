@@ -19,17 +19,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..engine.pipeline import Pipeline
-from ..errors import CtcdError, ParameterError
+from ..errors import CtcdError, ParameterError, PipelineFileError, advice
 from ..workspace import Workspace
 
 if TYPE_CHECKING:
     from ..engine.run import Run
 
-__all__ = ["ExportedPipeline", "load_file", "load_source", "main", "parse_params", "run_file"]
+__all__ = ["ExportedPipeline", "export_advice", "load_file", "load_source", "main",
+           "parse_params", "run_file"]
 
 
-class PipelineFileError(CtcdError, ValueError):
-    """The file is not a pipeline exported by ctcd (or does not load)."""
+
+def export_advice() -> str:
+    return advice(python="ctcd.export_pipeline(NAME)", magic="%pipeline export NAME",
+                  cli="%pipeline export NAME in the notebook")
 
 
 @dataclass
@@ -74,7 +77,7 @@ def from_namespace(namespace: Mapping[str, Any], path: str) -> ExportedPipeline:
     except KeyError as exc:
         raise PipelineFileError(
             f"{path} defines no {exc.args[0]}: it is not a pipeline file exported by ctcd "
-            "(export one with %pipeline export NAME)") from None
+            f"(export one with {export_advice()})") from None
 
 
 def load_source(source: str, filename: str = "pipeline.py") -> ExportedPipeline:
@@ -94,7 +97,7 @@ def load_file(path: str | os.PathLike) -> ExportedPipeline:
     """Import the file at `path` under a private module name and read its pipeline."""
     path = Path(path)
     if not path.is_file():
-        raise PipelineFileError(f"no such file: {path}; export one with %pipeline export NAME")
+        raise PipelineFileError(f"no such file: {path}; export one with {export_advice()}")
     name = f"ctcd_exported_{path.stem.replace('-', '_')}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:

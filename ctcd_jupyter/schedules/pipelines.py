@@ -13,7 +13,6 @@ import logging
 import os
 import sqlite3
 import threading
-import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,10 +21,18 @@ from ..clock import Clock
 from ..engine.capture import capture_thread
 from ..engine.context import Context
 from ..engine.executor import execute, new_run_id, resolve_externals
+from ..engine.observers import Listeners
 from ..engine.pipeline import Pipeline
 from ..engine.run import Run, RunState, process_identity
 from ..engine.run_store import owner_alive, save_run
-from ..errors import CtcdError, PipelineBusy, PipelineDefinitionError, ScheduleError
+from ..errors import (
+    CtcdError,
+    PipelineBusy,
+    PipelineDefinitionError,
+    ScheduleError,
+    advice,
+    unknown_name,
+)
 from .records import (
     ScheduleRecord,
     ScheduleState,
@@ -91,31 +98,22 @@ class Scheduling:
         self.scheduler = Scheduler(clock or workspace.clock, on_event=self._on_event)
         self._params: dict[str, dict[str, Any]] = {}
         self._runs_since_prune: dict[str, int] = {}
-        self._lock = threading.Lock()  # the listeners
         self._records = threading.RLock()  # a schedule's live entry and its stored record
         self._armed = False
-        self._listeners: list[weakref.ref] = []
+        self._listeners = Listeners()
 
     def subscribe(self, callback: Callable[[SchedulerEvent], object]) -> None:
         """Call `callback(event)` after every scheduler event (on the scheduler's or a worker's
         thread). Held weakly: a closed widget does not stay alive for its subscription."""
-        ref = weakref.WeakMethod(callback) if hasattr(callback, "__self__") else weakref.ref(
-            callback)
-        with self._lock:
-            self._listeners.append(ref)
+        self._listeners.add(callback, weak=True)
 
     def _notify(self, event: SchedulerEvent) -> None:
-        with self._lock:
-            self._listeners = [ref for ref in self._listeners if ref() is not None]
-            callbacks = [ref() for ref in self._listeners]
-        for callback in callbacks:
-            if callback is None:
-                continue
-            try:
-                callback(event)
-            except Exception:  # a listener must not break the scheduler, nor fail unseen
-                log.exception("ctcd: a schedule listener (%r) failed on %s %s; the others "
-                              "were still told", callback, event.kind, event.name)
+        def failed(callback: Any, exc: Exception) -> None:
+            # a listener must not break the scheduler, nor fail unseen
+            log.error("ctcd: a schedule listener (%r) failed on %s %s; the others were still "
+                      "told", callback, event.kind, event.name, exc_info=exc)
+
+        self._listeners.each(lambda callback: callback(event), failed)
 
     def _arm(self) -> None:
         # Kernel shutdown runs atexit: stop the thread then (again after an unload/reload).
@@ -158,7 +156,7 @@ class Scheduling:
             return record
         stored = self._stored().get(name)
         if stored is None:
-            raise ScheduleError(f"no schedule named {name!r}{self._known()}", schedule=name)
+            raise ScheduleError(self._unknown(name), schedule=name)
         self._refuse_foreign(name)
         previous = self._record_of(name, stored)
         if previous.state is ScheduleState.COMPLETED:
@@ -182,7 +180,7 @@ class Scheduling:
             self._params.pop(name, None)
             deleted = delete_schedule_record(self.workspace.store, name)
         if not deleted and not live:
-            raise ScheduleError(f"no schedule named {name!r}{self._known()}", schedule=name)
+            raise ScheduleError(self._unknown(name), schedule=name)
         self._notify(SchedulerEvent("removed", name, None, self.scheduler.clock.time()))
 
     def wait(self, name: str, runs: int = 1, timeout: float | None = None) -> list[Run]:
@@ -213,7 +211,7 @@ class Scheduling:
             return self.scheduler.get(name).schedule
         stored = self._stored().get(name)
         if stored is None:
-            raise ScheduleError(f"no schedule named {name!r}{self._known()}", schedule=name)
+            raise ScheduleError(self._unknown(name), schedule=name)
         return self._record_of(name, stored).schedule
 
     def overview(self) -> list[ScheduleInfo]:
@@ -322,14 +320,15 @@ class Scheduling:
         except (KeyError, ValueError, TypeError, AttributeError, CtcdError) as exc:
             raise ScheduleError(
                 f"the stored schedule {name!r} is unreadable ({type(exc).__name__}: {exc}); "
-                f"`%schedule remove {name}` and schedule it again", schedule=name) from None
+                f"remove it ({_verb('remove', name)}) and schedule it again",
+                schedule=name) from None
 
     def _stored(self) -> dict[str, dict]:
         return {row["name"]: row for row in load_schedule_records(self.workspace.store)}
 
-    def _known(self) -> str:
-        names = sorted({r.name for r in self.scheduler.list()} | set(self._stored()))
-        return f" (known: {', '.join(names) or 'none'})"
+    def _unknown(self, name: str) -> str:
+        return unknown_name("schedule", name,
+                            {r.name for r in self.scheduler.list()} | set(self._stored()))
 
     def _refuse_foreign(self, name: str) -> None:
         # Two kernels running one schedule would run the pipeline twice per tick; one answer
@@ -348,10 +347,9 @@ class Scheduling:
             return
         self._refuse_foreign(name)
         if name in self._stored():
-            raise ScheduleError(f"schedule {name!r} is not running in this kernel; "
-                                f"`%schedule resume {name}` first", schedule=name)
-        raise ScheduleError(f"cannot {verb} {name!r}: no such schedule{self._known()}",
-                            schedule=name)
+            raise ScheduleError(f"schedule {name!r} is not running in this kernel; resume it "
+                                f"first: {_verb('resume', name)}", schedule=name)
+        raise ScheduleError(f"cannot {verb} {name!r}: {self._unknown(name)}", schedule=name)
 
     def _restore_pipeline(self, name: str, stored: Mapping[str, Any]) -> Pipeline:
         if name in self.workspace.pipelines:
@@ -362,8 +360,9 @@ class Scheduling:
         if missing or not step_names:
             raise ScheduleError(
                 f"schedule {name!r} runs steps that are not loaded in this kernel: "
-                f"{', '.join(missing) or '(unknown)'}; run their %%step cells (or define "
-                f"pipeline {name!r}) first, then resume", schedule=name)
+                f"{', '.join(missing) or '(unknown)'}; define them ("
+                + advice(python="ctcd.Step(NAME, source)", magic="run their %%step cells")
+                + f") or pipeline {name!r} first, then resume", schedule=name)
         try:
             return Pipeline(name, step_names, workspace=self.workspace)
         except PipelineDefinitionError as exc:
@@ -372,6 +371,14 @@ class Scheduling:
     def _last_run(self, name: str) -> Run | None:
         runs = [r for r in self.workspace.runs(name, limit=5) if r.status is not RunState.SKIPPED]
         return runs[0] if runs else None
+
+
+
+def _verb(verb: str, name: str) -> str:
+    """A schedule command in the syntax of the front end that is calling."""
+    return advice(python=f"ctcd.get_workspace().scheduling.{verb}({name!r})",
+                  magic=f"%schedule {verb} {name}",
+                  rest=f"POST /ctcd/api/schedules/{name}/{verb}")
 
 
 def _owner() -> dict[str, Any]:

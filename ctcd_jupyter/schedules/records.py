@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
+from ..enums import StrEnum
 from ..state import Store
 from .trigger import Schedule
 
@@ -18,7 +18,7 @@ __all__ = ["RECORD_VERSION", "ScheduleRecord", "ScheduleState", "delete_schedule
 RECORD_VERSION = 1  # bump with a migration in load_schedule_records when the shape changes
 
 
-class ScheduleState(str, Enum):
+class ScheduleState(StrEnum):
     """Where a schedule entry stands.
 
     ACTIVE     fires at its next fire time

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from ..clock import Clock, SystemClock
-from ..errors import CtcdTimeoutError, ScheduleError
+from ..errors import CtcdTimeoutError, ScheduleError, unknown_name
 from .records import ScheduleRecord, ScheduleState
 from .trigger import Schedule
 from .workers import Workers
@@ -470,8 +470,7 @@ class Scheduler:
         try:
             return self._entries[name]
         except KeyError:
-            known = ", ".join(sorted(self._entries)) or "none"
-            raise ScheduleError(f"no schedule named {name!r} (known: {known})",
+            raise ScheduleError(unknown_name("schedule", name, self._entries),
                                 schedule=name) from None
 
     def __repr__(self) -> str:

@@ -14,8 +14,9 @@ from jupyter_server.utils import url_path_join
 
 from ..deployment import deployments
 from ..engine.run_store import metric_series
-from ..errors import CtcdError, ServiceNotFoundError
+from ..errors import CtcdError, ServiceNotFoundError, unknown_name
 from ..services import get_service, services
+from ..services.mlflow_ui import running_ui_url
 from ..views.json import deployment_json, info_json, run_json, service_json
 from ..views.trend import trend_series
 from .base import CtcdHandler
@@ -24,13 +25,12 @@ from .schedules import ScheduleActionHandler, SchedulesHandler
 __all__ = ["setup_handlers"]
 
 ACTIONS = ("start", "stop", "restart", "rollback", "unpin")
-MLFLOW_UI = "mlflow-ui"  # the service `ctcd mlflow-ui` / `%mlflow ui` start
 
 
 class InfoHandler(CtcdHandler):
     @tornado.web.authenticated
     def get(self) -> None:
-        self.answer(info_json(self.home, _version(), mlflow_ui(self.home), time.time()))
+        self.answer(info_json(self.home, _version(), running_ui_url(self.home), time.time()))
 
 
 class ServicesHandler(CtcdHandler):
@@ -51,7 +51,7 @@ class ServiceHandler(CtcdHandler):
     @tornado.web.authenticated
     async def post(self, name: str, action: str) -> None:
         if action not in ACTIONS:
-            return self.fail(400, f"unknown action {action!r}; use one of {', '.join(ACTIONS)}")
+            return self.fail(400, unknown_name("action", action, ACTIONS))
         try:
             svc = get_service(name, self.home)
         except ServiceNotFoundError as exc:
@@ -125,15 +125,6 @@ class TrendsHandler(CtcdHandler):
         points = metric_series(workspace.store, self.get_query_argument("pipeline", None),
                                limit=limit)
         self.answer(trend_series(points, deployments(workspace=workspace, limit=1000)))
-
-
-def mlflow_ui(home: Path) -> str | None:
-    """The MLflow UI's address when an `mlflow-ui` service runs on this state folder."""
-    try:
-        svc = get_service(MLFLOW_UI, home)
-    except (ServiceNotFoundError, CtcdError):
-        return None
-    return svc.endpoint if svc.status.value == "ACTIVE" else None
 
 
 def _version() -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..engine.capture import capture_thread
 from ..engine.executor import execute, new_run_id, resolve_externals
-from ..errors import CtcdError
+from ..errors import CtcdError, unknown_name
 from ..workspace import Workspace, get_workspace
 
 __all__ = ["act"]
@@ -42,7 +42,7 @@ def _act(home: Path, name: str, verb: str) -> dict:
     if verb == "run":
         run_id = _run_now(workspace, name)
         return {"message": f"started run {run_id} of {name}", "run_id": run_id}
-    raise CtcdError(f"unknown action {verb!r}")
+    raise CtcdError(unknown_name("action", verb, ("pause", "resume", "run")))
 
 
 def _run_now(workspace: Workspace, name: str) -> str:

@@ -15,6 +15,7 @@ import json
 
 import tornado.web
 
+from ..errors import unknown_name
 from ..schedules.pipelines import Scheduling
 from ..views.json import schedule_json
 from .base import CtcdHandler
@@ -37,7 +38,7 @@ class ScheduleActionHandler(CtcdHandler):
     @tornado.web.authenticated
     async def post(self, name: str, action: str) -> None:
         if action not in ACTIONS:
-            return self.fail(400, f"unknown action {action!r}; use one of {', '.join(ACTIONS)}")
+            return self.fail(400, unknown_name("action", action, ACTIONS))
         info = next((i for i in Scheduling(self.workspace()).overview() if i.name == name), None)
         if info is None:
             return self.fail(404, f"no schedule named {name!r} in {self.home}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..errors import ServiceSpecError, did_you_mean
+from ..errors import ServiceSpecError, unknown_name
 
 if TYPE_CHECKING:
     from .base import BaseService
@@ -35,10 +35,8 @@ def kind_class(name: str) -> type[BaseService]:
     try:
         return SERVICE_KINDS[name]
     except KeyError:
-        valid = ", ".join(sorted(SERVICE_KINDS))
-        raise ServiceSpecError(
-            f"unknown service kind {name!r}{did_you_mean(name, SERVICE_KINDS)}; "
-            f"valid kinds: {valid}", kind=name) from None
+        raise ServiceSpecError(unknown_name("service kind", name, SERVICE_KINDS),
+                               kind=name) from None
 
 
 def kind_name(cls: type) -> str:

@@ -17,17 +17,25 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import PredictionError, ServiceError, ServiceStartError
+from ..errors import (
+    ModelServerError,
+    ModelSwapError,
+    PredictionError,
+    ServiceError,
+    ServiceStartError,
+)
 from ..state import mlflow_tracking_uri, state_home
-from . import payload, process, warm_start
+from . import payload, process, transaction, warm_start
 from .base import BaseService, ServiceState, _reporter
 from .daemon import LocalDaemonService
 from .kinds import register_kind
-from .model_slot import parse_models_uri
-from .process import ServiceProcess
+from .model_uri import parse_models_uri
+from .model_versions import ModelVersions
+from .process import Liveness, ServiceProcess
+from .slot_files import read_target, remove_leftover_copies, served_before
 from .stock_server import stock_command, stock_signature_columns, stock_swap
 
-__all__ = ["MLFlowDeploymentService", "ModelSwapError"]
+__all__ = ["MLFlowDeploymentService", "ModelSwapError", "remove_leftover_model_copies"]
 
 _HOOKS = Path(__file__).with_name("_uvicorn_hooks")
 _SERVE = Path(__file__).with_name("_serve.py")  # the model server, run by path
@@ -36,17 +44,8 @@ _JSON = {"Content-Type": "application/json"}
 SERVERS = ("ctcd", "mlflow")
 
 
-class ModelSwapError(ServiceError):
-    """A model the server refused to serve (cannot load, probe failed); the old one serves."""
-
-    def __init__(self, message: str, *, service: str | None = None, uri: str | None = None,
-                 version: str | None = None, reason: str | None = None):
-        super().__init__(message, service=service)
-        self.uri, self.version, self.reason = uri, version, reason or message
-
-
 @register_kind("mlflow_deployment")
-class MLFlowDeploymentService(LocalDaemonService):
+class MLFlowDeploymentService(ModelVersions, LocalDaemonService):
     """Serve an MLflow model over HTTP from one long-lived server on one port.
 
     The default server (`server="ctcd"`) is MLflow's own scoring app (`/ping`, `/health`,
@@ -129,7 +128,7 @@ class MLFlowDeploymentService(LocalDaemonService):
             "model_uri", "workers", "host", "request_timeout", "tracking_uri", "nodelay",
             "access_log", "poll_interval", "load_timeout")}
         config.update(port=port, service=self._name, home=str(self.home),
-                      initial_uri=self._runtime.get("serving_uri") or self.config["model_uri"],
+                      initial_uri=self._runtime.get("boot_uri"),
                       probe=self._runtime.pop("boot_probe", None),
                       boot_why=self._runtime.pop("boot_why", None) or "started")
         fd = os.open(folder / "server.json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -156,6 +155,7 @@ class MLFlowDeploymentService(LocalDaemonService):
         """The ctcd server is forked by the warm process when there is one (~0.2 s to healthy
         instead of ~2.5 s: warm_start.py); otherwise started as a new interpreter."""
         if not self._stock:
+            remove_leftover_copies(self.folder)  # of a server that was killed
             sp = warm_start.launch(self.folder, log_path=self.log_path, env=env,
                                    log_max_bytes=log_max_bytes)
             self._runtime["warm"] = sp is not None
@@ -183,21 +183,40 @@ class MLFlowDeploymentService(LocalDaemonService):
     # -- the control routes -------------------------------------------------------------------
     def _control(self, method: str, path: str, body: Any = None,
                  timeout: float = 5.0) -> tuple[int, dict[str, Any]]:
+        """One control request; any failure of the channel is a `ModelServerError` naming the
+        service, the server's exit code (when it died) and its log tail."""
         port = self._port()
         if not port or self._stock:
             raise ServiceError(f"service {self._name!r} has no ctcd model server running",
                                service=self._name)
-        token = (self.folder / "control.token").read_text().strip()
         conn = http.client.HTTPConnection("127.0.0.1" if self.host in ("0.0.0.0", "")
                                           else self.host, port, timeout=timeout)
         try:
+            token = (self.folder / "control.token").read_text().strip()
             data = None if body is None else json.dumps(body)
             conn.request(method, path, body=data,
                          headers={"X-Ctcd-Token": token, **_JSON})
             response = conn.getresponse()
             return response.status, json.loads(response.read() or b"{}")
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            raise self._control_failed(f"{method} {path}", exc) from exc
         finally:
             conn.close()
+
+    def _control_failed(self, doing: str, exc: Exception) -> ModelServerError:
+        sp = self._process
+        alive = sp is not None and process.liveness(sp.main, sp.sid) == Liveness.ALIVE
+        if sp is not None and not alive:  # its log writer notes the exit code as it goes
+            self._wait_group_exit(sp, self._monotonic() + 2.0)
+        code = None if alive else process.exit_code_in_log(self.log_path)
+        what = ("did not answer" if alive else "exited" + (f" with code {code}"
+                                                           if code is not None else ""))
+        tail = self.logs(tail=30)
+        last = next((line for line in reversed(tail.splitlines()) if line.strip()), "")
+        return ModelServerError(
+            f"service {self._name!r}: the model server {what} during {doing} "
+            f"({type(exc).__name__}: {exc}); last log line: {last[:300] or '-'}",
+            service=self._name, log_tail=tail, returncode=code)
 
     def server_status(self) -> dict[str, Any] | None:
         """What the server says it serves (uri, version, workers, last error); None when it
@@ -220,8 +239,12 @@ class MLFlowDeploymentService(LocalDaemonService):
 
     @property
     def serving_uri(self) -> str | None:
+        """The exact URI served: asked from the server, else what it last served (its own
+        record in the service folder), which a start serves again."""
         status = self.server_status()
-        return status["serving"]["uri"] if status else None
+        if status is not None:
+            return status["serving"]["uri"]
+        return served_before(read_target(self.folder), self.config["model_uri"])
 
     @property
     def last_error(self) -> str | None:
@@ -232,12 +255,6 @@ class MLFlowDeploymentService(LocalDaemonService):
             return recorded
         status = self.server_status()
         return status.get("last_error") if status is not None else recorded
-
-    def history(self) -> list[dict[str, Any]]:
-        """Every version served, oldest first, with served_from / served_until and why."""
-        from .serving_history import history
-
-        return history(self.home, self._name)
 
     # -- replacing the model ------------------------------------------------------------------
     def swap_model(self, model_uri: str, *, probe: Any = None, timeout: float | None = None,
@@ -262,11 +279,15 @@ class MLFlowDeploymentService(LocalDaemonService):
                     self.stop()
             if self.check() is not ServiceState.ACTIVE:
                 self._terminate(timeout=self.stop_timeout, force=True)
-                self._runtime.update(serving_uri=str(model_uri), boot_why=why, boot_probe=
+                self._runtime.update(boot_uri=str(model_uri), boot_why=why, boot_probe=
                                      None if body is None else body.decode())
                 self._save()
                 report(f"starting the server on {model_uri}")
-                self.start(timeout=timeout, progress=report)
+                try:
+                    self.start(timeout=timeout, progress=report)
+                finally:  # once started, the server's own state says what it serves
+                    self._runtime.pop("boot_uri", None)
+                    self._save()
                 return self
             report(f"loading {model_uri}")
             status, answer = self._control("POST", "/ctcd/load", {
@@ -279,8 +300,9 @@ class MLFlowDeploymentService(LocalDaemonService):
                                      "keeps serving", service=self._name,
                                      uri=answer.get("uri"), version=answer.get("version"),
                                      reason=error.split(" was not served: ", 1)[-1])
-            self._runtime["serving_uri"] = answer["uri"]
-            self._save()
+            if answer.get("unchanged"):
+                report(f"already serving v{answer['version'] or '-'} ({answer['uri']})")
+                return self
             self.__dict__.pop("_columns_cache", None)
             stragglers = [w for w in answer.get("workers", [])
                           if int(w.get("generation", 0)) < int(answer["generation"])]
@@ -289,33 +311,35 @@ class MLFlowDeploymentService(LocalDaemonService):
                    f"{self._endpoint()}{suffix}")
             return self
 
-    def rollback(self, to: str | int | None = None, *,
-                 progress: bool | Callable[[str], None] | None = False,
-                 ) -> MLFlowDeploymentService:
-        """Serve the previously served version again (or version `to`); a followed alias moves
-        back too, so the registry and the server agree."""
-        current = self.model_version
-        if to is None:
-            earlier = [h for h in self.history() if h.get("version")
-                       and h["version"] != current]
-            if not earlier:
-                raise ServiceError(f"service {self._name!r} has served no earlier version to "
-                                   "roll back to; name one with to=VERSION", service=self._name)
-            to = earlier[-1]["version"]
-        parsed = parse_models_uri(self.serving_uri or self.config["model_uri"])
-        if parsed is None:
-            raise ServiceError(f"service {self._name!r} does not serve a registered model "
-                               f"({self.config['model_uri']}); nothing to roll back",
-                               service=self._name)
-        name, _, _ = parsed
-        self.swap_model(f"models:/{name}/{to}", progress=progress, why="rolled back")
-        alias = parse_models_uri(self.config["model_uri"])
-        if alias is not None and alias[2] is not None:
-            from mlflow.tracking import MlflowClient
-
-            MlflowClient(tracking_uri=self.config["tracking_uri"]).set_registered_model_alias(
-                alias[0], alias[2], str(to))
+    # -- lifecycle: settle first, never trade a serving server for one that cannot start ----
+    def start(self, timeout: float | None = None, *,
+              progress: bool | Callable[[str], None] | None = None) -> MLFlowDeploymentService:
+        self.recover()
+        super().start(timeout, progress=progress)
         return self
+
+    def restart(self, timeout: float | None = None) -> MLFlowDeploymentService:
+        """Stop and start again, serving what was served; refused (the server keeps serving)
+        when what a new start would serve cannot be loaded."""
+        self.recover()
+        if not self._stock and self.check() is ServiceState.ACTIVE:
+            wait = float(self.config.get("load_timeout") or 120.0)
+            try:
+                status, answer = self._control("POST", "/ctcd/check", {}, timeout=wait + 30)
+            except ServiceError:
+                status, answer = 0, {}  # not answering: a restart is what it needs
+            if status == 422:
+                current = self.model_version
+                raise ServiceError(
+                    f"service {self._name!r} was not restarted and keeps serving "
+                    f"v{current or '-'}: a new start could not serve ({answer.get('error')})",
+                    service=self._name)
+        super().restart(timeout)
+        return self
+
+    def delete(self, *, stop: bool = True) -> None:
+        super().delete(stop=stop)
+        transaction.unpin(self.home, self._name)  # a later service of this name starts free
 
     # -- predictions --------------------------------------------------------------------------
     def predict(self, data: Any, *, timeout: float | None = None) -> Any:
@@ -413,7 +437,7 @@ class MLFlowDeploymentService(LocalDaemonService):
         info.update(server=self.config.get("server", "ctcd"),
                     serving=status["serving"] if status else None,
                     workers_serving=status["workers"] if status else None,
-                    kept_port=self._runtime.get("kept_port"))
+                    kept_port=self._runtime.get("kept_port"), pinned=self.pinned)
         return info
 
 
@@ -425,6 +449,14 @@ def _server_message(response: Any) -> str:
     if isinstance(answer, dict) and "message" in answer:
         return str(answer["message"])
     return json.dumps(answer)[:2000]
+
+
+def remove_leftover_model_copies(home: str | Path | None = None) -> list[Path]:
+    """Remove the downloaded model copies that no live server holds (loads that timed out,
+    servers that were killed), in every service folder of `home`; what was removed."""
+    root = state_home(home) / "services"
+    return [path for folder in sorted(root.glob("*")) if folder.is_dir()
+            for path in remove_leftover_copies(folder)]
 
 
 def wait_version(svc: MLFlowDeploymentService, version: str, timeout: float) -> bool:

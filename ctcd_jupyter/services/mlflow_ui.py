@@ -9,12 +9,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..errors import ServiceNotFoundError
+from ..errors import CtcdError, ServiceNotFoundError
 from ..state import ensure_dir, mlflow_tracking_uri, state_home
 from .daemon import LocalDaemonService
 from .registry import get_service
 
-__all__ = ["NAME", "mlflow_ui", "ui_command"]
+__all__ = ["NAME", "mlflow_ui", "running_ui_url", "ui_command"]
 
 NAME = "mlflow-ui"
 
@@ -28,6 +28,16 @@ def ui_command(home: Path) -> list[str]:
     return [*cli, "ui", "--backend-store-uri", mlflow_tracking_uri(home),
             "--default-artifact-root", artifacts, "--host", "{host}", "--port", "{port}",
             "--workers", "1"]
+
+
+def running_ui_url(home: str | os.PathLike | None = None) -> str | None:
+    """The address of the state folder's MLflow UI when its service is running, else None
+    (the one lookup behind the panels' run links and the REST `/info`)."""
+    with contextlib.suppress(CtcdError):
+        svc = get_service(NAME, state_home(home))
+        if svc.is_running:
+            return svc.base_url
+    return None
 
 
 def mlflow_ui(home: str | os.PathLike | None = None, *, timeout: float = 120.0,

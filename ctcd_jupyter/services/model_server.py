@@ -88,6 +88,9 @@ class ModelServer:
                 self.coordinator.deploy, uri, str(body.get("why") or "deployed"),
                 probe=body.get("probe"), timeout=body.get("timeout"))
             await _json(send, 200 if result["ok"] else 422, result)
+        elif path == "/ctcd/check" and method == "POST":  # could a restart serve?
+            result = await asyncio.to_thread(self.coordinator.preflight)
+            await _json(send, 200 if result["ok"] else 422, result)
         else:
             await _json(send, 404, {"error": f"no control route {method} {path}"})
 

@@ -6,14 +6,18 @@ worker must serve (uri, version, generation). A change is made by one coordinato
 app, and only then writes the new generation and switches its own slot; every worker checks the
 file every 0.1 s, loads that model beside the old one and switches, and reports in
 `workers/<pid>.json`. A candidate that fails is never written, so no worker serves it. One
-worker at a time (`leader.lock`) polls the registry alias.
+worker at a time (`leader.lock`) polls the registry alias and settles deployments whose caller
+died (transaction.py). `target.json` is the server's own record of what it serves: a restart
+serves it again (unless an alias says otherwise), and recoverers read it.
+
+Downloaded copies live in `models/<pid>-*/`, each removed when its model is replaced; copies of
+processes that are gone (a killed server) are removed by `remove_leftover_copies`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import queue
 import shutil
@@ -24,9 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .failpoints import failpoint
 from .mlflow_registry import RegistryReader
 from .model_probe import CandidateError, one_line
 from .model_probe import probe as probe_model
+from .model_uri import parse_models_uri
+from .slot_files import flock, read_json, served_before, write_json
 
 __all__ = ["CandidateError", "Coordinator", "Served", "parse_models_uri"]
 
@@ -51,45 +58,6 @@ class Served:
     why: str = "started"
 
 
-def parse_models_uri(uri: str) -> tuple[str, str | None, str | None] | None:
-    """(name, version, alias) of `models:/NAME/VERSION` or `models:/NAME@ALIAS`, else None."""
-    if not uri.startswith("models:/"):
-        return None
-    rest = uri[len("models:/"):].strip("/")
-    if "@" in rest:
-        name, alias = rest.rsplit("@", 1)
-        return name, None, alias
-    name, _, version = rest.rpartition("/")
-    if name and version.isdigit():
-        return name, version, None
-    return None  # models:/m-<id> (a logged model) has no registry version
-
-
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(json.dumps(data, default=str))
-    os.replace(tmp, path)  # readers see the old or the new file, never half of one
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-@contextlib.contextmanager
-def _flock(path: Path):
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
 class Coordinator:
     """This worker's slot (`current`), and the coordination with the other workers."""
 
@@ -102,6 +70,7 @@ class Coordinator:
         self.alias_seen: Any = None
         self.registry = RegistryReader(config.get("tracking_uri"))
         self._leader_fd: int | None = None
+        self._leader_lock = threading.Lock()
         self._stop = threading.Event()
         self._worker_error: str | None = None
         self._failed_generation = -1
@@ -139,18 +108,27 @@ class Coordinator:
         """Load `uri` into a new MLflow scoring app, within `timeout` seconds."""
         timeout = float(timeout or self.config.get("load_timeout") or 120.0)
         box: dict[str, Any] = {}
+        lock = threading.Lock()
 
         def work() -> None:
             try:
-                box["served"] = self._load(uri)
+                served = self._load(uri)
             except BaseException as exc:
                 box["error"] = exc
+                return
+            with lock:
+                if box.get("abandoned"):  # timed out: nobody will serve or remove this copy
+                    shutil.rmtree(served.local or "", ignore_errors=True)
+                else:
+                    box["served"] = served
 
         thread = threading.Thread(target=work, name="ctcd-load", daemon=True)
         thread.start()
         thread.join(timeout)
-        if thread.is_alive():
-            raise CandidateError(f"loading {uri} took longer than {timeout:g} s")
+        with lock:
+            if "served" not in box and "error" not in box:
+                box["abandoned"] = True
+                raise CandidateError(f"loading {uri} took longer than {timeout:g} s")
         if "error" in box:
             raise CandidateError(f"cannot load {uri}: {one_line(box['error'])}")
         return box["served"]
@@ -219,12 +197,12 @@ class Coordinator:
                       flush=True)
 
     def _target(self) -> dict[str, Any] | None:
-        return _read_json(self.folder / "target.json")
+        return read_json(self.folder / "target.json")
 
     def boot(self) -> None:
         """Serve what this server run must serve: the first worker decides (the alias now, else
         the last target, else the configured URI) and probes; the others follow it."""
-        with _flock(self.folder / "coord.lock"):
+        with flock(self.folder / "coord.lock"):
             target = self._target()
             if target is not None and target.get("boot") == self.boot_id:
                 self._switch(self.load(target["uri"]), int(target["generation"]),
@@ -232,17 +210,7 @@ class Coordinator:
                 if self.follow:
                     self.alias_seen = self.current.version
                 return
-            uri = self.config.get("initial_uri") or self.config["model_uri"]
-            if self.follow:
-                try:
-                    uri, self.alias_seen = self.resolve(self.config["model_uri"])
-                except Exception as exc:
-                    if parse_models_uri(uri) and parse_models_uri(uri)[2] is not None:
-                        if target is None:
-                            raise CandidateError(
-                                f"cannot resolve {self.config['model_uri']}: "
-                                f"{one_line(exc)}") from exc
-                        uri = target["uri"]
+            uri, self.alias_seen = self._choose(target, self.config.get("initial_uri"))
             try:
                 served = self.load(uri)
                 probe_model(served.app, self.config.get("probe") or served.example)
@@ -252,13 +220,44 @@ class Coordinator:
                 raise
             generation = int((target or {}).get("generation", 0)) + 1
             why = self.config.get("boot_why") or "started"
-            _write_json(self.folder / "target.json", {
-                "generation": generation, "uri": served.uri, "version": served.version,
-                "why": why, "boot": self.boot_id, "changed": time.time()})
+            self._write_target(served, generation, why)
             self._switch(served, generation, why)
             self._set_status(last_error=None)
             if (target or {}).get("uri") != served.uri:  # a restart of the same is no change
                 self._record(served, why)
+
+    def _choose(self, target: dict[str, Any] | None,
+                initial: str | None) -> tuple[str, str | None]:
+        """What a new server run serves, and the alias version seen: the followed alias now;
+        else the URI it was started for, else what the last run served, else the config's."""
+        uri = initial or served_before(target, self.config["model_uri"]) \
+            or self.config["model_uri"]
+        if not self.follow:
+            return uri, None
+        try:
+            return self.resolve(self.config["model_uri"])
+        except Exception as exc:
+            parsed = parse_models_uri(uri)
+            if parsed is not None and parsed[2] is not None:  # nothing else to serve
+                raise CandidateError(f"cannot resolve {self.config['model_uri']}: "
+                                     f"{one_line(exc)}") from exc
+            return uri, None
+
+    def _write_target(self, served: Served, generation: int, why: str) -> None:
+        write_json(self.folder / "target.json", {
+            "generation": generation, "uri": served.uri, "version": served.version,
+            "why": why, "boot": self.boot_id, "changed": time.time(),
+            "model_uri": self.config["model_uri"]})
+
+    def preflight(self, timeout: float | None = None) -> dict[str, Any]:
+        """Whether a restart could serve: load what a new run would serve, then drop it."""
+        try:
+            uri, _ = self._choose(self._target(), None)
+            served = self.load(uri, timeout)
+        except Exception as exc:
+            return {"ok": False, "error": one_line(exc)}
+        shutil.rmtree(served.local or "", ignore_errors=True)
+        return {"ok": True, "uri": served.uri, "version": served.version}
 
     def resolve_quietly(self, uri: str) -> str:
         try:
@@ -269,8 +268,16 @@ class Coordinator:
     def deploy(self, uri: str, why: str, *, probe: str | None = None,
                timeout: float | None = None) -> dict[str, Any]:
         """Load + probe `uri` and make every worker serve it; on failure nothing changes."""
-        with _flock(self.folder / "coord.lock"):
+        with flock(self.folder / "coord.lock"):
+            exact = None
+            with contextlib.suppress(Exception):  # loading it says what is wrong
+                exact = self.resolve(uri)[0]
+            if exact is not None and exact == self.current.uri:
+                s = self.current  # already served: no load, no new generation, no record
+                return {"ok": True, "unchanged": True, "uri": s.uri, "version": s.version,
+                        "generation": s.generation, "workers": self.workers()}
             try:
+                failpoint("server.loading")
                 served = self.load(uri, timeout)
                 probe_model(served.app, probe or served.example)
             except CandidateError as exc:
@@ -282,9 +289,8 @@ class Coordinator:
                         "version": (parse_models_uri(exact) or (None, None))[1]}
             target = self._target() or {}
             generation = int(target.get("generation", 0)) + 1
-            _write_json(self.folder / "target.json", {
-                "generation": generation, "uri": served.uri, "version": served.version,
-                "why": why, "boot": self.boot_id, "changed": time.time()})
+            failpoint("server.before_switch")
+            self._write_target(served, generation, why)
             self._switch(served, generation, why)
             self._record(served, why)
             self._set_status(last_error=None)
@@ -315,14 +321,14 @@ class Coordinator:
     # -- status -------------------------------------------------------------------------------
     def _report(self) -> None:
         s = self.current
-        _write_json(self._worker_file, {
+        write_json(self._worker_file, {
             "pid": os.getpid(), "boot": self.boot_id, "generation": s.generation, "uri": s.uri,
             "version": s.version, "since": s.since, "error": self._worker_error})
 
     def workers(self) -> list[dict[str, Any]]:
         found = []
         for path in sorted((self.folder / "workers").glob("*.json")):
-            data = _read_json(path)
+            data = read_json(path)
             if not isinstance(data, dict) or data.get("boot") != self.boot_id:
                 continue
             try:
@@ -333,13 +339,13 @@ class Coordinator:
         return found
 
     def _set_status(self, **changes: Any) -> None:
-        status = _read_json(self.folder / "status.json") or {}
+        status = read_json(self.folder / "status.json") or {}
         status.update(changes, updated=time.time())
-        _write_json(self.folder / "status.json", status)
+        write_json(self.folder / "status.json", status)
 
     def status(self) -> dict[str, Any]:
         s = self.current
-        shared = _read_json(self.folder / "status.json") or {}
+        shared = read_json(self.folder / "status.json") or {}
         errors = [f"worker {w['pid']}: {w['error']}" for w in self.workers() if w.get("error")]
         return {"model_uri": self.config["model_uri"], "following": bool(self.follow),
                 "serving": {"uri": s.uri, "version": s.version, "generation": s.generation,
@@ -353,6 +359,7 @@ class Coordinator:
     # -- the background loop ------------------------------------------------------------------
     def follow_in_background(self) -> None:
         threading.Thread(target=self._loop, name="ctcd-follow", daemon=True).start()
+        threading.Thread(target=self._recover_loop, name="ctcd-recover", daemon=True).start()
         threading.Thread(target=self._check_requirements, name="ctcd-requirements",
                          daemon=True).start()
 
@@ -392,16 +399,32 @@ class Coordinator:
         self._switch(served, int(target["generation"]), target.get("why", "followed"))
 
     def _lead(self) -> bool:
-        if self._leader_fd is not None:
+        with self._leader_lock:
+            if self._leader_fd is not None:
+                return True
+            fd = os.open(self.folder / "leader.lock", os.O_CREAT | os.O_RDWR, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                return False
+            self._leader_fd = fd  # held until this worker exits
             return True
-        fd = os.open(self.folder / "leader.lock", os.O_CREAT | os.O_RDWR, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            return False
-        self._leader_fd = fd  # held until this worker exits
-        return True
+
+    def _recover_loop(self) -> None:
+        """The leader settles a deployment whose caller died (its own thread: a locked state
+        store must not hold up following the alias)."""
+        poll = float(self.config.get("poll_interval") or 1.0)
+        while not self._stop.wait(poll):
+            if not self._lead():
+                continue
+            try:
+                # by its full name, like _record: the server runs without the package
+                from ctcd_jupyter.services.transaction import recover
+
+                recover(self.config.get("home"), self.config["service"])
+            except Exception as exc:  # retried next time
+                print(f"[ctcd] settling an interrupted deployment: {one_line(exc)}", flush=True)
 
     def _poll_alias(self) -> None:
         assert self.follow is not None
@@ -414,12 +437,24 @@ class Coordinator:
                                         f"{self.current.uri}", alias_error=True)
             self.alias_seen = _DELETED
             return
-        shared = _read_json(self.folder / "status.json") or {}
+        shared = read_json(self.folder / "status.json") or {}
         if shared.get("alias_error"):
             self._set_status(last_error=None, alias_error=False)
         if version == self.alias_seen:
             return
+        if version != self.current.version and self._deploying():
+            return  # its caller moves the alias after the switch: look again once it is done
         self.alias_seen = version
         if version == self.current.version:
             return
         self.deploy(f"models:/{name}/{version}", "followed the alias")
+
+    def _deploying(self) -> bool:
+        """Whether a deployment of this service is open (transaction.py); asked only before
+        following a moved alias, so it costs nothing while the alias stays."""
+        try:
+            from ctcd_jupyter.services.transaction import is_pending  # by full name: _record
+
+            return is_pending(self.config.get("home"), self.config["service"])
+        except Exception:  # no store to ask: follow, as before
+            return False

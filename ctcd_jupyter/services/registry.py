@@ -7,10 +7,12 @@ up as an `UnknownService` instead of hiding the others.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
-from ..errors import ServiceError, ServiceNotFoundError, ServiceSpecError, did_you_mean
+from ..errors import ServiceError, ServiceNotFoundError, ServiceSpecError, unknown_name
+from . import transaction
 from .base import BaseService, ServiceState
 from .kinds import kind_class, kind_name
 from .records import Record, ServiceRecords, validate_name
@@ -85,10 +87,22 @@ def _build(record: Record, home: str | Path | None) -> BaseService:
         return UnknownService(record, home=home)
 
 
+def _settled(found: list[BaseService], records: ServiceRecords) -> list[BaseService]:
+    """Whoever looks at a service settles a deployment of it whose caller died first, so what
+    is shown agrees with what is served (transaction.py)."""
+    open_intents = transaction.pending_services(records.store)
+    for svc in found:
+        recover = getattr(svc, "recover", None)
+        if svc.name in open_intents and recover is not None:
+            with contextlib.suppress(Exception):  # a listing must not fail on it: next time
+                recover()
+    return found
+
+
 def services(home: str | Path | None = None) -> list[BaseService]:
     """Every service in the registry (from this process or any other), by name."""
     records = ServiceRecords(home)
-    return [_build(r, home) for r in records.all()]
+    return _settled([_build(r, home) for r in records.all()], records)
 
 
 def get_service(name: str, home: str | Path | None = None) -> BaseService:
@@ -97,10 +111,8 @@ def get_service(name: str, home: str | Path | None = None) -> BaseService:
     record = records.get(name)
     if record is None:
         known = [r.name for r in records.all()]
-        raise ServiceNotFoundError(
-            f"no service named {name!r}{did_you_mean(name, known)}; known services: "
-            + (", ".join(known) or "none"), service=name)
-    return _build(record, home)
+        raise ServiceNotFoundError(unknown_name("service", name, known), service=name)
+    return _settled([_build(record, home)], records)[0]
 
 
 def service_to_spec(svc: BaseService) -> dict[str, Any]:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import enum
+from ..enums import StrEnum
 
 __all__ = ["ServiceState"]
 
 
-class ServiceState(str, enum.Enum):
+class ServiceState(StrEnum):
     """The state of a service, as wanted by the user or as observed.
 
     INACTIVE          not running, and nobody asked it to run (or it was stopped)
@@ -22,6 +22,3 @@ class ServiceState(str, enum.Enum):
     ACTIVE = "ACTIVE"
     PENDING_SHUTDOWN = "PENDING_SHUTDOWN"
     ERROR = "ERROR"
-
-    def __str__(self) -> str:
-        return self.value

@@ -62,6 +62,19 @@ CREATE TABLE IF NOT EXISTS deployments (
     data TEXT NOT NULL,
     created REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS deploy_intents (
+    service TEXT PRIMARY KEY,
+    id TEXT NOT NULL,
+    data TEXT NOT NULL,
+    claimed TEXT,
+    claimed_at REAL,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pins (
+    service TEXT PRIMARY KEY,
+    data TEXT NOT NULL,
+    created REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS serving_history (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     service TEXT NOT NULL,

@@ -30,7 +30,8 @@ def run_json(run: Any, *, detail: bool = False,
              deployments: Iterable[Any] = ()) -> dict[str, Any]:
     """One JSON shape for a run, used by `ctcd runs --json` and `GET /ctcd/api/runs`. Every
     shape has the steps' status; `detail` adds their times, notes, errors and logs, the run's
-    log, and the deployment decisions it made (`deployments`: DeploymentRecords, given by the
+    log, what it read from the notebook (`namespace`: name -> kind, repr, hash), and the
+    deployment decisions it made (`deployments`: DeploymentRecords, given by the
     caller that can read them)."""
     data: dict[str, Any] = {
         "id": run.id, "pipeline": run.pipeline, "trigger": run.trigger,
@@ -48,6 +49,8 @@ def run_json(run: Any, *, detail: bool = False,
     }
     if detail:
         data["log"] = run.log
+        data["namespace"] = {name: dict(entry) for name, entry in
+                             (getattr(run, "namespace", None) or {}).items()}
         for step, out in zip(run.steps, data["steps"], strict=True):
             out.update(started=step.started, finished=step.finished, notes=list(step.notes),
                        metrics=dict(step.metrics), error=step.error, log=step.log)

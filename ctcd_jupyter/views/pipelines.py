@@ -31,6 +31,9 @@ def pipeline_text(pipeline: Any, namespace: Mapping[str, Any]) -> str:
         lines.append(f"  {index}. {step.name}" + ("" if step.cache else "  [no cache]"))
         lines.append(f"       reads:  {', '.join(reads) or '-'}")
         lines.append(f"       writes: {', '.join(step.outputs) or '-'}")
+        if step.metrics_read or step.metrics_written:
+            lines.append(f"       metrics: logs {', '.join(step.metrics_written) or '-'}; "
+                         f"needs {', '.join(step.metrics_read) or '-'}")
     if graph.edges:
         lines.append("edges:")
         lines += [f"  {p} -> {c}  ({n})" for p, c, n in graph.edges]

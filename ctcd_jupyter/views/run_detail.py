@@ -42,8 +42,9 @@ def _pairs(items: dict[str, Any]) -> str:
 
 
 def run_detail_html(run: Any, *, mlflow_url: str | None = None) -> str:
-    """Steps (status, duration, cached), parameters, metrics, the deployment decision, the
-    full error, each step's log, and a link to the run in MLflow."""
+    """Steps (status, duration, cached), parameters, the values read from the notebook,
+    metrics, the deployment decision, the full error, each step's log, and a link to the run
+    in MLflow."""
     head = (f"<b>run {escape(run.id)}</b> · {escape(run.pipeline)} · "
             f"<span style='color:{colour(run.status)};font-weight:600'>"
             f"{escape(_value(run.status))}</span> · {escape(run.trigger)} · "
@@ -76,6 +77,12 @@ def run_detail_html(run: Any, *, mlflow_url: str | None = None) -> str:
                      f"{''.join(rows)}</table>")
     if run.params:
         parts.append(_section("parameters", _pairs(run.params)))
+    read = getattr(run, "namespace", None)
+    if read:
+        parts.append(_section("read from the notebook", ", ".join(
+            f"<code>{escape(name)}</code>={escape(str(entry.get('repr')))}"
+            f"<span style='color:{_MUTED}' title='content hash'> #{escape(str(entry.get('hash')))}"
+            "</span>" for name, entry in read.items())))
     if run.metrics:
         parts.append(_section("metrics", _pairs(run.metrics)))
     decision = getattr(run, "deployment", None)

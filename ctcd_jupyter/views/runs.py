@@ -83,6 +83,10 @@ def run_text(run: Any) -> str:
     """A run in full: summary, steps with status, duration and notes, error, log."""
     lines = [run.summary(), f"started {when(run.started_at)}  trigger {run.trigger}"
              + (f"  params {run.params}" if run.params else "")]
+    read = getattr(run, "namespace", None) or {}
+    if read:
+        lines.append("read from the notebook: " + ", ".join(
+            f"{name}={entry.get('repr')} #{entry.get('hash')}" for name, entry in read.items()))
     for step in run.steps:
         took = "" if step.duration is None else f"  {duration(step.duration, compact=True)}"
         lines.append(f"  {step.name:<20} {_value(step.status):<9}{took}")

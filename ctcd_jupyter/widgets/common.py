@@ -13,6 +13,7 @@ from typing import Any
 import ipywidgets as widgets
 import traitlets
 
+from ..errors import front_end
 from ..views.format import TONE_COLOURS, colour
 
 __all__ = ["Panel", "RowTable", "badge", "breakable", "button", "close_all", "heading",
@@ -195,7 +196,8 @@ class Panel(widgets.VBox):
     def _safe(self, callback: Callable[..., Any]) -> Callable[..., None]:
         def handler(*args: Any) -> None:
             try:
-                callback(*args)
+                with front_end("python"):  # a widget's errors advise in Python syntax
+                    callback(*args)
             except Exception as exc:  # one failing control must not break the others
                 self.message = f"error: {exc}"
         return handler
@@ -206,7 +208,8 @@ class Panel(widgets.VBox):
 
         def work() -> None:
             try:
-                done = action()
+                with front_end("python"):
+                    done = action()
                 self.message = done or f"{label}: done"
             except Exception as exc:
                 self.message = f"error: {label}: {exc}"

@@ -4,7 +4,6 @@ other processes' runs through a cheap poll of the store while it is open."""
 
 from __future__ import annotations
 
-import contextlib
 import time
 import weakref
 from html import escape
@@ -18,6 +17,7 @@ from ..engine.observers import RunObserver
 from ..engine.run import Run, RunState
 from ..engine.run_store import metric_series, pipeline_names
 from ..engine.tracking import experiments_of
+from ..services.mlflow_ui import running_ui_url
 from ..views.format import TONE_COLOURS, ago, duration, when
 from ..views.run_detail import mlflow_run_url, run_detail_html
 from ..views.runs import run_note
@@ -29,7 +29,6 @@ __all__ = ["RunsView"]
 
 ALL = "(all pipelines)"
 TREND_RUNS = 1000  # the trend's reach: the newest runs of a pipeline that logged metrics
-MLFLOW_UI = "mlflow-ui"  # the service `%mlflow ui` / `ctcd mlflow-ui` start
 
 
 class _Follow(RunObserver):
@@ -47,15 +46,6 @@ class _Follow(RunObserver):
     run_start = run_end = _refresh  # type: ignore[assignment]
 
 
-def mlflow_ui_url(home: Any) -> str | None:
-    """The base URL of the workspace's MLflow UI service, when one is running."""
-    from ..services import get_service
-
-    with contextlib.suppress(Exception):
-        svc = get_service(MLFLOW_UI, home)
-        if svc.is_running:
-            return getattr(svc, "base_url", None)
-    return None
 
 
 class RunsView(Panel):
@@ -170,7 +160,7 @@ class RunsView(Panel):
     def _mlflow_links(self, runs: list[Run]) -> dict[str, str]:
         """{run id: its page in the MLflow UI}, when the workspace's UI is running."""
         tracked = [r for r in runs if r.mlflow_run_id]
-        ui = mlflow_ui_url(self.workspace.home) if tracked else None
+        ui = running_ui_url(self.workspace.home) if tracked else None
         if not ui:
             return {}
         experiments = experiments_of(self.workspace.home, [r.mlflow_run_id for r in tracked])

@@ -106,9 +106,9 @@ def test_parameter_that_is_also_a_notebook_variable(workspace):
 
 def test_unknown_parameter_and_undefined_steps(workspace):
     pipeline = _pipeline(workspace, "m = C * 2")
-    assert "no step reads parameter(s) D" in str(_error(pipeline, params={"D": 1}))
+    assert "no parameter named 'D'; known: C" in str(_error(pipeline, params={"D": 1}))
     del workspace.steps["s0"]
-    assert "unknown step(s) 's0'" in str(_error(pipeline))
+    assert "no step named 's0'" in str(_error(pipeline))
 
 
 def test_overwrites_only_files_ctcd_wrote(workspace, tmp_path):

@@ -113,7 +113,8 @@ def test_load_ext_stays_light_and_mlflow_client_sees_the_store(tmp_path):
 def test_prediction_and_deployment_errors_are_one_line(shell):
     long = "service 'iris' answered 400: Model is missing inputs ['x0'].\n" + "config " * 200
     assert PredictionError(long)._render_traceback_() == [
-        "PredictionError: service 'iris' answered 400: Model is missing inputs ['x0']."]
+        "PredictionError: service 'iris' answered 400: Model is missing inputs ['x0']. "
+        "[+1 lines: print(sys.last_value)]"]
     [line] = DeploymentError("model 'iris' v3 passed but could not be served: " + "x" * 900,
                              model_name="iris")._render_traceback_()
     assert line.startswith("DeploymentError: model 'iris' v3") and len(line) < 450

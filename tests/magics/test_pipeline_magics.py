@@ -83,10 +83,10 @@ def test_run_isolated_from_user_globals(shell):
 
 def test_user_mistakes_are_usage_errors(shell):
     cell(shell, "a --no-run", "x = y_value")
-    with pytest.raises(UsageError, match=r"unknown step.*'b'"):
+    with pytest.raises(UsageError, match=r"no step named 'b'.*a %%step NAME cell"):
         shell.run_line_magic("pipeline", "p a b")
     shell.run_line_magic("pipeline", "p a")
-    with pytest.raises(UsageError, match="no step reads parameter 'z'"):
+    with pytest.raises(UsageError, match="no parameter named 'z'"):
         shell.run_line_magic("pipeline", "run p --param y_value=1 z=2")
     with pytest.raises(UsageError, match="y_value \\(read by a\\)"):
         shell.run_line_magic("pipeline", "run p")
@@ -134,3 +134,20 @@ def test_failing_step_cell_fails_the_cell_but_registers_the_step(shell, workspac
     assert isinstance(error, ctcd.CtcdError) and "step 'broken' is registered" in str(error)
     assert isinstance(error.error, NameError)
     assert workspace.get_step("broken").inputs == ("undefined_name",)
+
+
+def test_pipeline_orders_a_step_after_the_metric_it_needs(shell):
+    shell.run_cell("import ctcd_jupyter as ctcd")
+    cell(shell, "sample --no-run", "data = 3")
+    cell(shell, "train --no-run", "model = data + 1")
+    cell(shell, "evaluate --no-run", "ctcd.log_metric('accuracy', model / 5)")
+    cell(shell, "deploy --no-run", "ok = ctcd.threshold('accuracy', 0.5).evaluate("
+                                   "ctcd.current_run().metrics, None).passed")
+    shell.run_line_magic("pipeline", "p sample train deploy evaluate")
+    run = shell.run_line_magic("pipeline", "run p")
+    assert [s.name for s in run.steps] == ["sample", "train", "evaluate", "deploy"]
+    assert run.ok and run.outputs["ok"] is True
+    cell(shell, "evaluate --no-run", "ctcd.log_metric('accuracy', ok)")
+    with pytest.raises(UsageError, match="deploy needs 'accuracy', logged by evaluate, which "
+                                         "runs after it"):
+        shell.run_line_magic("pipeline", "q sample train deploy evaluate")

@@ -97,3 +97,14 @@ def test_remove_and_unknown_names(ct, capsys):
         ct.run_line_magic("schedule", "remove ct")
     ct.run_line_magic("schedule", "")
     assert "no schedules" in capsys.readouterr().out
+
+
+def test_advice_about_a_stopped_schedule_speaks_the_callers_syntax(ct, workspace):
+    ct.run_line_magic("schedule", "ct --every 1h")
+    workspace.stop_scheduling()  # as after a kernel restart: stored, not running here
+    workspace._scheduling = None
+    with pytest.raises(UsageError, match=r"resume it first: %schedule resume ct$"):
+        ct.run_line_magic("schedule", "wait ct --timeout 1")
+    with pytest.raises(ctcd.ScheduleError,
+                       match=r"resume it first: ctcd.get_workspace\(\).scheduling.resume\('ct'\)$"):
+        workspace.scheduling.wait("ct", timeout=1)

@@ -115,7 +115,7 @@ def test_schedule_is_stored_and_resumable_in_a_new_kernel(workspace, scheduling,
 
 
 def test_unknown_schedule_names_are_clear(scheduling):
-    with pytest.raises(ctcd.ScheduleError, match="no such schedule"):
+    with pytest.raises(ctcd.ScheduleError, match="no schedule named"):
         scheduling.pause("nope")
     with pytest.raises(ctcd.ScheduleError, match="no schedule named 'nope'"):
         scheduling.remove("nope")

@@ -53,7 +53,7 @@ async def test_bad_requests_say_what_was_wrong(jp_fetch, home):
     ctcd.LocalDaemonService("idle", [sys.executable, "-c", "pass"])
     with pytest.raises(HTTPClientError) as info:
         await jp_fetch("ctcd", "api", "services", "idle", "explode", method="POST", body="")
-    assert info.value.code == 400 and "unknown action 'explode'" in \
+    assert info.value.code == 400 and "no action named 'explode'" in \
         info.value.response.body.decode()
     with pytest.raises(HTTPClientError) as info:
         await jp_fetch("ctcd", "api", "runs", params={"limit": "many"})

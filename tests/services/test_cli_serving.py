@@ -22,7 +22,7 @@ def test_serve_detach_reattach_rollback_and_deployments(home, mlflow_env, capsys
     assert main(["rollback", "cli"]) == 1  # nothing served before v1
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["ctcd: error: service 'cli' has served no earlier version to roll back to; "
-                   "name one with to=VERSION"]
+                   "name one with ctcd rollback cli --to VERSION"]
 
     assert main(["deployments", "cli"]) == 0
     out = capsys.readouterr().out

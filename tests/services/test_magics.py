@@ -43,5 +43,5 @@ def test_services_magic_usage_errors(home, ip):
         ip.run_line_magic("services", "start")
     with pytest.raises(UsageError, match="no service named 'nope'"):
         ip.run_line_magic("services", "stop nope")
-    with pytest.raises(UsageError, match="unknown action"):
+    with pytest.raises(UsageError, match="no action named"):
         ip.run_line_magic("services", "explode web")

@@ -66,7 +66,7 @@ def test_class_from_a_notebook_cell_is_refused(home):
 
 
 def test_unknown_kind_lists_valid_ones(home):
-    with pytest.raises(ServiceSpecError, match="valid kinds: local_daemon, mlflow_deployment"):
+    with pytest.raises(ServiceSpecError, match="known: local_daemon, mlflow_deployment"):
         service_from_spec({"kind": "mlflow_deploy", "name": "x", "uuid": "u", "config": {}})
 
 
@@ -74,5 +74,5 @@ def test_bad_names_and_missing_service(home):
     with pytest.raises(ServiceSpecError, match="invalid service name"):
         LocalDaemonService("../escape", ["true"])
     LocalDaemonService("present", ["true"])
-    with pytest.raises(ServiceNotFoundError, match="known services: present"):
+    with pytest.raises(ServiceNotFoundError, match="known: present"):
         get_service("absent")
