@@ -158,3 +158,22 @@ def test_a_pinned_service_says_so_in_every_view_and_unpins(iris_model):
     assert iris.pinned is None and panel.message.startswith("iris: unpinned")
     assert "pinned" not in text(row) and buttons(row)["unpin"].layout.display == "none"
     panel.close()
+
+
+def test_the_runs_views_relative_times_tick_without_a_store_change(workspace):
+    from ctcd_jupyter.engine.run import Run, RunState
+    from ctcd_jupyter.engine.run_store import save_run
+    from ctcd_jupyter.widgets import RunsView
+
+    now = time.time()
+    run = Run(id="r1", pipeline="p", status=RunState.SUCCEEDED, started_at=now - 9.5,
+              finished_at=now - 9.4)
+    save_run(workspace.store, run)
+    view = RunsView(poll=False)
+    assert "just now" in text(rows(view)["r1"])
+    token = workspace.store.change_token("runs", "deployments", "serving_history")
+    # nothing is written: the view refreshes because "just now" would now read "10s ago"
+    eventually(view.poll_once, 5)
+    assert "10s ago" in text(rows(view)["r1"]) or "11s ago" in text(rows(view)["r1"])
+    assert workspace.store.change_token("runs", "deployments", "serving_history") == token
+    view.close()
