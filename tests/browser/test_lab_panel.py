@@ -236,8 +236,16 @@ def theme(page) -> str:
 def show_panel(page) -> None:
     """The palette's "CT/CD: show panel" (it shows the panel; a click on its icon toggles)."""
     page.locator('li[data-id="ctcd-panel"]').wait_for(timeout=60_000)
-    run_palette(page, "CT/CD: show panel")
-    page.locator(PANEL).wait_for(state="visible", timeout=60_000)
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(3):  # the palette may open before the lab has settled: try again
+        run_palette(page, "CT/CD: show panel")
+        try:
+            page.locator(PANEL).wait_for(state="visible", timeout=10_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
     page.wait_for_function(f"Number(document.querySelector('{PANEL}').dataset.refreshes) >= 1",
                            timeout=30_000)
 
@@ -345,12 +353,12 @@ def notebook(cells: list[str]) -> dict:
 
 
 def run_palette(page, command: str) -> None:
-    """Run a command by its label from the palette (the first match is the active item)."""
+    """Run a command by its label from the palette (Enter runs the first match)."""
     menu(page, "View", "Activate Command Palette")
     palette = page.locator("#command-palette")
     palette.locator("input").fill(command)
-    palette.locator(".lm-CommandPalette-item.lm-mod-active").filter(
-        has_text=command).wait_for(timeout=10_000)
+    palette.locator(".lm-CommandPalette-item").filter(has_text=command).first.wait_for(
+        timeout=10_000)
     palette.locator("input").press("Enter")
 
 
