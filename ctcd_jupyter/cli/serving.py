@@ -5,11 +5,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
 import time
 from typing import Any
 
+from .. import redact
 from ..views.format import when
 from .group import Group
 
@@ -32,10 +35,24 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--poll", type=float, default=1.0,
                         help="seconds between checks of a followed alias (default 1)")
     parser.add_argument("--timeout", type=float, default=None, help="seconds to wait for health")
+    parser.add_argument("--max-request-size", type=_size, default=None, metavar="SIZE",
+                        help="refuse larger request bodies with 413: bytes, or 10MB, 64MiB "
+                             "(default 64MiB)")
     parser.add_argument("--detach", action="store_true",
                         help="start (or re-attach), print the endpoint and exit, leaving the "
                              "server running; by default stay in the foreground, print each "
-                             "change of the served version, and stop the server on Ctrl-C")
+                             "change of the served version, and stop the server (draining "
+                             "requests in flight) on Ctrl-C, SIGTERM or SIGHUP, or with this "
+                             "command if it is killed")
+
+
+def _size(text: str) -> int:
+    from ..services.request_limit import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _default_name(uri: str) -> str:
@@ -48,30 +65,85 @@ def _default_name(uri: str) -> str:
 def _serve(args: argparse.Namespace) -> int:
     from ..errors import ServiceNotFoundError
     from ..services import MLFlowDeploymentService, get_service
+    from ..services.model_uri import check_model_uri
 
+    check_model_uri(args.model_uri)  # before anything is looked up or launched
     name = args.name or _default_name(args.model_uri)
     try:
         existing = get_service(name, args.home)
     except ServiceNotFoundError:
         existing = None
-    if isinstance(existing, MLFlowDeploymentService) and existing.model_uri == args.model_uri:
+    if isinstance(existing, MLFlowDeploymentService) and existing.model_uri == args.model_uri \
+            and args.max_request_size in (None, existing.config.get("max_request_bytes")):
         svc = existing  # re-attach: whatever port and workers it was started with
     else:
+        limit = {} if args.max_request_size is None else {
+            "max_request_bytes": args.max_request_size}
         svc = MLFlowDeploymentService(name, args.model_uri, port=args.port, host=args.host,
                                       workers=args.workers, poll_interval=args.poll,
-                                      home=args.home)
-    svc.start(timeout=args.timeout, progress=True)
-    print(f"{svc.name}: serving v{svc.model_version or '-'} of {svc.model_uri} at "
-          f"{svc.endpoint}", flush=True)
+                                      home=args.home, **limit)
     if args.detach:
+        svc.start(timeout=args.timeout, progress=True)
+        _say(f"{svc.name}: serving v{svc.model_version or '-'} of {svc.model_uri} at "
+             f"{svc.endpoint}")
         return 0
+    return _foreground(svc, args.timeout)
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class _Stop(BaseException):
+    """A stop signal arrived (a BaseException, like KeyboardInterrupt: nothing may swallow it
+    on its way out of a start or the watch)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+
+
+def _on_signal(signum: int, frame: Any) -> None:
+    for sig in _STOP_SIGNALS:  # one stop at a time: a second signal must not cut the drain
+        signal.signal(sig, signal.SIG_IGN)
+    raise _Stop(signum)
+
+
+def _foreground(svc: Any, timeout: float | None) -> int:
+    """The server lives as long as this command: Ctrl-C, SIGTERM (systemd, docker stop) and
+    SIGHUP (the terminal closed) stop it after a bounded drain of the requests in flight, and
+    leave it INACTIVE; if this command is killed outright, its log runner stops it (the
+    lifeline, `LocalDaemonService.foreground`)."""
+    # a signal ignored by whoever started us stays ignored (`nohup ctcd serve ...`)
+    previous = {sig: signal.signal(sig, _on_signal) for sig in _STOP_SIGNALS
+                if signal.getsignal(sig) is not signal.SIG_IGN}
     try:
-        _watch(svc)
-    except KeyboardInterrupt:
-        print(f"{svc.name}: stopping", flush=True)
-        svc.stop()
-        return 0
-    return 1
+        with svc.foreground():
+            try:
+                svc.start(timeout=timeout, progress=True)
+                _say(f"{svc.name}: serving v{svc.model_version or '-'} of {svc.model_uri} at "
+                     f"{svc.endpoint}")
+                if not svc.bound:
+                    _say(f"{svc.name}: it was already running (started by another command);"
+                         " it stops with this one on a signal, not if this one is killed",
+                         err=True)
+                _watch(svc)
+                return 1
+            except (_Stop, KeyboardInterrupt) as stop:
+                for sig in _STOP_SIGNALS:
+                    signal.signal(sig, signal.SIG_IGN)
+                why = str(stop) if isinstance(stop, _Stop) else "SIGINT"
+                _say(f"{svc.name}: {why}: stopping (finishing requests in flight)")
+                svc.stop()
+                _say(f"{svc.name}: {svc.status.value}")
+                return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _say(line: str, *, err: bool = False) -> None:
+    """Print, and go on when the terminal is gone (SIGHUP: it was closed)."""
+    with contextlib.suppress(OSError, ValueError):
+        print(line, file=sys.stderr if err else sys.stdout, flush=True)
 
 
 def _watch(svc: Any) -> None:
@@ -85,16 +157,16 @@ def _watch(svc: Any) -> None:
         if status is None:
             state = svc.status
             if state is not ServiceState.ACTIVE:
-                print(f"{svc.name}: {state.value}: {svc.last_error or 'not answering'}",
-                      file=sys.stderr, flush=True)
+                _say(f"{svc.name}: {state.value}: "
+                     f"{redact.text(svc.last_error or 'not answering')}", err=True)
                 raise SystemExit(1)
             continue
         now = (status["serving"]["version"], status.get("last_error"))
         if now != last:
             if now[0] != last[0]:
-                print(f"{svc.name}: serving v{now[0]} ({status['serving']['why']})", flush=True)
+                _say(f"{svc.name}: serving v{now[0]} ({status['serving']['why']})")
             if now[1] and now[1] != last[1]:
-                print(f"{svc.name}: {now[1]}", file=sys.stderr, flush=True)
+                _say(f"{svc.name}: {redact.text(now[1])}", err=True)
             last = now
 
 

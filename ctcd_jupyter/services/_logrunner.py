@@ -2,9 +2,17 @@
 
 Started by `process.launch` in a new session, so it leads the service's process group. It starts
 the command with stdout/stderr on a pipe, writes the command's pid as one line to its own stdout,
-copies the pipe to the log (dropping, and later noting, what a full disk refuses), notes the
-command's exit code there, and exits once every writer has closed the pipe. It ignores TERM and
-INT so that the service's last words reach the log.
+copies the pipe to the log line by line with secrets masked (`ctcd_jupyter/redact.py`: URI
+passwords, and the values of the environment variables named in CTCD_LOG_MASK), dropping and
+later noting what a full disk refuses, notes the command's exit code there, and exits once every
+writer has closed the pipe. It ignores TERM and INT so that the service's last words reach the
+log.
+
+With CTCD_LIFELINE=PATH (a FIFO that a foreground `ctcd serve` holds open) the command lives
+only as long as whoever holds the FIFO: once its last writer is gone (the holder exited, even by
+kill -9), the command gets TERM (a graceful drain), then KILL after GRACE seconds. This process
+is the command's parent on every path (launched cold or forked by the warm process), so it is the
+one watcher whatever the process tree above it.
 Usage: python -S _logrunner.py LOG_PATH MAX_BYTES BACKUPS -- COMMAND [ARG ...]
    or: python -S _logrunner.py LOG_PATH MAX_BYTES BACKUPS --adopt PID FD
 The second form is exec'd by the warm process (warm_process.py) in a session it made, after
@@ -12,13 +20,43 @@ forking the command itself: PID is that command, already this process's child; F
 of its output pipe.
 """
 
+import contextlib
+import importlib.util
 import os
+import select
 import signal
 import subprocess
 import sys
 import threading
 
 MARK = "[ctcd] command exited with code "
+LIFELINE_ENV = "CTCD_LIFELINE"
+MASK_ENV = "CTCD_LOG_MASK"
+GRACE = 15.0  # the server drains for up to 10 s (uvicorn's graceful shutdown)
+_LINE_LIMIT = 65536  # a longer line is written in pieces
+_FLUSH_AFTER = 0.5  # a partial line (no newline yet) waits this long at most
+
+
+def _redactor():
+    """`bytes -> bytes` masking secrets, from ctcd_jupyter/redact.py loaded by path (this
+    program imports nothing of the package); identity when it cannot be loaded."""
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "redact.py")
+    try:
+        spec = importlib.util.spec_from_file_location("_ctcd_redact", path)
+        redact = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(redact)
+    except Exception:
+        return lambda data: data
+    names = [n for n in os.environ.get(MASK_ENV, "").split(",") if n]
+    secrets = [os.environ[n] for n in names if os.environ.get(n)]
+
+    def mask(data):
+        text = data.decode("utf-8", "surrogateescape")
+        masked = redact.values(text, secrets)
+        return data if masked == text else masked.encode("utf-8", "surrogateescape")
+
+    return mask
 
 
 class Log:
@@ -80,7 +118,7 @@ def main():
         def wait():
             return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
 
-        return pump(log, read_end, wait)
+        return pump(log, read_end, wait, pid)
     command = sys.argv[sys.argv.index("--") + 1:]
     read_end, write_end = os.pipe()
     try:
@@ -97,28 +135,70 @@ def main():
     sys.stdout.write(f"{child.pid}\n")
     sys.stdout.flush()
     os.close(1)
-    return pump(log, read_end, child.wait)
+    return pump(log, read_end, child.wait, child.pid)
 
 
-def pump(log, read_end, wait):
+def pump(log, read_end, wait, pid):
     """Copy the pipe to the log until every writer closed it; note the exit code `wait` gives."""
+    exited = threading.Event()
+    mask = _redactor()
 
     def reap():
         code = wait()
+        exited.set()
         log.write(f"{MARK}{code}\n".encode())
 
     reaper = threading.Thread(target=reap)
     reaper.start()
+    lifeline = os.environ.get(LIFELINE_ENV)
+    if lifeline:
+        threading.Thread(target=watch, args=(lifeline, pid, exited, log), daemon=True).start()
+    pending = b""
     while True:
+        if pending and not select.select([read_end], [], [], _FLUSH_AFTER)[0]:
+            log.write(mask(pending))  # a partial line that stays partial: write it anyway
+            pending = b""
         try:
             chunk = os.read(read_end, 65536)
         except InterruptedError:
             continue
         if not chunk:
             break
-        log.write(chunk)
+        # whole lines only, so that a secret is never split across two writes
+        pending += chunk
+        cut = pending.rfind(b"\n") + 1
+        if cut == 0 and len(pending) >= _LINE_LIMIT:
+            cut = len(pending)
+        if cut:
+            log.write(mask(pending[:cut]))
+            pending = pending[cut:]
+    if pending:
+        log.write(mask(pending))
     reaper.join()
     return 0
+
+
+def watch(path, pid, exited, log):
+    """Stop the command once nobody holds the lifeline FIFO at `path` open for writing."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        os.set_blocking(fd, True)
+        while os.read(fd, 64):  # EOF: the last writer is gone
+            pass
+    except OSError as exc:
+        log.write(f"[ctcd] lifeline {path}: {exc}\n".encode())
+    if exited.is_set():
+        return
+    log.write(b"[ctcd] the foreground command that runs this service is gone: stopping it\n")
+    _signal(pid, signal.SIGTERM)
+    if not exited.wait(GRACE):
+        log.write(f"[ctcd] still running after {GRACE:g} s: killed\n".encode())
+        _signal(pid, signal.SIGKILL)
+
+
+def _signal(pid, sig):
+    with contextlib.suppress(OSError):
+        os.kill(pid, sig)
 
 
 def _default_signals():

@@ -7,19 +7,21 @@ every process of it that can be proven ours, never a number taken on trust.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import socket
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from .. import identity, redact
 from ..errors import PortInUseError, ServiceStartError, ServiceStopError
 from . import process
 from .base import BaseService, ServiceState
 from .kinds import register_kind
-from .process import Liveness, ServiceProcess
+from .process import LIFELINE_ENV, MASK_ENV, Liveness, ServiceProcess
 from .records import (
     COMMAND,
     OPTIONAL_INT,
@@ -37,6 +39,10 @@ from .records import (
 __all__ = ["LocalDaemonService"]
 
 LOG_NAME = "service.log"
+LIFELINE_NAME = "lifeline"
+# Sent with ctcd's own health checks, so that the server keeps them out of its access log
+# (a user's own GET /ping still shows).
+PROBE_HEADERS = {"X-Ctcd-Probe": "1", "User-Agent": "ctcd"}
 
 
 @register_kind("local_daemon")
@@ -89,8 +95,52 @@ class LocalDaemonService(BaseService):
     def _env(self, host: str, port: int | None) -> dict[str, str]:
         env = dict(os.environ)
         env.setdefault("PYTHONUNBUFFERED", "1")
+        env.pop(LIFELINE_ENV, None)
         env.update(self.config.get("env") or {})
+        # the log runner masks these values in the log (the names of what the user gave)
+        env[MASK_ENV] = ",".join(sorted(self.config.get("env") or {}))
+        lifeline = self.__dict__.get("_lifeline")
+        if lifeline:
+            env[LIFELINE_ENV] = lifeline
         return env
+
+    # -- the foreground -----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def foreground(self) -> Iterator[LocalDaemonService]:
+        """Tie what `start()` launches in this block to this process's life: the service's log
+        runner watches a FIFO this process holds open, and stops the service (TERM, a bounded
+        drain, then KILL) once nobody holds it: this process exited, however (kill -9 too).
+        Leaving the block closes it. A service already running when `start()` is called was
+        launched without it and keeps running (`bound` says which)."""
+        path = self.folder / LIFELINE_NAME
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        os.mkfifo(path, 0o600)
+        fd = os.open(path, os.O_RDWR)  # a writer for as long as we live; not inherited
+        self.__dict__["_lifeline"] = str(path)
+        try:
+            yield self
+        finally:
+            self.__dict__.pop("_lifeline", None)
+            os.close(fd)
+
+    @property
+    def bound(self) -> bool:
+        """Whether the running process lives only as long as this process (`foreground`)."""
+        self._fresh()
+        owner = (self._runtime.get("foreground") or {}).get("owner")
+        return bool(owner) and owner.get("pid") == os.getpid() and self._running()
+
+    def _owner_gone(self) -> bool:
+        """Whether the foreground command the process was tied to has exited."""
+        owner = (self._runtime.get("foreground") or {}).get("owner")
+        if not owner:
+            return False
+        try:
+            return identity.liveness(identity.ProcessIdentity.from_dict(owner)) \
+                is not Liveness.ALIVE
+        except ValueError:
+            return False
 
     # -- addresses ----------------------------------------------------------------------------
     @property
@@ -163,8 +213,13 @@ class LocalDaemonService(BaseService):
             port = self._pick_port()
         else:
             port = None
+        self.__dict__.pop("_unregistered_failure", None)  # registered again by this start
+        lifeline = self.__dict__.get("_lifeline")
         self._runtime.update(port=port, process=None, returncode=None,
-                             log_path=str(self.log_path))
+                             log_path=str(self.log_path), foreground={
+                                 "lifeline": lifeline,
+                                 "owner": identity.ProcessIdentity.of(os.getpid()).to_dict()}
+                             if lifeline else None)
         command = self._command(self.host, port)
         try:
             sp = self._spawn(command, self._env(self.host, port),
@@ -180,6 +235,34 @@ class LocalDaemonService(BaseService):
         """Start `command` under its log runner (subclasses may start it another way)."""
         return process.launch(command, log_path=self.log_path, env=env,
                               cwd=self.config.get("cwd"), log_max_bytes=log_max_bytes)
+
+    def _register(self) -> None:
+        existed = self._records.get(self._name) is not None
+        super()._register()
+        # this object made the record: its first start may take it back (_abort_start)
+        self.__dict__["_made_record"] = not existed
+
+    def _abort_start(self, exc: BaseException) -> None:
+        """A first start that never became healthy leaves no service behind when this object
+        made the record (`ctcd serve notauri`, `MLFlowDeploymentService(...).start()` on a
+        typo'd alias): a typo must not stay listed as a broken service that can only be
+        deleted. The folder keeps its log; this object keeps the error (status ERROR), and a
+        later `start()` registers it again. A service that served before, or that was made
+        elsewhere and is started from a list (a panel, `ctcd services start`), keeps its
+        record, in ERROR, with the reason."""
+        super()._abort_start(exc)
+        if self._runtime.get("healthy_after") is None and self._attached \
+                and self.__dict__.get("_made_record"):
+            error = self._runtime.get("last_error")
+            if self._records.delete(self._name, self._uuid):
+                self._attached = False
+                self._runtime.update(process=None, last_error=error)
+                self.__dict__["_unregistered_failure"] = True
+
+    def check(self) -> ServiceState:
+        if not self._attached and self.__dict__.get("_unregistered_failure"):
+            return ServiceState.ERROR  # this object's own failed first start
+        return super().check()
 
     def _startup_failure(self) -> ServiceStartError | None:
         sp = self._process
@@ -229,6 +312,9 @@ class LocalDaemonService(BaseService):
         # The command is gone; what else of it still runs (workers of a killed master)?
         found = process.members(sp)
         left = found.pids(without=[sp.leader.pid])
+        if life == Liveness.GONE and self._owner_gone():
+            # it ran in the foreground, and stopped with the command that ran it
+            self._runtime.update(wanted=ServiceState.INACTIVE.value, foreground=None)
         wanted = self._runtime.get("wanted") == ServiceState.ACTIVE.value
         notes = []
         if left and wanted:
@@ -318,7 +404,7 @@ class LocalDaemonService(BaseService):
                 return False
         conn = http.client.HTTPConnection(self.host, port, timeout=timeout)
         try:
-            conn.request("GET", path)
+            conn.request("GET", path, headers=PROBE_HEADERS)
             return 200 <= conn.getresponse().status < 300
         except (OSError, http.client.HTTPException):
             return False
@@ -338,4 +424,4 @@ class LocalDaemonService(BaseService):
     def describe(self) -> dict[str, Any]:
         info = super().describe()
         info.update(pid=self.pid, port=self.port, log=str(self.log_path))
-        return info
+        return redact.data(info)

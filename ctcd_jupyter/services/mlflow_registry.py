@@ -9,26 +9,44 @@ each, read-only; anything else (another backend, workspaces, the `latest` pseudo
 that do not look as expected) goes through `MlflowClient`, which stays the reference. Writes
 (tagging a failed version) always go through `MlflowClient`.
 
+A tracking server (`http(s)://`) is asked with one plain GET of its REST API per read, with a
+short timeout and no retry: through `MlflowClient`, an alias poll sat in MLflow's HTTP retry
+back-off for minutes while the server was down (no error shown), and went on waiting out a
+back-off after it came back. The next poll is the retry. (Authentication plugins and client
+certificates keep `MlflowClient`.)
+
 Stdlib only at import time: the model server imports this before mlflow.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import os
+import ssl
 import threading
+import urllib.error
 import urllib.parse
 import urllib.request
 from typing import Any
 
-__all__ = ["NotInRegistry", "RegistryReader"]
+__all__ = ["NotInRegistry", "RegistryReader", "RegistryUnreachable"]
 
 _DELETED_STAGE = "Deleted_Internal"  # what MLflow's SQL store writes for a deleted version
 _FALLBACK_ENV = ("MLFLOW_ENABLE_WORKSPACES", "MLFLOW_WORKSPACE")
+_HTTP_FALLBACK_ENV = ("MLFLOW_TRACKING_AUTH", "MLFLOW_TRACKING_CLIENT_CERT_PATH")
+# Seconds one read of a tracking server may take (the alias poll: the next poll retries).
+HTTP_TIMEOUT_ENV = "CTCD_REGISTRY_TIMEOUT"
+HTTP_TIMEOUT = 2.0
 
 
 class NotInRegistry(LookupError):
     """The alias or version does not exist (or was deleted); the message says which."""
+
+
+class RegistryUnreachable(OSError):
+    """The tracking server did not answer, or answered with an error (password masked)."""
 
 
 class RegistryReader:
@@ -39,6 +57,7 @@ class RegistryReader:
         self.uri = os.environ.get("MLFLOW_REGISTRY_URI") or tracking_uri or ""
         self._client: Any = None
         self._sql: _Sql | bool | None = None  # None: not tried yet; False: not usable
+        self._http = _Http.open(self.uri)
         self._lock = threading.Lock()
 
     @property
@@ -57,6 +76,9 @@ class RegistryReader:
 
     def version_of(self, name: str, alias: str) -> str:
         """The version `models:/name@alias` points at now."""
+        if self._http is not None and alias.lower() != "latest":
+            answer = self._http.get("registered-models/alias", name=name, alias=alias)
+            return str(answer["model_version"]["version"])
         sql = self._direct() if alias.lower() != "latest" else None
         if sql is None:
             try:
@@ -76,6 +98,10 @@ class RegistryReader:
 
     def location(self, name: str, version: str) -> str:
         """Where the files of version `version` of `name` are (what to download)."""
+        if self._http is not None:
+            answer = self._http.get("model-versions/get-download-uri", timeout=10.0,
+                                    name=name, version=str(version))
+            return str(answer["artifact_uri"])
         sql = self._direct()
         if sql is None:
             return str(self.client.get_model_version_download_uri(name, version))
@@ -103,6 +129,75 @@ class RegistryReader:
             if self._sql:
                 self._sql.close()
             self._sql = None
+
+
+class _Http:
+    """GETs of a tracking server's REST API (`/api/2.0/mlflow/...`), with MLflow's own
+    credentials from the environment (token, user and password, TLS settings)."""
+
+    def __init__(self, base: str, headers: dict[str, str], context: ssl.SSLContext | None):
+        self.base, self.headers, self.context = base, headers, context
+        self.shown = base  # no user or password: they went into the headers
+
+    @classmethod
+    def open(cls, uri: str) -> _Http | None:
+        parts = urllib.parse.urlsplit(uri)
+        if parts.scheme not in ("http", "https") or any(os.environ.get(k)
+                                                         for k in _HTTP_FALLBACK_ENV):
+            return None
+        headers = {"User-Agent": "ctcd", "Accept": "application/json"}
+        user = os.environ.get("MLFLOW_TRACKING_USERNAME") or urllib.parse.unquote(
+            parts.username or "")
+        password = os.environ.get("MLFLOW_TRACKING_PASSWORD") or urllib.parse.unquote(
+            parts.password or "")
+        token = os.environ.get("MLFLOW_TRACKING_TOKEN")
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        elif user or password:
+            pair = base64.b64encode(f"{user}:{password}".encode()).decode()
+            headers["Authorization"] = f"Basic {pair}"
+        netloc = parts.hostname or ""
+        if ":" in netloc:
+            netloc = f"[{netloc}]"
+        if parts.port:
+            netloc += f":{parts.port}"
+        base = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+        context = None
+        if parts.scheme == "https":
+            insecure = os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() == "true"
+            context = ssl.create_default_context(
+                cafile=os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH") or None)
+            if insecure:
+                context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        return cls(base, headers, context)
+
+    def get(self, route: str, *, timeout: float | None = None, **params: str) -> Any:
+        if timeout is None:
+            try:
+                timeout = float(os.environ.get(HTTP_TIMEOUT_ENV) or HTTP_TIMEOUT)
+            except ValueError:
+                timeout = HTTP_TIMEOUT
+        url = f"{self.base}/api/2.0/mlflow/{route}?{urllib.parse.urlencode(params)}"
+        request = urllib.request.Request(url, headers=self.headers)
+        try:
+            with urllib.request.urlopen(request, timeout=timeout, context=self.context) as r:
+                return json.loads(r.read())
+        except urllib.error.HTTPError as exc:
+            try:
+                answer = json.loads(exc.read() or b"{}")
+            except ValueError:
+                answer = {}
+            message = str(answer.get("message") or exc.reason)
+            # a missing model or version is RESOURCE_DOES_NOT_EXIST; a missing alias, a 400
+            if answer.get("error_code") == "RESOURCE_DOES_NOT_EXIST" or (
+                    exc.code in (400, 404) and "not found" in message.lower()):
+                raise NotInRegistry(message) from None
+            raise RegistryUnreachable(
+                f"the tracking server {self.shown} answered {exc.code}: {message}") from None
+        except (OSError, ValueError) as exc:  # refused, timed out, reset, not JSON
+            reason = getattr(exc, "reason", None) or exc
+            raise RegistryUnreachable(
+                f"the tracking server {self.shown} is unreachable: {reason}") from None
 
 
 class _Sql:

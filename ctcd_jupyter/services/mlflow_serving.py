@@ -17,11 +17,13 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .. import redact
 from ..errors import (
     ModelServerError,
     ModelSwapError,
     PredictionError,
     ServiceError,
+    ServiceSpecError,
     ServiceStartError,
 )
 from ..state import mlflow_tracking_uri, state_home
@@ -29,9 +31,10 @@ from . import payload, process, transaction, warm_start
 from .base import BaseService, ServiceState, _reporter
 from .daemon import LocalDaemonService
 from .kinds import register_kind
-from .model_uri import parse_models_uri
+from .model_uri import check_model_uri, parse_models_uri
 from .model_versions import ModelVersions
 from .process import Liveness, ServiceProcess
+from .request_limit import DEFAULT_MAX_REQUEST_BYTES, parse_size
 from .slot_files import read_target, remove_leftover_copies, served_before
 from .stock_server import stock_command, stock_signature_columns, stock_swap
 
@@ -60,6 +63,11 @@ class MLFlowDeploymentService(ModelVersions, LocalDaemonService):
     server on another port). `workers` defaults to 1: each worker holds its own model copy;
     several only pay off for concurrent clients. TCP_NODELAY is set on every connection
     (uvicorn issue #3149 made multi-worker keep-alive requests ~40 ms slower).
+
+    A request body larger than `max_request_bytes` (bytes, or a size like "10MB", "64MiB")
+    is refused with 413 before it is read; a connection that has not sent a request's headers
+    within `header_timeout` seconds is closed (the ctcd server only: `server="mlflow"` has
+    neither limit on bodies). The URI's form is checked at once (`ServiceSpecError`).
     """
 
     start_timeout = 120.0
@@ -71,6 +79,8 @@ class MLFlowDeploymentService(ModelVersions, LocalDaemonService):
                  access_log: bool = True, env: Mapping[str, str] | None = None,
                  log_max_bytes: int = process.DEFAULT_LOG_MAX_BYTES, server: str = "ctcd",
                  poll_interval: float = 1.0, load_timeout: float = 120.0,
+                 max_request_bytes: int | str = DEFAULT_MAX_REQUEST_BYTES,
+                 header_timeout: float = 10.0,
                  home: str | Path | None = None, **kwargs: Any):
         if int(workers) < 1:
             raise ValueError(f"workers must be at least 1, not {workers}")
@@ -78,6 +88,13 @@ class MLFlowDeploymentService(ModelVersions, LocalDaemonService):
             raise ValueError(f"server must be one of {', '.join(SERVERS)}, not {server!r}")
         if float(poll_interval) <= 0:
             raise ValueError(f"poll_interval must be positive, not {poll_interval}")
+        if float(header_timeout) <= 0:
+            raise ValueError(f"header_timeout must be positive, not {header_timeout}")
+        try:
+            max_request_bytes = parse_size(max_request_bytes)
+        except ValueError as exc:
+            raise ServiceSpecError(f"max_request_bytes: {exc}", service=name) from None
+        check_model_uri(model_uri)
         tracking_uri = tracking_uri or mlflow_tracking_uri(state_home(home))
         BaseService.__init__(
             self, name, home=home, model_uri=str(model_uri), workers=int(workers), host=host,
@@ -85,7 +102,9 @@ class MLFlowDeploymentService(ModelVersions, LocalDaemonService):
             tracking_uri=tracking_uri, columns=list(columns) if columns else None,
             nodelay=bool(nodelay), access_log=bool(access_log), env=dict(env or {}),
             log_max_bytes=int(log_max_bytes), health_path="/ping", server=server,
-            poll_interval=float(poll_interval), load_timeout=float(load_timeout), **kwargs)
+            poll_interval=float(poll_interval), load_timeout=float(load_timeout),
+            max_request_bytes=max_request_bytes, header_timeout=float(header_timeout),
+            **kwargs)
 
     @property
     def model_uri(self) -> str:
@@ -126,7 +145,8 @@ class MLFlowDeploymentService(ModelVersions, LocalDaemonService):
                 f.write(secrets.token_hex(32))
         config = {key: self.config.get(key) for key in (
             "model_uri", "workers", "host", "request_timeout", "tracking_uri", "nodelay",
-            "access_log", "poll_interval", "load_timeout")}
+            "access_log", "poll_interval", "load_timeout", "max_request_bytes",
+            "header_timeout")}
         config.update(port=port, service=self._name, home=str(self.home),
                       initial_uri=self._runtime.get("boot_uri"),
                       probe=self._runtime.pop("boot_probe", None),
@@ -146,6 +166,7 @@ class MLFlowDeploymentService(ModelVersions, LocalDaemonService):
                 p for p in (str(_HOOKS), env.get("PYTHONPATH")) if p)
             if self._stock:
                 env.setdefault("UVICORN_HTTP", _NODELAY_PROTOCOL)
+                env["CTCD_HEADER_TIMEOUT"] = str(self.config.get("header_timeout") or 10.0)
         if self._stock and not self.config.get("access_log", True):
             env["UVICORN_ACCESS_LOG"] = "false"
         return env
@@ -438,7 +459,7 @@ class MLFlowDeploymentService(ModelVersions, LocalDaemonService):
                     serving=status["serving"] if status else None,
                     workers_serving=status["workers"] if status else None,
                     kept_port=self._runtime.get("kept_port"), pinned=self.pinned)
-        return info
+        return redact.data(info)
 
 
 def _server_message(response: Any) -> str:

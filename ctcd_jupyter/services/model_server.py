@@ -3,13 +3,21 @@
 Run by `MLFlowDeploymentService` as `python .../services/_serve.py FOLDER` (the service folder,
 holding `server.json`; `_serve.py` says why by path); see `model_slot.py` for how workers agree
 on the model.
+
+What the server writes to its log is for people: every change of the served model is one line
+(what to what, why, how long), and ctcd's own polling (health checks sent with `X-Ctcd-Probe`,
+`/ctcd/status` with the service's token) stays out of the access log. Everything it answers on
+its control routes has secrets masked (`ctcd_jupyter/redact.py`); the log runner masks the log.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hmac
+import importlib.util
 import json
+import logging
 import os
 import sys
 import threading
@@ -18,14 +26,63 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from . import fast_path
 from .model_slot import Coordinator, Served
+from .request_limit import DEFAULT_MAX_REQUEST_BYTES, BodyLimit
 
 __all__ = ["ModelServer", "create_app", "main"]
 
 FOLDER_ENV = "CTCD_MODEL_SERVER_FOLDER"
 BOOT_ENV = "CTCD_MODEL_SERVER_BOOT"
+NODELAY_ENV = "CTCD_NODELAY"  # the names _uvicorn_hooks/ctcd_nodelay_http.py reads
+HEADER_TIMEOUT_ENV = "CTCD_HEADER_TIMEOUT"
 TOKEN_HEADER = b"x-ctcd-token"
+PROBE_HEADER = b"x-ctcd-probe"
+_PROBED = ("/ping", "/health")  # what ctcd's health checks ask
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
+# Set while answering one of ctcd's own polls: uvicorn writes the access log line from inside
+# the request's task (when the response starts), so the filter below sees it.
+_QUIET: contextvars.ContextVar[bool] = contextvars.ContextVar("ctcd_quiet", default=False)
+
+
+class _NotOurPolls(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not _QUIET.get()
+
+
+def _load_redact() -> Any:
+    """ctcd_jupyter/redact.py, by path (the server runs without the package, see _serve.py)."""
+    loaded = sys.modules.get("ctcd_jupyter.redact") or sys.modules.get("_ctcd_redact")
+    if loaded is None:
+        spec = importlib.util.spec_from_file_location(
+            "_ctcd_redact", Path(__file__).resolve().parent.parent / "redact.py")
+        loaded = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(loaded)
+        sys.modules["_ctcd_redact"] = loaded
+    return loaded
+
+
+redact = _load_redact()
+
+
+class LoggedCoordinator(Coordinator):
+    """The coordinator, writing one log line per change of the served model: what it served,
+    what it serves now, why (deployed, rolled back, followed the alias) and how long it took,
+    or why the candidate was refused."""
+
+    def deploy(self, uri: str, why: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        before, started = self.current, time.monotonic()
+        result = super().deploy(uri, why, *args, **kwargs)
+        took = time.monotonic() - started
+        was = f"v{before.version}" if before.version else before.uri or "-"
+        if result.get("ok"):
+            now = f"v{result.get('version')}" if result.get("version") else result.get("uri")
+            line = f"[ctcd] {why}: {was} -> {now} ({result.get('uri')}) in {took:.2f} s"
+        else:
+            line = (f"[ctcd] {why}: {uri} refused after {took:.2f} s, still serving {was}: "
+                    f"{result.get('error')}")
+        print(redact.text(line), flush=True)
+        return result
 
 
 class ModelServer:
@@ -44,6 +101,9 @@ class ModelServer:
         if scope["type"] == "http" and scope["path"].startswith("/ctcd/"):
             await self._control(scope, receive, send)
             return
+        if scope["type"] == "http" and scope["path"] in _PROBED \
+                and _header(scope, PROBE_HEADER) == "1":
+            _QUIET.set(True)  # this request's own context: the task uvicorn made for it
         served: Served = self.coordinator.current  # one read: the switch is atomic
         request_id = _header(scope, b"x-request-id") or uuid.uuid4().hex
         extra = [(b"x-model-uri", served.uri.encode()),
@@ -55,7 +115,7 @@ class ModelServer:
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
 
-        await served.app(scope, receive, send_with_headers)
+        await fast_path.serve(served, scope, receive, send_with_headers)  # else served.app
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
         while True:
@@ -76,7 +136,8 @@ class ModelServer:
             return
         path, method = scope["path"], scope["method"]
         if path == "/ctcd/status" and method == "GET":
-            await _json(send, 200, self.coordinator.status())
+            _QUIET.set(True)  # ctcd's clients poll it
+            await _json(send, 200, redact.data(self.coordinator.status()))
         elif path == "/ctcd/load" and method == "POST":
             try:
                 body = json.loads(await _body(receive) or b"{}")
@@ -87,10 +148,10 @@ class ModelServer:
             result = await asyncio.to_thread(
                 self.coordinator.deploy, uri, str(body.get("why") or "deployed"),
                 probe=body.get("probe"), timeout=body.get("timeout"))
-            await _json(send, 200 if result["ok"] else 422, result)
+            await _json(send, 200 if result["ok"] else 422, redact.data(result))
         elif path == "/ctcd/check" and method == "POST":  # could a restart serve?
             result = await asyncio.to_thread(self.coordinator.preflight)
-            await _json(send, 200 if result["ok"] else 422, result)
+            await _json(send, 200 if result["ok"] else 422, redact.data(result))
         else:
             await _json(send, 404, {"error": f"no control route {method} {path}"})
 
@@ -119,22 +180,30 @@ async def _json(send: Any, status: int, data: Any) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def create_app() -> ModelServer:
+def create_app() -> BodyLimit:
     """The uvicorn app factory, called once in every worker."""
     folder = Path(os.environ[FOLDER_ENV])
     config = json.loads((folder / "server.json").read_text())
     token = (folder / "control.token").read_text().strip()
-    coordinator = Coordinator(folder, config, boot=os.environ[BOOT_ENV])
+    logging.getLogger("uvicorn.access").addFilter(_NotOurPolls())
+    coordinator = LoggedCoordinator(folder, config, boot=os.environ[BOOT_ENV])
+    started = time.monotonic()
     try:
         coordinator.boot()
     except Exception as exc:
-        print(f"[ctcd] model server cannot start: {exc}", file=sys.stderr, flush=True)
+        print(redact.text(f"[ctcd] model server cannot start: {exc}"), file=sys.stderr,
+              flush=True)
         if int(config.get("workers") or 1) > 1:
             # uvicorn would restart a worker that dies forever: stop the whole server instead
             os.kill(os.getppid(), 15)
         os._exit(3)
+    served = coordinator.current
+    print(redact.text(f"[ctcd] serving {'v' + served.version if served.version else served.uri}"
+                      f" ({served.uri}, {served.why}) in {time.monotonic() - started:.2f} s"),
+          flush=True)
     coordinator.follow_in_background()
-    return ModelServer(coordinator, token)
+    limit = int(config.get("max_request_bytes") or DEFAULT_MAX_REQUEST_BYTES)
+    return BodyLimit(ModelServer(coordinator, token), limit)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,17 +216,19 @@ def main(argv: list[str] | None = None) -> int:
     os.environ[BOOT_ENV] = f"{os.getpid()}-{time.time():.6f}"
     os.environ["MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT"] = str(int(config["request_timeout"]))
     workers = int(config.get("workers") or 1)
+    # read by the HTTP protocol (_uvicorn_hooks), in this process and in spawned workers
+    os.environ[NODELAY_ENV] = "1" if config.get("nodelay", True) else "0"
+    os.environ[HEADER_TIMEOUT_ENV] = str(float(config.get("header_timeout") or 10.0))
+    hooks = str(Path(__file__).with_name("_uvicorn_hooks"))
+    if hooks not in sys.path:
+        sys.path.insert(0, hooks)
     options: dict[str, Any] = {
         "host": config["host"], "port": int(config["port"]), "workers": workers,
         "factory": True, "access_log": bool(config.get("access_log", True)),
-        "timeout_graceful_shutdown": 10, "log_level": "info"}
-    if config.get("nodelay", True):
-        hooks = str(Path(__file__).with_name("_uvicorn_hooks"))
-        if hooks not in sys.path:
-            sys.path.insert(0, hooks)
-        options["http"] = "ctcd_nodelay_http:NoDelayHTTPProtocol"
-    print(f"[ctcd] model server for {config['model_uri']} on {config['host']}:{config['port']}"
-          f" with {workers} worker(s)", flush=True)
+        "timeout_graceful_shutdown": 10, "log_level": "info",
+        "http": "ctcd_nodelay_http:NoDelayHTTPProtocol"}
+    print(redact.text(f"[ctcd] model server for {config['model_uri']} on {config['host']}:"
+                      f"{config['port']} with {workers} worker(s)"), flush=True)
     threading.current_thread().name = "ctcd-model-server"
     uvicorn.run(f"{__name__}:create_app", **options)
     return 0

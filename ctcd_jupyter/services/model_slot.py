@@ -56,6 +56,7 @@ class Served:
     generation: int = 0
     since: float = field(default_factory=time.time)
     why: str = "started"
+    model: Any = None  # the pyfunc model behind `app` (the fast path reads it)
 
 
 class Coordinator:
@@ -165,7 +166,7 @@ class Coordinator:
             python_version = (model.metadata.flavors.get("python_function") or {}).get(
                 "python_version")
         return Served(app, exact, version, columns, example, local, requirements=requirements,
-                      python_version=python_version)
+                      python_version=python_version, model=model)
 
     # -- switching ----------------------------------------------------------------------------
     def _switch(self, served: Served, generation: int, why: str) -> None:

@@ -54,6 +54,8 @@ __all__ = [
 
 RUNNER = Path(__file__).with_name("_logrunner.py")
 EXIT_MARK = "[ctcd] command exited with code "
+LIFELINE_ENV = "CTCD_LIFELINE"  # read by the log runner (_logrunner.py)
+MASK_ENV = "CTCD_LOG_MASK"
 DEFAULT_LOG_MAX_BYTES = 5 * 1024 * 1024
 DEFAULT_LOG_BACKUPS = 2
 

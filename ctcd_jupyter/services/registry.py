@@ -11,6 +11,7 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
+from .. import redact
 from ..errors import ServiceError, ServiceNotFoundError, ServiceSpecError, unknown_name
 from . import transaction
 from .base import BaseService, ServiceState
@@ -51,7 +52,8 @@ class UnknownService(BaseService):
     def describe(self) -> dict[str, Any]:
         return {"name": self._name, "uuid": self._uuid, "kind": self.kind,
                 "stored_kind": self.stored_kind, "status": ServiceState.ERROR.value,
-                "wanted": None, "endpoint": None, "last_error": self.last_error,
+                "wanted": None, "endpoint": None,
+                "last_error": redact.text(self.last_error or "") or None,
                 "config": {}, "runtime": {}}
 
     def _fresh(self) -> None:  # nothing readable to refresh from

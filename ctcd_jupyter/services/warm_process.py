@@ -152,8 +152,9 @@ def _runner(conn: socket.socket, own: tuple[int, int], folder: str, log: list[st
         conn.sendall(f"{os.getpid()} {server}\n".encode())
         conn.close()
         os.set_inheritable(read_end, True)
-        os.execv(sys.executable, [sys.executable, "-S", "-u", RUNNER, *log, "--adopt",
-                                  str(server), str(read_end)])
+        # the service's environment, as a runner launched cold has it (CTCD_LIFELINE, ...)
+        os.execve(sys.executable, [sys.executable, "-S", "-u", RUNNER, *log, "--adopt",
+                                   str(server), str(read_end)], env)
     except BaseException as exc:  # the fork must never return into the loop
         if server:  # nobody learnt of it, so nobody would stop it
             with contextlib.suppress(OSError):

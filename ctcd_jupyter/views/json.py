@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .. import redact
 from .format import tone
 from .history import history_rows
 from .runs import run_note
 from .schedules import shown_next_fire
+from .services import service_label
 
 __all__ = ["deployment_json", "info_json", "run_json", "schedule_json", "service_json"]
 
@@ -88,17 +90,20 @@ def service_json(svc: Any, *, detail: bool = False) -> dict[str, Any]:
     """One JSON shape for a service (list and describe add to it, never rename). `serving` is
     the history row of what it serves now (which version, since when, why); `pinned` is set
     while a rollback pins the served version; `last_error` may be set while the status stays
-    ACTIVE (a follower that cannot follow): the views show it as a warning."""
+    ACTIVE (a follower that cannot follow: `label` says so, in the warn `tone`)."""
     status = svc.status.value
     pid = getattr(svc, "pid", None)
+    last_error, model_uri = svc.last_error, getattr(svc, "model_uri", None)
+    label = service_label(status, last_error, model_uri)
     history = _optional(svc, "history")
     rows = None if history is None else [_plain_row(r) for r in history_rows(history)]
     pinned = _optional(svc, "pinned")
     data: dict[str, Any] = {
         "name": svc.name, "kind": getattr(svc, "stored_kind", svc.kind), "status": status,
-        "tone": tone(status), "wanted": getattr(getattr(svc, "wanted", None), "value", None),
+        "label": label.text, "tone": label.tone,
+        "wanted": getattr(getattr(svc, "wanted", None), "value", None),
         "endpoint": svc.endpoint, "pid": pid if pid and status != "INACTIVE" else None,
-        "last_error": svc.last_error, "model_uri": getattr(svc, "model_uri", None),
+        "last_error": last_error, "model_uri": model_uri,
         "model_version": _plain(_optional(svc, "model_version")),
         "pinned": _plain_row(pinned) if isinstance(pinned, Mapping) else None,
         "serving": rows[0] if rows and rows[0]["live"] else None,
@@ -107,7 +112,7 @@ def service_json(svc: Any, *, detail: bool = False) -> dict[str, Any]:
         data.update({k: v for k, v in svc.describe().items() if k not in data})
         data["pid"] = pid
         data["history"] = rows
-    return data
+    return redact.data(data)
 
 
 def _plain_row(row: Mapping[str, Any]) -> dict[str, Any]:

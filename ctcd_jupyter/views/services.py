@@ -7,13 +7,14 @@ import json
 import re
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
-from .format import table, when
+from .. import redact
+from .format import table, tone, when
 from .history import history_text
 
-__all__ = ["describe_text", "pinned_of", "pinned_text", "services_table",
-           "short_prediction_error", "warning_of"]
+__all__ = ["ServiceLabel", "describe_text", "pinned_of", "pinned_text", "service_label",
+           "services_table", "short_prediction_error"]
 
 BaseService = Any  # duck-typed: views import nothing above them
 
@@ -44,11 +45,27 @@ def pinned_text(svc_or_pin: Any, *, short: bool = False) -> str:
     return f"pinned{version}" + (f" ({why})" if why else "")
 
 
-def warning_of(svc: BaseService, status: str) -> str:
-    """The first line of the error of a service that still serves (a follower that cannot
-    follow keeps serving its version and stays ACTIVE), or ''."""
-    error = (svc.last_error or "").strip()
-    return error.splitlines()[0][:200] if status == "ACTIVE" and error else ""
+class ServiceLabel(NamedTuple):
+    """How a service's state reads: `text` ("ACTIVE (not following)"), its `tone`, and the
+    reason to show beside it (None when there is nothing to say)."""
+
+    text: str
+    tone: str
+    reason: str | None
+
+
+def service_label(status: str, last_error: str | None, model_uri: str | None) -> ServiceLabel:
+    """The one rule for a service that serves with a problem: an ACTIVE service with an error
+    answers, but not as asked. A follower (`models:/NAME@ALIAS`) then serves something other
+    than what the alias names (the registry is unreachable, the alias is gone, the version it
+    names was refused): "not following"; any other one serves "with a warning"."""
+    reason = redact.text(last_error.strip().splitlines()[0][:200]) if last_error else None
+    if status == "ACTIVE" and reason:
+        follows = bool(model_uri) and str(model_uri).startswith("models:/") \
+            and "@" in str(model_uri)
+        return ServiceLabel(f"ACTIVE ({'not following' if follows else 'warning'})", "warn",
+                            reason)
+    return ServiceLabel(status, tone(status), reason if status == "ERROR" else None)
 
 
 def services_table(items: Sequence[BaseService]) -> str:
@@ -60,15 +77,14 @@ def services_table(items: Sequence[BaseService]) -> str:
     for svc in items:
         status = svc.status.value
         pid = getattr(svc, "pid", None)
+        label = service_label(status, svc.last_error, getattr(svc, "model_uri", None))
         where = svc.endpoint or ""
-        if status == "ERROR" and svc.last_error:
-            where = svc.last_error.splitlines()[0][:100]
-        warning = warning_of(svc, status)
-        if warning:
-            where = f"{where}  warning: {warning}".strip()
+        if label.reason:
+            where = "; ".join(x for x in (where if status != "ERROR" else "",
+                                          label.reason[:100]) if x)
         pinned = pinned_text(svc, short=True)
         kind = getattr(svc, "stored_kind", svc.kind)
-        rows.append((svc.name, kind, status + (f" ({pinned})" if pinned else ""),
+        rows.append((svc.name, kind, label.text + (f" ({pinned})" if pinned else ""),
                      str(pid) if pid and status != "INACTIVE" else "-", where or "-"))
     return table(rows, free_last=True)
 
@@ -76,7 +92,7 @@ def services_table(items: Sequence[BaseService]) -> str:
 def describe_text(svc: BaseService, now: float | None = None) -> str:
     """A service in full: its settings, the error, and which version it served when."""
     info = svc.describe()
-    error = info.pop("last_error", None)
+    error = redact.text(info.pop("last_error", None) or "")
     lines = [f"{k}: {json.dumps(v) if isinstance(v, (dict, list)) else v}"
              for k, v in info.items() if k not in ("runtime", "history")]
     pinned = pinned_text(svc)

@@ -14,12 +14,13 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from .. import redact
 from ..errors import PredictionError
 from ..services import BaseService, get_service, services
 from ..services.input_example import input_template
 from ..views.format import TONE_COLOURS
 from ..views.history import history_html
-from ..views.services import pinned_of, pinned_text, short_prediction_error, warning_of
+from ..views.services import pinned_of, pinned_text, service_label, short_prediction_error
 from ..workspace import Workspace, get_workspace
 from .common import Panel, RowTable, badge, breakable, button, heading, log_html
 
@@ -124,8 +125,14 @@ class ServicesPanel(Panel):
             else:
                 self._pending_since.pop(svc.name, None)
                 shown = badge(status)
-            error = svc.last_error if status in ("ERROR", "UNREADABLE") else None
-            warning = warning_of(svc, status)
+            label = service_label(status, svc.last_error, getattr(svc, "model_uri", None))
+            error = (redact.text(svc.last_error or "") or None
+                     if status in ("ERROR", "UNREADABLE") else None)
+            # e.g. a follower that cannot follow: it serves, but not what it was asked to
+            warning = label.reason if status == "ACTIVE" else None
+            if warning:
+                shown = (f"<span style='color:{TONE_COLOURS[label.tone]};font-weight:600'>"
+                         f"{escape(label.text)}</span>")
             endpoint = svc.endpoint or ""
             if endpoint and svc.kind != "mlflow_deployment":
                 where = (f"<a href='{escape(endpoint)}' target='_blank' rel='noopener' "
@@ -137,9 +144,10 @@ class ServicesPanel(Panel):
                 first = error.strip().splitlines()[0] if error.strip() else error
                 where = (f"<span style='color:{TONE_COLOURS['error']}' title='{escape(error)}'>"
                          f"{breakable(first[:300])}</span>")
-            elif warning:  # e.g. a follower that cannot follow: it serves, but not the news
+            elif warning:
                 where += (f"<br><span style='color:{TONE_COLOURS['warn']}' "
-                          f"title='{escape(svc.last_error)}'>⚠ {breakable(warning)}</span>")
+                          f"title='{escape(redact.text(svc.last_error or ''))}'>⚠ "
+                          f"{breakable(warning)}</span>")
             running = status in ("ACTIVE", "PENDING_STARTUP", "PENDING_SHUTDOWN")
             unknown = svc.kind == "unknown"
             enabled: dict[str, bool | None] = {

@@ -79,6 +79,7 @@ export interface IService {
   name: string;
   kind: string;
   status: string;
+  label: string;
   tone: string;
   wanted: string | null;
   endpoint: string | null;

@@ -96,7 +96,7 @@ class ServiceRow implements IRow<IService> {
   update(item: IService): void {
     this.item = item;
     const now = this.context.now();
-    setText(this.status, item.status);
+    setText(this.status, item.label || item.status); // "ACTIVE (not following)"
     setClass(this.status, `ctcd-status ${toneClass(item.tone)}`);
     const version = liveVersion(item);
     setText(this.version, !version ? '' : item.status === 'ACTIVE' ? `serving v${version}`

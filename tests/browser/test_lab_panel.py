@@ -330,7 +330,7 @@ def test_live_decision_first_next_fire_keyboard_ticking_and_warning(lab, browser
         MlflowClient(churn.config["tracking_uri"]).delete_registered_model("churn")
         warning = row.locator(".ctcd-warning")
         expect(warning).to_be_visible(timeout=60_000)
-        expect(row.locator(".ctcd-status")).to_have_text("ACTIVE")
+        expect(row.locator(".ctcd-status")).to_have_text("ACTIVE (not following)")
         assert warning.evaluate(SAME_COLOUR, "--jp-warn-color1")
         row.scroll_into_view_if_needed()
         page.screenshot(path=str(screenshots / f"{theme(page)}-live-warning.png"))

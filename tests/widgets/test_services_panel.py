@@ -110,10 +110,11 @@ def test_a_follower_that_cannot_follow_shows_its_warning_in_the_row(iris_model):
     panel = ServicesPanel(poll=False)
     row = text(rows(panel)["iris"])
     first = iris.last_error.strip().splitlines()[0]
-    assert "ACTIVE" in row and "⚠" in row and "var(--jp-warn-color1" in row
+    assert "ACTIVE (not following)" in row and "⚠" in row and "var(--jp-warn-color1" in row
     assert first[:40] in row.replace("&#x27;", "'").replace("&quot;", '"')
-    assert "warning: " in services_table([iris])
-    assert service_json(iris)["status"] == "ACTIVE" and service_json(iris)["last_error"]
+    assert "ACTIVE (not following)" in services_table([iris])
+    data = service_json(iris)
+    assert data["status"] == "ACTIVE" and data["last_error"] and data["tone"] == "warn"
     panel.close()
 
 
