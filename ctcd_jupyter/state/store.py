@@ -97,6 +97,7 @@ class Store:
         self._lock = threading.RLock()
         self.readonly = False
         self.closed = False
+        self._reopen = False  # closed because its last holder let go: reopened if used again
         self._users = 0  # holders of the shared store (`Store.shared` / `release`)
         self._tokens: dict[tuple[str, ...], tuple[tuple[int, int], tuple]] = {}
         try:
@@ -172,8 +173,15 @@ class Store:
                               path=str(self.path))
         return StateError(f"state database {self.path}: {text}", path=str(self.path))
 
+    def _reopened(self) -> None:
+        """A store its holders let go of (`release`) and that someone still uses opens again."""
+        if self.closed and self._reopen:
+            self._conn = self._open()
+            self.closed = self._reopen = False
+
     def execute(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
         with self._lock:
+            self._reopened()
             try:
                 return self._conn.execute(sql, params).fetchall()
             except sqlite3.OperationalError as exc:
@@ -187,6 +195,7 @@ class Store:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """An immediate (write-locked) transaction: read-modify-write without a race."""
         with self._lock:
+            self._reopened()
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
             except sqlite3.DatabaseError as exc:
@@ -204,7 +213,7 @@ class Store:
 
     def close(self) -> None:
         with self._lock:
-            self.closed = True
+            self.closed, self._reopen = True, False
             self._conn.close()
 
     # -- one connection per state folder and process -----------------------------------------
@@ -231,7 +240,9 @@ class Store:
                 return
             if _shared.get(self.home) is self:
                 del _shared[self.home]
-        self.close()
+        with self._lock:
+            self._conn.close()
+            self.closed, self._reopen = True, True
 
     # -- what a view polls ---------------------------------------------------------------------
     def change_token(self, *tables: str) -> tuple:
@@ -244,6 +255,7 @@ class Store:
             raise ValueError(f"no change token for table(s) {', '.join(unknown)}; known: "
                              f"{', '.join(sorted(_TOKEN_SQL))}")
         with self._lock:
+            self._reopened()
             try:
                 version = (self._conn.execute("PRAGMA data_version").fetchone()[0],
                            self._conn.total_changes)

@@ -59,3 +59,13 @@ def test_an_unknown_table_is_named(workspace):
 
     with pytest.raises(ValueError, match="no change token for table\\(s\\) nope; known: "):
         workspace.store.change_token("nope")
+
+
+def test_a_process_going_through_many_folders_keeps_few_open(tmp_path):
+    from ctcd_jupyter.services.records import HELD_FOLDERS
+
+    records = [ServiceRecords(tmp_path / f"home{i}") for i in range(HELD_FOLDERS + 6)]
+    assert sum(not r.store.closed for r in records) <= HELD_FOLDERS
+    assert records[0].store.closed  # let go of: no connection, no file descriptors
+    assert records[0].all() == []  # an old holder still works: its store opens again
+    assert not records[0].store.closed
