@@ -51,21 +51,21 @@ def _runs(args: argparse.Namespace) -> int:
         store.close()
 
 
-# The store's run and pipeline names, for did-you-mean. (A store helper in the engine's run
-# store is the better home for these two queries; the CLI may not edit the engine this round.)
 def _pipelines(store: Store) -> set[str]:
-    rows = store.execute("SELECT name FROM pipelines UNION SELECT DISTINCT pipeline FROM runs")
-    return {row[0] for row in rows}
+    from ..engine.run_store import pipeline_names
+
+    return set(pipeline_names(store, defined=True))
 
 
 def _no_single_run(store: Store, prefix: str) -> str:
-    matches = [row[0] for row in store.execute(
-        "SELECT id FROM runs WHERE id LIKE ? ORDER BY started DESC", (prefix + "%",))]
+    from ..engine.run_store import run_ids
+
+    matches = run_ids(store, prefix)
     if len(matches) > 1:
         return (f"{len(matches)} runs have ids starting with {prefix!r} "
                 f"({', '.join(matches[:5])}{', ...' if len(matches) > 5 else ''}): "
                 "give more of the id")
-    ids = [row[0] for row in store.execute("SELECT id FROM runs ORDER BY started DESC")]
+    ids = run_ids(store)
     newest = ", ".join(ids[:5]) or "none"
     return (f"no run with an id starting with {prefix!r}{did_you_mean(prefix, ids)}; "
             f"the newest: {newest} (ctcd runs lists them)")

@@ -56,7 +56,7 @@ class Context:
                  namespace: Mapping[str, Any] | None = None, tracking: bool | None = None,
                  clock: Clock | None = None):
         self.home: Path = state_home(home)
-        self.store = Store(self.home)
+        self.store = Store.shared(self.home)  # one connection per folder and process
         self.artifacts = ArtifactStore(self.home / "artifacts")
         self.namespace = namespace
         self.tracking = _tracking_default() if tracking is None else tracking
@@ -163,7 +163,7 @@ class Context:
                         "but has no scheduler); use ctcd.Workspace(home=...)")
 
     def close(self) -> None:
-        self.store.close()
+        self.store.release()
 
 
 # -- the process default and the run on this thread ------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -12,8 +13,8 @@ from .run import Run, RunState, StepState
 if TYPE_CHECKING:
     from .artifacts import ArtifactStore
 
-__all__ = ["attach_deployments", "load_run", "load_runs", "owner_alive", "reap_orphaned_runs",
-           "save_run"]
+__all__ = ["attach_deployments", "load_run", "load_runs", "metric_series", "owner_alive",
+           "pipeline_names", "reap_orphaned_runs", "run_ids", "save_run"]
 
 
 def save_run(store: Store, run: Run) -> None:
@@ -128,3 +129,60 @@ def attach_deployments(runs: list[Run], store: Store) -> list[Run]:
         if run is not None:
             run.deployment = data
     return runs
+
+
+def pipeline_names(store: Store, *, defined: bool = False) -> list[str]:
+    """Every pipeline that has a recorded run (and, with `defined`, every stored definition),
+    sorted."""
+    sql = "SELECT DISTINCT pipeline AS name FROM runs"
+    if defined:
+        sql += " UNION SELECT name FROM pipelines"
+    return [r["name"] for r in store.execute(sql + " ORDER BY name")]
+
+
+def run_ids(store: Store, prefix: str = "") -> list[str]:
+    """The ids of the recorded runs starting with `prefix`, newest first."""
+    return [r["id"] for r in store.execute(
+        "SELECT id FROM runs WHERE id LIKE ? ORDER BY started DESC", (prefix + "%",))]
+
+
+def metric_series(store: Store, pipeline: str | None = None,
+                  limit: int = 1000) -> list[dict[str, Any]]:
+    """The metrics of a pipeline's whole history (its newest `limit` runs that logged any),
+    oldest first, without loading the runs: id, pipeline, started, metrics, and the
+    deployment decision recorded for the run (None if none)."""
+    sql = ("SELECT id, pipeline, started, json_extract(data, '$.metrics') AS metrics, "
+           "json_extract(data, '$.deployment') AS deployment FROM runs "
+           "WHERE json_extract(data, '$.metrics') NOT IN ('{}', '') ")
+    args: tuple = ()
+    if pipeline is not None:
+        sql, args = sql + "AND pipeline = ? ", (pipeline,)
+    sql += f"ORDER BY started DESC, rowid DESC LIMIT {max(1, int(limit))}"
+    points = []
+    for row in reversed(store.execute(sql, args)):
+        try:
+            metrics = Store.loads(row["metrics"] or "{}")
+            deployment = Store.loads(row["deployment"]) if row["deployment"] else None
+        except ValueError:
+            continue
+        metrics = {k: v for k, v in metrics.items()
+                   if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        if metrics:
+            points.append({"id": row["id"], "pipeline": row["pipeline"],
+                           "started": row["started"], "metrics": metrics,
+                           "deployment": deployment})
+    recorded = {}
+    ids = [p["id"] for p in points if p["deployment"] is None]
+    for start in range(0, len(ids), 500):  # SQLite's limit on host parameters
+        chunk = ids[start:start + 500]
+        rows = store.execute(
+            "SELECT data FROM deployments WHERE json_extract(data, '$.run_id') IN "
+            f"({','.join('?' * len(chunk))}) ORDER BY id", tuple(chunk))
+        for row in rows:
+            with contextlib.suppress(ValueError):
+                data = Store.loads(row["data"])
+                recorded[data.get("run_id")] = data
+    for point in points:
+        if point["deployment"] is None:
+            point["deployment"] = recorded.get(point["id"])
+    return points

@@ -16,7 +16,7 @@ from .observers import RunObserver
 from .run import Run, RunState
 
 __all__ = ["EXPERIMENT_KIND", "NAMESPACE_PREFIX", "Tracker", "TrackingObserver",
-           "where_this_runs"]
+           "experiments_of", "where_this_runs"]
 
 NAMESPACE_PREFIX = "ns."  # MLflow params of the values a run read from the notebook
 
@@ -29,6 +29,26 @@ def where_this_runs() -> str:
     import socket
 
     return os.environ.get("CTCD_WHERE") or socket.gethostname()
+
+
+def experiments_of(home: Path | str | None, mlflow_run_ids: list[str]) -> dict[str, str]:
+    """The MLflow experiment of each run, read from a SQLite tracking store without importing
+    mlflow (seconds); none for other stores (the UI's /#/runs/ID route finds those)."""
+    import contextlib
+    import sqlite3
+
+    uri = mlflow_tracking_uri(home)
+    if not uri.startswith("sqlite:///") or not mlflow_run_ids:
+        return {}
+    marks = ",".join("?" * len(mlflow_run_ids))
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{uri[len('sqlite:///'):]}?mode=ro",
+                                                uri=True, timeout=1)) as db:
+            rows = db.execute(f"SELECT run_uuid, experiment_id FROM runs WHERE run_uuid IN "
+                              f"({marks})", tuple(mlflow_run_ids)).fetchall()
+    except sqlite3.Error:
+        return {}
+    return {run: str(experiment) for run, experiment in rows}
 
 
 class Tracker:

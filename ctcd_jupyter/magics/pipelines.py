@@ -10,6 +10,7 @@ from IPython.core.magic_arguments import argument, kwds, magic_arguments, parse_
 
 from ..engine.pipeline import Pipeline
 from ..engine.run import Run
+from ..engine.run_store import pipeline_names
 from ..engine.steps import Step
 from ..errors import (
     ParameterError,
@@ -169,8 +170,7 @@ class PipelineMagics(CtcdMagics):
         if args.remote:
             runs = with_remote_runs(workspace, runs, args.pipeline, args.n)
         if not runs and args.pipeline:
-            known = set(workspace.pipelines) | {r["pipeline"] for r in workspace.store.execute(
-                "SELECT DISTINCT pipeline FROM runs")}
+            known = set(workspace.pipelines) | set(pipeline_names(workspace.store))
             if args.pipeline not in known:
                 raise UsageError(unknown_name("pipeline", args.pipeline, known))
         print(runs_table(runs))

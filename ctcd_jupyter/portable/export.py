@@ -106,13 +106,11 @@ def _pipeline(pipeline: Pipeline | str) -> Pipeline:
 def _stored_schedule(pipeline: Pipeline) -> tuple[dict | None, dict]:
     """The pipeline's schedule (interval or cron and zone; start and end times are moments of
     this notebook, not of the pipeline) and the params it runs with, if it has one."""
-    from ..state import Store
+    from ..schedules.records import load_schedule_record
 
-    rows = pipeline.workspace.store.execute("SELECT data FROM schedules WHERE name = ?",
-                                            (pipeline.name,))
-    if not rows:
+    data = load_schedule_record(pipeline.workspace.store, pipeline.name)
+    if data is None:
         return None, {}
-    data = Store.loads(rows[0]["data"])
     stored = dict((data.get("record") or {}).get("schedule") or data.get("schedule") or {})
     schedule = {k: stored[k] for k in ("interval_second", "cron_expression", "tz", "catchup")
                 if stored.get(k) not in (None, False)}

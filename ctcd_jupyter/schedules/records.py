@@ -13,7 +13,7 @@ from ..state import Store
 from .trigger import Schedule
 
 __all__ = ["RECORD_VERSION", "ScheduleRecord", "ScheduleState", "delete_schedule_record",
-           "load_schedule_records", "save_schedule_record"]
+           "load_schedule_record", "load_schedule_records", "save_schedule_record"]
 
 RECORD_VERSION = 1  # bump with a migration in load_schedule_records when the shape changes
 
@@ -93,6 +93,18 @@ def load_schedule_records(store: Store) -> list[dict[str, Any]]:
             data = {"unreadable": True}  # kept, so it can be listed and removed
         records.append({**data, "name": row["name"], "updated": row["updated"]})
     return records
+
+
+def load_schedule_record(store: Store, name: str) -> dict[str, Any] | None:
+    """The stored JSON record of schedule `name` (None when there is none or it is not JSON)."""
+    rows = store.execute("SELECT data FROM schedules WHERE name = ?", (name,))
+    if not rows:
+        return None
+    try:
+        data = Store.loads(rows[0]["data"])
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def delete_schedule_record(store: Store, name: str) -> bool:

@@ -13,16 +13,18 @@ import tornado.web
 from jupyter_server.utils import url_path_join
 
 from ..deployment import deployments
+from ..engine.run_store import metric_series
 from ..errors import CtcdError, ServiceNotFoundError, unknown_name
 from ..services import get_service, services
 from ..services.mlflow_ui import running_ui_url
 from ..views.json import deployment_json, info_json, run_json, service_json
+from ..views.trend import trend_series
 from .base import CtcdHandler
 from .schedules import ScheduleActionHandler, SchedulesHandler
 
 __all__ = ["setup_handlers"]
 
-ACTIONS = ("start", "stop", "restart", "rollback")
+ACTIONS = ("start", "stop", "restart", "rollback", "unpin")
 
 
 class InfoHandler(CtcdHandler):
@@ -54,11 +56,12 @@ class ServiceHandler(CtcdHandler):
             svc = get_service(name, self.home)
         except ServiceNotFoundError as exc:
             return self.fail(404, str(exc))
-        if action == "rollback" and not callable(getattr(svc, "rollback", None)):
+        if action in ("rollback", "unpin") and not callable(getattr(svc, action, None)):
             return self.fail(409, f"{name} is a {svc.kind} service: this service has no model "
-                                  "to roll back")
+                                  f"to {'roll back' if action == 'rollback' else 'unpin'}")
         call = {"start": lambda: svc.start(progress=False), "stop": svc.stop,
-                "restart": svc.restart, "rollback": lambda: svc.rollback()}[action]
+                "restart": svc.restart, "rollback": lambda: svc.rollback(),
+                "unpin": lambda: svc.unpin()}[action]
         try:
             await asyncio.get_running_loop().run_in_executor(None, call)
         except CtcdError as exc:
@@ -112,6 +115,18 @@ class DeploymentsHandler(CtcdHandler):
         self.answer([deployment_json(d) for d in records])
 
 
+class TrendsHandler(CtcdHandler):
+    @tornado.web.authenticated
+    def get(self) -> None:
+        limit = self.int_argument("limit", 1000, 10_000)
+        if limit is None:
+            return None
+        workspace = self.workspace()
+        points = metric_series(workspace.store, self.get_query_argument("pipeline", None),
+                               limit=limit)
+        self.answer(trend_series(points, deployments(workspace=workspace, limit=1000)))
+
+
 def _version() -> str:
     try:
         return version("ctcd_jupyter")
@@ -134,4 +149,5 @@ def setup_handlers(web_app: Any, home: Path) -> None:
         (url_path_join(base, "runs"), RunsHandler),
         (url_path_join(base, "runs", r"([A-Za-z0-9_-]+)"), RunHandler),
         (url_path_join(base, "deployments"), DeploymentsHandler),
+        (url_path_join(base, "trends"), TrendsHandler),
     ])

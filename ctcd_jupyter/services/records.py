@@ -103,8 +103,9 @@ class Record:
     problem: str | None = None
 
 
-_stores: dict[Path, Store] = {}
-_stores_lock = threading.Lock()
+_held: dict[Path, Store] = {}  # state folder -> its store, kept open between two calls
+HELD_FOLDERS = 4
+_held_lock = threading.Lock()
 _HINT = "make it writable, or set CTCD_HOME to a writable folder"
 
 
@@ -114,13 +115,18 @@ class ServiceRecords:
 
     def __init__(self, home: str | Path | None = None):
         self.home = state_home(home)
-        with _stores_lock:
-            store = _stores.get(self.home)
-            if store is None or not store.path.exists():
+        # the workspace's own connection to this folder (held for the process's life, as a
+        # service object may outlive any workspace)
+        with _held_lock:
+            store = _held.pop(self.home, None)
+            if store is None or store.closed or not store.path.exists():
                 try:
-                    store = _stores[self.home] = Store(self.home)
+                    store = Store.shared(self.home)
                 except sqlite3.Error as exc:
                     raise self._error(exc, self.home / "state.db") from None
+            _held[self.home] = store  # the most recently used last
+            while len(_held) > HELD_FOLDERS:  # a process that went through many folders
+                _held.pop(next(iter(_held))).release()
         self.store = store
 
     def folder(self, name: str) -> Path:

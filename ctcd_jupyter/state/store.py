@@ -96,6 +96,10 @@ class Store:
         self.path = self.home / "state.db"
         self._lock = threading.RLock()
         self.readonly = False
+        self.closed = False
+        self._reopen = False  # closed because its last holder let go: reopened if used again
+        self._users = 0  # holders of the shared store (`Store.shared` / `release`)
+        self._tokens: dict[tuple[str, ...], tuple[tuple[int, int], tuple]] = {}
         try:
             self._conn = self._open()
         except sqlite3.DatabaseError as exc:
@@ -169,8 +173,15 @@ class Store:
                               path=str(self.path))
         return StateError(f"state database {self.path}: {text}", path=str(self.path))
 
+    def _reopened(self) -> None:
+        """A store its holders let go of (`release`) and that someone still uses opens again."""
+        if self.closed and self._reopen:
+            self._conn = self._open()
+            self.closed = self._reopen = False
+
     def execute(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
         with self._lock:
+            self._reopened()
             try:
                 return self._conn.execute(sql, params).fetchall()
             except sqlite3.OperationalError as exc:
@@ -184,6 +195,7 @@ class Store:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """An immediate (write-locked) transaction: read-modify-write without a race."""
         with self._lock:
+            self._reopened()
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
             except sqlite3.DatabaseError as exc:
@@ -201,7 +213,61 @@ class Store:
 
     def close(self) -> None:
         with self._lock:
+            self.closed, self._reopen = True, False
             self._conn.close()
+
+    # -- one connection per state folder and process -----------------------------------------
+    @classmethod
+    def shared(cls, home: str | os.PathLike) -> Store:
+        """The process's one store of `home` (the workspace, the service records and the
+        serving history share its connection); each holder calls `release()` when done."""
+        key = Path(home).expanduser().resolve()
+        with _shared_lock:
+            store = _shared.get(key)
+            # a folder made read-only since it was opened is opened afresh (read-only): the
+            # old connection could still write, which the folder's owner just forbade
+            if store is None or store.closed or not store.path.exists() or (
+                    not store.readonly and not _writable(key)):
+                store = _shared[key] = cls(key)
+            store._users += 1
+            return store
+
+    def release(self) -> None:
+        """A holder of the shared store is done with it; the last one closes it."""
+        with _shared_lock:
+            self._users -= 1
+            if self._users > 0:
+                return
+            if _shared.get(self.home) is self:
+                del _shared[self.home]
+        with self._lock:
+            self._conn.close()
+            self.closed, self._reopen = True, True
+
+    # -- what a view polls ---------------------------------------------------------------------
+    def change_token(self, *tables: str) -> tuple:
+        """Something that changes whenever a row of `tables` is written, by this process or any
+        other: what a displayed panel polls. Cheap: while SQLite's data_version (commits by
+        other connections) and this connection's change count are unchanged, the last token is
+        returned without reading a table; otherwise one aggregate per table."""
+        unknown = [t for t in tables if t not in _TOKEN_SQL]
+        if unknown:
+            raise ValueError(f"no change token for table(s) {', '.join(unknown)}; known: "
+                             f"{', '.join(sorted(_TOKEN_SQL))}")
+        with self._lock:
+            self._reopened()
+            try:
+                version = (self._conn.execute("PRAGMA data_version").fetchone()[0],
+                           self._conn.total_changes)
+                cached = self._tokens.get(tables)
+                if cached is not None and cached[0] == version:
+                    return cached[1]
+                token = tuple(tuple(self._conn.execute(_TOKEN_SQL[t]).fetchone())
+                              for t in tables)
+            except sqlite3.DatabaseError as exc:
+                raise self._error(exc, "read the state database") from None
+            self._tokens[tables] = (version, token)
+            return token
 
     # -- small JSON helpers shared by the record modules ------------------------------------
     @staticmethod
@@ -211,6 +277,20 @@ class Store:
     @staticmethod
     def loads(text: str) -> Any:
         return json.loads(text)
+
+
+_shared: dict[Path, Store] = {}
+_shared_lock = threading.Lock()
+
+# What changes when a table's rows change: rows are replaced (new rowid) or carry `updated`.
+_TOKEN_SQL = {
+    "runs": "SELECT count(*), max(rowid) FROM runs",
+    "schedules": "SELECT count(*), max(updated) FROM schedules",
+    "services": "SELECT count(*), max(updated) FROM services",
+    "pipelines": "SELECT count(*), max(updated) FROM pipelines",
+    "deployments": "SELECT count(*), max(id) FROM deployments",
+    "serving_history": "SELECT count(*), max(id) FROM serving_history",
+}
 
 
 def _writable(folder: Path) -> bool:

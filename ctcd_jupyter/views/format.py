@@ -92,10 +92,13 @@ def shorten(text: str, width: int) -> str:
 
 
 def ago(ts: float | None, now: float) -> str:
-    """How long before `now`: "12s ago", "5m ago", "3h ago", "2d ago" ("-" for None)."""
+    """How long before `now`: "just now" (under 10 s), "12s ago", "5m ago", "3h ago", "2d ago"
+    ("-" for None); a view that shows it re-renders when this text changes."""
     if ts is None:
         return "-"
     seconds = max(0.0, now - ts)
+    if seconds < 10:
+        return "just now"
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:
             return f"{seconds // size:.0f}{unit} ago"

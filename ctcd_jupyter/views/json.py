@@ -4,12 +4,13 @@ the side panel reads). Fields are added, never renamed; `tone` is the status col
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, is_dataclass
 from typing import Any
 
 from .. import redact
 from .format import tone
+from .history import history_rows
 from .runs import run_note
+from .schedules import shown_next_fire
 from .services import service_label
 
 __all__ = ["deployment_json", "info_json", "run_json", "schedule_json", "service_json"]
@@ -75,14 +76,6 @@ def deployment_json(record: Any) -> dict[str, Any]:
     }
 
 
-def _history_item(item: Any) -> dict[str, Any]:
-    if isinstance(item, Mapping):
-        return {str(k): _plain(v) for k, v in item.items()}
-    if is_dataclass(item) and not isinstance(item, type):
-        return {k: _plain(v) for k, v in asdict(item).items()}
-    return {"text": str(item)}
-
-
 def _optional(svc: Any, name: str) -> Any:
     """An attribute only some services have (an MLflow service's model_version); a service
     that cannot answer (stopped, unreadable) gives None rather than failing the list."""
@@ -94,11 +87,17 @@ def _optional(svc: Any, name: str) -> Any:
 
 
 def service_json(svc: Any, *, detail: bool = False) -> dict[str, Any]:
-    """One JSON shape for a service (list and describe add to it, never rename)."""
+    """One JSON shape for a service (list and describe add to it, never rename). `serving` is
+    the history row of what it serves now (which version, since when, why); `pinned` is set
+    while a rollback pins the served version; `last_error` may be set while the status stays
+    ACTIVE (a follower that cannot follow: `label` says so, in the warn `tone`)."""
     status = svc.status.value
     pid = getattr(svc, "pid", None)
     last_error, model_uri = svc.last_error, getattr(svc, "model_uri", None)
     label = service_label(status, last_error, model_uri)
+    history = _optional(svc, "history")
+    rows = None if history is None else [_plain_row(r) for r in history_rows(history)]
+    pinned = _optional(svc, "pinned")
     data: dict[str, Any] = {
         "name": svc.name, "kind": getattr(svc, "stored_kind", svc.kind), "status": status,
         "label": label.text, "tone": label.tone,
@@ -106,13 +105,18 @@ def service_json(svc: Any, *, detail: bool = False) -> dict[str, Any]:
         "endpoint": svc.endpoint, "pid": pid if pid and status != "INACTIVE" else None,
         "last_error": last_error, "model_uri": model_uri,
         "model_version": _plain(_optional(svc, "model_version")),
+        "pinned": _plain_row(pinned) if isinstance(pinned, Mapping) else None,
+        "serving": rows[0] if rows and rows[0]["live"] else None,
     }
     if detail:
         data.update({k: v for k, v in svc.describe().items() if k not in data})
         data["pid"] = pid
-        history = _optional(svc, "history")
-        data["history"] = None if history is None else [_history_item(h) for h in history]
+        data["history"] = rows
     return redact.data(data)
+
+
+def _plain_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {str(k): _plain(v) for k, v in row.items()}
 
 
 def schedule_json(info: Any, *, owner: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -125,7 +129,7 @@ def schedule_json(info: Any, *, owner: Mapping[str, Any] | None = None) -> dict[
         "state": record.state.value, "live": info.live,
         "owner": {**dict(info.owner or {}), **dict(owner or {})},
         "when": record.schedule.describe(),
-        "next_fire": record.next_fire if info.live else None,
+        "next_fire": shown_next_fire(info),
         "succeeded": record.succeeded, "failed": record.failed, "skipped": record.skipped,
         "params": {k: _plain(v) for k, v in (info.params or {}).items()},
         "last_run": None if last is None else {

@@ -1,16 +1,15 @@
-"""A run in full as HTML (the detail under a clicked row of `RunsView`) and a small inline-SVG
-trend of one metric over a pipeline's runs, deployed runs marked. Colours are JupyterLab's."""
+"""A run in full as HTML (the detail under a clicked row of `RunsView`). Colours are
+JupyterLab's; the metric trends are views/trend.py's."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from html import escape
 from typing import Any
 
 from .format import TONE_COLOURS, colour, duration, metric, when
 from .runs import deployment_note
 
-__all__ = ["mlflow_run_url", "run_detail_html", "trend_svg"]
+__all__ = ["mlflow_run_url", "run_detail_html"]
 
 _MUTED, _BORDER = TONE_COLOURS["muted"], TONE_COLOURS["border"]
 _CELL = f"padding:2px 10px 2px 0;border-bottom:1px solid {_BORDER};text-align:left"
@@ -104,41 +103,3 @@ def run_detail_html(run: Any, *, mlflow_url: str | None = None) -> str:
     return (f"<div style='color:{TONE_COLOURS['text']};padding:6px 8px;"
             f"border-left:3px solid {colour(run.status)}'>{''.join(parts)}</div>")
 
-
-def trend_svg(runs: Sequence[Any], name: str, *, width: int = 320, height: int = 64) -> str:
-    """A sparkline of metric `name` over `runs` (given newest first, drawn oldest to newest);
-    deployed runs are filled dots in the success colour. '' when fewer than one value."""
-    points = [(r, float(r.metrics[name])) for r in reversed(list(runs))
-              if isinstance(r.metrics.get(name), (int, float))]
-    if not points:
-        return ""
-    values = [v for _, v in points]
-    low, high = min(values), max(values)
-    span = (high - low) or 1.0
-    pad = 6
-    step = (width - 2 * pad) / max(1, len(points) - 1)
-
-    def xy(i: int, v: float) -> tuple[float, float]:
-        return pad + i * step, height - pad - (v - low) / span * (height - 2 * pad)
-
-    coords = [xy(i, v) for i, (_, v) in enumerate(points)]
-    line = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
-    dots = []
-    for (run, value), (x, y) in zip(points, coords, strict=True):
-        decision = getattr(run, "deployment", None) or {}
-        deployed = str(decision.get("outcome", "")).lower() == "deployed"
-        fill = TONE_COLOURS["success"] if deployed else "var(--jp-layout-color1, white)"
-        stroke = TONE_COLOURS["success"] if deployed else TONE_COLOURS["info"]
-        title = f"run {run.id}: {name}={metric(value)}" + (
-            f" · {deployment_note(decision)}" if decision else "")
-        dots.append(f"<circle cx='{x:.1f}' cy='{y:.1f}' r='{4 if deployed else 2.5}' "
-                    f"style='fill:{fill};stroke:{stroke};stroke-width:1.5'>"
-                    f"<title>{escape(title)}</title></circle>")
-    label = (f"<span style='color:{_MUTED};font-size:90%'>{escape(name)}: "
-             f"{metric(values[-1])} (min {metric(low)}, max {metric(high)}, {len(values)} runs; "
-             f"<span style='color:{TONE_COLOURS['success']}'>●</span> deployed)</span>")
-    svg = (f"<svg width='{width}' height='{height}' viewBox='0 0 {width} {height}' "
-           f"role='img' aria-label='{escape(name)} trend'>"
-           f"<polyline points='{line}' style='fill:none;stroke:{TONE_COLOURS['info']};"
-           f"stroke-width:1.5'/>{''.join(dots)}</svg>")
-    return f"<div>{svg}<br>{label}</div>"

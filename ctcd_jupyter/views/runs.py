@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
+import re
 from html import escape
 from typing import Any
 
 from .format import colour, duration, metric, shorten, table, when
 
-__all__ = ["deployment_note", "run_html", "run_note", "run_text",
-           "runs_table"]
+__all__ = ["deployment_note", "run_html", "run_note", "run_text", "runs_table", "short_error"]
 
 
 def _value(state: Any) -> str:
@@ -41,6 +41,16 @@ def deployment_note(decision: Any) -> str:
     return shorten(f"{outcome} v{version}" if version else outcome, 80)
 
 
+_QUALIFIED = re.compile(r"^(?:[A-Za-z_][\w]*\.)+([A-Za-z_]\w*)(?=:|$)")
+
+
+def short_error(line: str) -> str:
+    """The last line of a traceback with the exception's short name:
+    "sklearn.exceptions.NotFittedError: This ..." -> "NotFittedError: This ..." (the module
+    path would eat the message in a narrow list or a toast)."""
+    return _QUALIFIED.sub(r"\1", line.strip())
+
+
 def run_note(run: Any) -> str:
     """The last column of a run list: metrics, what a deployment did, or why a run failed or
     was skipped."""
@@ -50,7 +60,7 @@ def run_note(run: Any) -> str:
         note = (note + "  " if note else "") + deployed
     status = _value(run.status)
     if status == "FAILED":
-        last = (run.error or "failed").strip().splitlines()[-1]
+        last = short_error((run.error or "failed").strip().splitlines()[-1])
         where = f"{run.failed_step}: " if run.failed_step else ""
         note = (note + "  " if note else "") + shorten(where + last, 80)
     elif status == "SKIPPED" and run.log:

@@ -5,16 +5,44 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from .. import redact
-from .format import table, tone
+from .format import table, tone, when
+from .history import history_text
 
-__all__ = ["ServiceLabel", "describe_text", "service_label", "services_table",
-           "short_prediction_error"]
+__all__ = ["ServiceLabel", "describe_text", "pinned_of", "pinned_text", "service_label",
+           "services_table", "short_prediction_error"]
 
 BaseService = Any  # duck-typed: views import nothing above them
+
+
+def pinned_of(svc: BaseService) -> dict[str, Any] | None:
+    """The pin a rollback put on the served version ({"version", "at", "reason"}), or None."""
+    try:
+        pin = getattr(svc, "pinned", None)
+        pin = pin() if callable(pin) else pin
+    except Exception:  # a service that cannot say is shown unpinned, not as an error
+        return None
+    return dict(pin) if isinstance(pin, Mapping) else None
+
+
+def pinned_text(svc_or_pin: Any, *, short: bool = False) -> str:
+    """"pinned v2 (by rollback at 10:42:05)" ("pinned v2" when `short`), or '' for a service
+    that is not pinned."""
+    pin = svc_or_pin if isinstance(svc_or_pin, Mapping) or svc_or_pin is None \
+        else pinned_of(svc_or_pin)
+    if not pin:
+        return ""
+    version = f" v{pin['version']}" if pin.get("version") else ""
+    if short:
+        return f"pinned{version}"
+    why = " ".join(p for p in (f"by {pin['reason']}" if pin.get("reason") else "",
+                               f"at {when(pin['at'], today_short=True)}"
+                               if isinstance(pin.get("at"), (int, float)) else "") if p)
+    return f"pinned{version}" + (f" ({why})" if why else "")
 
 
 class ServiceLabel(NamedTuple):
@@ -41,7 +69,8 @@ def service_label(status: str, last_error: str | None, model_uri: str | None) ->
 
 
 def services_table(items: Sequence[BaseService]) -> str:
-    """One line per service: name, kind, status, pid, endpoint (and the error, shortened)."""
+    """One line per service: name, kind, status (and pin), pid, endpoint (and the error or the
+    warning, shortened)."""
     if not items:
         return "no services"
     rows = [("NAME", "KIND", "STATUS", "PID", "ENDPOINT / ERROR")]
@@ -53,19 +82,28 @@ def services_table(items: Sequence[BaseService]) -> str:
         if label.reason:
             where = "; ".join(x for x in (where if status != "ERROR" else "",
                                           label.reason[:100]) if x)
+        pinned = pinned_text(svc, short=True)
         kind = getattr(svc, "stored_kind", svc.kind)
-        rows.append((svc.name, kind, label.text,
+        rows.append((svc.name, kind, label.text + (f" ({pinned})" if pinned else ""),
                      str(pid) if pid and status != "INACTIVE" else "-", where or "-"))
     return table(rows, free_last=True)
 
 
-def describe_text(svc: BaseService) -> str:
+def describe_text(svc: BaseService, now: float | None = None) -> str:
+    """A service in full: its settings, the error, and which version it served when."""
     info = svc.describe()
     error = redact.text(info.pop("last_error", None) or "")
     lines = [f"{k}: {json.dumps(v) if isinstance(v, (dict, list)) else v}"
-             for k, v in info.items() if k != "runtime"]
+             for k, v in info.items() if k not in ("runtime", "history")]
+    pinned = pinned_text(svc)
+    if pinned:
+        lines.append(f"pinned: {pinned}")
     if error:
         lines.append("last_error: " + error.replace("\n", "\n  "))
+    history = getattr(svc, "history", None)
+    if callable(history):
+        lines += ["history:", *("  " + line for line in history_text(
+            history(), time.time() if now is None else now).splitlines())]
     return "\n".join(lines)
 
 

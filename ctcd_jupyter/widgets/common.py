@@ -3,6 +3,7 @@ callbacks, background actions, and a cheap poll of the store for other processes
 
 from __future__ import annotations
 
+import re
 import threading
 import weakref
 from collections.abc import Callable, Sequence
@@ -15,7 +16,8 @@ import traitlets
 from ..errors import front_end
 from ..views.format import TONE_COLOURS, colour
 
-__all__ = ["Panel", "RowTable", "badge", "button", "close_all", "heading"]
+__all__ = ["Panel", "RowTable", "badge", "breakable", "button", "close_all", "heading",
+           "log_html"]
 
 POLL_SECONDS = 2.0  # how often a displayed panel looks for changes made by other processes
 
@@ -23,6 +25,25 @@ POLL_SECONDS = 2.0  # how often a displayed panel looks for changes made by othe
 def badge(state: str, extra: str = "") -> str:
     tail = f" <span style='color:{TONE_COLOURS['muted']}'>{escape(extra)}</span>" if extra else ""
     return f"<span style='color:{colour(state)};font-weight:600'>{escape(state)}</span>{tail}"
+
+
+def breakable(text: str) -> str:
+    """Text with long addresses or names (a URL, a model URI, `mlflow_deployment`) as HTML that
+    may wrap after its `/ : @ ? & _` (<wbr>: a copy of it is still the same text)."""
+    return "<wbr>".join(escape(part) for part in re.split(r"(?<=[/:@?&_])", text))
+
+
+def log_html(name: str, text: str) -> str:
+    """A log in a scroll box that opens at its newest line and stays there as lines come:
+    a column-reverse flex box is anchored at its end by the browser (no script needed, which
+    an HTML widget could not run)."""
+    body = escape(text.rstrip("\n")) if text.strip() else "(the log is empty)"
+    return (f"<div aria-label='log of {escape(name)}' role='log' style='max-height:220px;"
+            "overflow:auto;display:flex;flex-direction:column-reverse;"
+            f"border:1px solid {TONE_COLOURS['border']}'><pre style='margin:0;padding:4px;"
+            "white-space:pre-wrap;font-family:var(--jp-code-font-family, monospace);"
+            f"font-size:var(--jp-code-font-size, 12px);color:{TONE_COLOURS['text']}'>"
+            f"{body}</pre></div>")
 
 
 def heading(text: str) -> widgets.HTML:
@@ -33,7 +54,7 @@ def button(label: str, tooltip: str = "", **kwargs: Any) -> widgets.Button:
     """A button as wide as its label (never "pa..."): width auto, no fixed pixel width."""
     return widgets.Button(description=label, tooltip=tooltip or label,
                           layout=widgets.Layout(width="auto", min_width="fit-content",
-                                                margin="0 4px 0 0"), **kwargs)
+                                                margin="0 4px 0 0", padding="0 8px"), **kwargs)
 
 
 def close_all(*items: widgets.Widget) -> None:
@@ -69,8 +90,10 @@ class _Row:
 
     def set(self, values: Sequence[str], enabled: dict[str, bool | None]) -> None:
         for cell, value in zip(self.cells, values, strict=True):
-            value = value if cell is not self.cells[-1] else (
-                f"<div style='white-space:normal;overflow-wrap:anywhere'>{value}</div>")
+            # values wrap (between words, and after the / of an address) rather than widen the
+            # table past the notebook, where they would be cut off behind a scroll bar
+            value = (f"<div style='white-space:normal;overflow-wrap:break-word;"
+                     f"line-height:1.35'>{value}</div>")
             if cell.value != value:
                 cell.value = value
         for verb, widget in self.buttons.items():
@@ -98,11 +121,13 @@ class RowTable(widgets.GridBox):
         self._on_action = on_action
         self._rows: dict[str, _Row] = {}
         self._empty = _cell(f"<i style='color:{TONE_COLOURS['muted']}'>{escape(empty)}</i>")
-        # every column as wide as its content, except the last one (notes, errors), which
-        # takes the room left and wraps
-        template = " ".join(["max-content"] * len(headers)) + " minmax(12em, 1fr)"
+        # the name and the buttons as wide as they are; the other columns as wide as their
+        # content when there is room, narrower (their values wrap) when there is not; the
+        # last one (notes, errors) takes the room left
+        template = "max-content max-content " + "auto " * (len(headers) - 2) \
+            + "minmax(8em, 1fr)"
         super().__init__(layout=widgets.Layout(grid_template_columns=template,
-                                               grid_gap="2px 14px", align_items="center",
+                                               grid_gap="2px 10px", align_items="center",
                                                width="100%", overflow="auto"))
         self.children = [self._empty]
 

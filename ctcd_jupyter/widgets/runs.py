@@ -4,8 +4,6 @@ other processes' runs through a cheap poll of the store while it is open."""
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
 import time
 import weakref
 from html import escape
@@ -14,19 +12,23 @@ from typing import Any
 import ipywidgets as widgets
 import traitlets
 
+from ..deployment import deployments
 from ..engine.observers import RunObserver
 from ..engine.run import Run, RunState
+from ..engine.run_store import metric_series, pipeline_names
+from ..engine.tracking import experiments_of
 from ..services.mlflow_ui import running_ui_url
-from ..state import mlflow_tracking_uri
 from ..views.format import TONE_COLOURS, ago, duration, when
-from ..views.run_detail import mlflow_run_url, run_detail_html, trend_svg
+from ..views.run_detail import mlflow_run_url, run_detail_html
 from ..views.runs import run_note
+from ..views.trend import legend_html, trend_series, trend_svg
 from ..workspace import Workspace, get_workspace
 from .common import Panel, RowTable, badge, button
 
 __all__ = ["RunsView"]
 
 ALL = "(all pipelines)"
+TREND_RUNS = 1000  # the trend's reach: the newest runs of a pipeline that logged metrics
 
 
 class _Follow(RunObserver):
@@ -44,21 +46,6 @@ class _Follow(RunObserver):
     run_start = run_end = _refresh  # type: ignore[assignment]
 
 
-def experiments_of(home: Any, mlflow_run_ids: list[str]) -> dict[str, str]:
-    """The MLflow experiment of each run, read from a SQLite tracking store without importing
-    mlflow (none for other stores: the UI's /#/runs/ID route finds them)."""
-    uri = mlflow_tracking_uri(home)
-    if not uri.startswith("sqlite:///") or not mlflow_run_ids:
-        return {}
-    marks = ",".join("?" * len(mlflow_run_ids))
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{uri[len('sqlite:///'):]}?mode=ro",
-                                                uri=True, timeout=1)) as db:
-            rows = db.execute(f"SELECT run_uuid, experiment_id FROM runs WHERE run_uuid IN "
-                              f"({marks})", tuple(mlflow_run_ids)).fetchall()
-    except sqlite3.Error:
-        return {}
-    return {run: str(experiment) for run, experiment in rows}
 
 
 class RunsView(Panel):
@@ -90,6 +77,7 @@ class RunsView(Panel):
         self._detail = widgets.HTML()
         self._runs: dict[str, Run] = {}
         self._links: dict[str, str] = {}
+        self._agos: list[tuple[Run, str]] = []  # the relative times shown
         self.children = [self._toolbar, self._trend, self._table, self._detail, self._status]
         # wiring, in one place
         self._refresh.on_click(self._safe(self.refresh))
@@ -123,18 +111,19 @@ class RunsView(Panel):
         self.selected = None if self.selected == run_id else run_id
 
     def _token(self) -> Any:
-        store = self.workspace.store
-        runs = store.execute("SELECT count(*) AS n, max(rowid) AS last FROM runs")[0]
-        decisions = store.execute("SELECT max(id) AS last FROM deployments")[0]
-        return runs["n"], runs["last"], decisions["last"]
+        return self.workspace.store.change_token("runs", "deployments", "serving_history")
 
     def _due(self) -> bool:
-        return any(run.status is RunState.RUNNING for run in self._runs.values())
+        """A running run counts its seconds, and relative times tick: refresh when a shown
+        "12s ago" would read otherwise now."""
+        if any(run.status is RunState.RUNNING for run in self._runs.values()):
+            return True
+        now = time.time()
+        return any(ago(run.started_at, now) != shown for run, shown in self._agos)
 
     def _update(self) -> None:
         store = self.workspace.store
-        names = [ALL, *(r["pipeline"] for r in store.execute(
-            "SELECT DISTINCT pipeline FROM runs ORDER BY pipeline"))]
+        names = [ALL, *pipeline_names(store)]
         if self.pipeline and self.pipeline not in names:
             names.append(self.pipeline)
         if list(self._choice.options) != names:
@@ -145,6 +134,7 @@ class RunsView(Panel):
         now = time.time()
         self._links = self._mlflow_links(runs)
         rows = []
+        self._agos = [(run, ago(run.started_at, now)) for run in runs]
         for run in runs:
             skipped = run.status is RunState.SKIPPED
             took = "-" if skipped else duration(run.duration, compact=True)
@@ -164,7 +154,7 @@ class RunsView(Panel):
             label = "hide" if run_id == self.selected else "details"
             if row.buttons["details"].description != label:
                 row.buttons["details"].description = label
-        self._update_trend(runs)
+        self._update_trend()
         self._update_detail()
 
     def _mlflow_links(self, runs: list[Run]) -> dict[str, str]:
@@ -185,8 +175,13 @@ class RunsView(Panel):
                 f" style='color:{TONE_COLOURS['info']};text-decoration:underline'>"
                 f"<code>{escape(run.id)}</code></a>")
 
-    def _update_trend(self, runs: list[Run]) -> None:
-        names = sorted({k for r in runs for k in r.metrics})
+    def _update_trend(self) -> None:
+        """Trends over each pipeline's whole history (not only the runs listed), deployed runs
+        and rollbacks marked."""
+        store = self.workspace.store
+        series = trend_series(metric_series(store, self.pipeline, limit=TREND_RUNS),
+                              deployments(workspace=self.workspace, limit=500))
+        names = sorted({k for s in series.values() for p in s["points"] for k in p["metrics"]})
         if list(self._metric.options) != names:
             self._metric.options = names
         metric = self.metric if self.metric in names else (names[0] if names else None)
@@ -194,16 +189,13 @@ class RunsView(Panel):
             self._metric.value = metric
         charts = []
         if metric:
-            by_pipeline: dict[str, list[Run]] = {}
-            for run in runs:
-                by_pipeline.setdefault(run.pipeline, []).append(run)
-            for name, group in sorted(by_pipeline.items())[:4]:
-                chart = trend_svg(group, metric)
+            for name, entry in sorted(series.items())[:4]:
+                chart = trend_svg(name, metric, entry)
                 if chart:
                     charts.append(f"<div style='display:inline-block;margin-right:16px'>"
                                   f"<div style='color:{TONE_COLOURS['text']}'>{escape(name)}</div>"
                                   f"{chart}</div>")
-        value = "".join(charts)
+        value = "".join(charts) + (f"<div>{legend_html()}</div>" if charts else "")
         if self._trend.value != value:
             self._trend.value = value
 

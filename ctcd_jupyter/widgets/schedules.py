@@ -11,6 +11,7 @@ import ipywidgets as widgets
 
 from ..schedules.pipelines import ScheduleInfo
 from ..views.format import metric, when
+from ..views.schedules import shown_next_fire
 from ..workspace import Workspace, get_workspace
 from .common import Panel, RowTable, badge, button, heading
 from .runs import RunsView
@@ -63,9 +64,7 @@ class SchedulesPanel(Panel):
             self.runs.refresh()
 
     def _token(self) -> Any:
-        row = self.workspace.store.execute(
-            "SELECT count(*) AS n, max(updated) AS last FROM schedules")[0]
-        return row["n"], row["last"]
+        return self.workspace.store.change_token("schedules")
 
     def poll_once(self) -> bool:
         changed = super().poll_once()
@@ -86,7 +85,7 @@ class SchedulesPanel(Panel):
             f"{badge(last.status.value)} {escape(when(last.started_at, zone, today_short=True))}"
             + "".join(f" <code>{escape(k)}={escape(metric(v))}</code>"
                       for k, v in list(last.metrics.items())[:2]))
-        next_fire = when(record.next_fire, zone, today_short=True) if active else "-"
+        next_fire = when(shown_next_fire(info), zone, today_short=True)
         status = info.status
         extra = ""
         if status.startswith("ACTIVE in pid"):

@@ -1,6 +1,7 @@
-"""`ServicesPanel`: every service in an aligned table (status, endpoint, live model version),
-start/stop/restart/rollback/logs/history buttons that are disabled or hidden where they cannot
-apply, and a predict box for model servers that starts from the model's input example."""
+"""`ServicesPanel`: every service in an aligned table (status, endpoint, live model version,
+pinned, a follower's warning), start/stop/restart/rollback/unpin/logs/history buttons that are
+disabled or hidden where they cannot apply, a log that opens at its newest line and follows, and
+a predict box that offers only the model servers that can answer and keeps its choice."""
 
 from __future__ import annotations
 
@@ -13,17 +14,20 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from .. import redact
 from ..errors import PredictionError
 from ..services import BaseService, get_service, services
 from ..services.input_example import input_template
-from ..views.format import TONE_COLOURS, when
-from ..views.services import short_prediction_error
+from ..views.format import TONE_COLOURS
+from ..views.history import history_html
+from ..views.services import pinned_of, pinned_text, service_label, short_prediction_error
 from ..workspace import Workspace, get_workspace
-from .common import Panel, RowTable, badge, button, heading
+from .common import Panel, RowTable, badge, breakable, button, heading, log_html
 
 __all__ = ["ServicesPanel"]
 
-VERBS = ("start", "stop", "restart", "rollback", "logs", "history")
+VERBS = ("start", "stop", "restart", "rollback", "unpin", "logs", "history")
+LOG_LINES = 200
 FULL_CHECK_EVERY = 15  # polls between two health checks of every service (a kill -9 elsewhere)
 _PLACEHOLDER = ('[{"col": 1.0, ...}] (records), {"col": [1.0]} (columns) or [[1.0, 2.0]] '
                 "(rows)")
@@ -35,29 +39,18 @@ def _version(svc: BaseService) -> str:
         version = version()
     uri = getattr(svc, "model_uri", None) or ""
     muted = TONE_COLOURS["muted"]
+    pinned = pinned_text(svc)
+    pin = (f" <b style='color:{TONE_COLOURS['warn']}' title='{escape(pinned)}'>"
+           f"{escape(pinned_text(svc, short=True))}</b>") if pinned else ""
     if version:
-        return f"<b>v{escape(str(version))}</b> <span style='color:{muted}'>{escape(uri)}</span>"
-    return f"<span style='color:{muted}'>{escape(uri)}</span>" if uri else "-"
+        return (f"<b>v{escape(str(version))}</b>{pin} "
+                f"<span style='color:{muted}'>{breakable(uri)}</span>")
+    return (f"<span style='color:{muted}'>{breakable(uri)}</span>{pin}" if uri else "-")
 
 
-def _history_html(entries: Any) -> str:
-    rows = []
-    cell = f"padding:1px 10px 1px 0;border-bottom:1px solid {TONE_COLOURS['border']}"
-    for entry in list(entries or [])[:20]:
-        data = entry if isinstance(entry, dict) else getattr(entry, "__dict__", {"entry": entry})
-        moment = data.get("created") or data.get("time") or data.get("since")
-        what = data.get("outcome") or data.get("event") or data.get("action") or ""
-        version = data.get("version")
-        moment = when(moment) if isinstance(moment, (int, float)) else str(moment or "-")
-        rows.append(f"<tr><td style='{cell}'>{escape(moment)}</td>"
-                    f"<td style='{cell}'>{badge(str(what).upper()) if what else '-'}</td>"
-                    f"<td style='{cell}'>{'v' + escape(str(version)) if version else '-'}</td>"
-                    f"<td style='{cell}'>{escape(str(data.get('reason') or ''))}</td></tr>")
-    if not rows:
-        return f"<i style='color:{TONE_COLOURS['muted']}'>no history recorded yet</i>"
-    head = "".join(f"<th style='{cell};text-align:left;color:{TONE_COLOURS['muted']}'>{h}</th>"
-                   for h in ("when", "what", "version", "why"))
-    return f"<table style='border-collapse:collapse'><tr>{head}</tr>{''.join(rows)}</table>"
+def _predictable(svc: BaseService, status: str) -> bool:
+    """A model server that can answer now."""
+    return status == "ACTIVE" and callable(getattr(svc, "predict", None))
 
 
 class ServicesPanel(Panel):
@@ -80,11 +73,13 @@ class ServicesPanel(Panel):
         self._result = widgets.HTML()
         self._predict_bar = widgets.HBox([self._target, self._predict],
                                          layout={"align_items": "center"})
-        self._logs = widgets.Textarea(disabled=True, layout={"width": "100%", "height": "160px",
-                                                             "display": "none"})
+        self._logs = widgets.HTML(layout={"width": "100%", "display": "none"})
+        self._log_service: str | None = None  # whose log is shown (and followed)
+        self._history_service: str | None = None  # whose history is shown (and kept fresh)
         self._detail = widgets.HTML()
         self._pending_since: dict[str, float] = {}
         self._templates: dict[str, str] = {}
+        self._syncing = False  # the panel itself is changing the target: not the user's choice
         self._polls = 0
         self.children = [self._bar, self._table, self._status, self._detail, self._logs,
                          self._predict_bar, self._input, self._result]
@@ -107,10 +102,12 @@ class ServicesPanel(Panel):
 
     # -- refresh -------------------------------------------------------------------------------
     def _token(self) -> Any:
-        store = self.workspace.store
-        row = store.execute("SELECT count(*) AS n, max(updated) AS last FROM services")[0]
-        decisions = store.execute("SELECT max(id) AS last FROM deployments")[0]
-        return row["n"], row["last"], decisions["last"]
+        return self.workspace.store.change_token("services", "deployments", "serving_history")
+
+    def poll_once(self) -> bool:
+        changed = super().poll_once()
+        self._follow_log()
+        return changed
 
     def _due(self) -> bool:
         self._polls += 1
@@ -128,18 +125,29 @@ class ServicesPanel(Panel):
             else:
                 self._pending_since.pop(svc.name, None)
                 shown = badge(status)
-            error = svc.last_error if status == "ERROR" else None
+            label = service_label(status, svc.last_error, getattr(svc, "model_uri", None))
+            error = (redact.text(svc.last_error or "") or None
+                     if status in ("ERROR", "UNREADABLE") else None)
+            # e.g. a follower that cannot follow: it serves, but not what it was asked to
+            warning = label.reason if status == "ACTIVE" else None
+            if warning:
+                shown = (f"<span style='color:{TONE_COLOURS[label.tone]};font-weight:600'>"
+                         f"{escape(label.text)}</span>")
             endpoint = svc.endpoint or ""
             if endpoint and svc.kind != "mlflow_deployment":
                 where = (f"<a href='{escape(endpoint)}' target='_blank' rel='noopener' "
                          f"style='color:{TONE_COLOURS['info']};text-decoration:underline'>"
-                         f"{escape(endpoint)}</a>")
+                         f"{breakable(endpoint)}</a>")
             else:
-                where = f"<code>{escape(endpoint)}</code>" if endpoint else "-"
+                where = f"<code>{breakable(endpoint)}</code>" if endpoint else "-"
             if error:  # the full error in the tooltip, its first line in the table
                 first = error.strip().splitlines()[0] if error.strip() else error
                 where = (f"<span style='color:{TONE_COLOURS['error']}' title='{escape(error)}'>"
-                         f"{escape(first[:300])}</span>")
+                         f"{breakable(first[:300])}</span>")
+            elif warning:
+                where += (f"<br><span style='color:{TONE_COLOURS['warn']}' "
+                          f"title='{escape(redact.text(svc.last_error or ''))}'>⚠ "
+                          f"{breakable(warning)}</span>")
             running = status in ("ACTIVE", "PENDING_STARTUP", "PENDING_SHUTDOWN")
             unknown = svc.kind == "unknown"
             enabled: dict[str, bool | None] = {
@@ -147,18 +155,56 @@ class ServicesPanel(Panel):
                 "stop": status not in ("INACTIVE", "PENDING_SHUTDOWN") and not unknown,
                 "restart": status in ("ACTIVE", "ERROR") and not unknown,
                 "rollback": (status == "ACTIVE") if hasattr(svc, "rollback") else None,
+                "unpin": True if pinned_of(svc) else None,
                 "logs": not unknown,
                 "history": True if hasattr(svc, "history") else None,
             }
             rows.append((svc.name, [f"<b>{escape(svc.name)}</b>",
-                                    escape(getattr(svc, "stored_kind", svc.kind)), shown,
+                                    breakable(getattr(svc, "stored_kind", svc.kind)), shown,
                                     _version(svc), where], enabled))
         self._table.update(rows)
-        servers = [svc.name for svc in found if hasattr(svc, "predict")]
+        self._update_history()
+        self._update_target([svc.name for svc in found if _predictable(svc, svc.status.value)])
+
+    def _update_history(self) -> None:
+        """The history shown is redrawn with every refresh (a deploy or rollback adds a row)."""
+        name, value = self._history_service, ""
+        if name is not None:
+            try:
+                entries = get_service(name, self.workspace.home).history()
+            except Exception as exc:  # deleted meanwhile
+                entries, name = [], f"{name} ({exc})"
+            value = (f"<b>{escape(name)}</b>: which version served when, and why"
+                     + history_html(entries, time.time()))
+        if self._detail.value != value:
+            self._detail.value = value
+
+    def _update_target(self, servers: list[str]) -> None:
+        """Offer the servers that can answer; the choice stays across refreshes, and when the
+        chosen one stops answering, its payload goes with it and the panel says so."""
+        before = self._target.value
         if list(self._target.options) != servers:
-            self._target.options = servers
-        if servers and self._target.value not in servers:
-            self._target.value = servers[0]
+            self._syncing = True
+            try:
+                self._target.options = servers  # keeps the value when it is still offered
+                if servers and self._target.value is None:
+                    self._target.value = servers[0]
+            finally:
+                self._syncing = False
+        after = self._target.value
+        if before and before not in servers:
+            ours = self._input.value in ("", self._templates.get(before))
+            self._input.value = self._templates.get(after or "", "")
+            self._result.value = ""
+            self.message = (f"{before} no longer answers: the predict box now sends to "
+                            f"{after}" if after else
+                            f"{before} no longer answers; no model server can predict now") + (
+                "" if ours else " (your input was cleared: it was written for "
+                f"{before})")
+            if after:
+                self._fill_template(after, "")
+        elif after and not before:
+            self._fill_template(after, "")
         # the predict box only when there is a model server to ask
         shown_box = None if servers else "none"
         for child in (self._predict_bar, self._input, self._result):
@@ -169,32 +215,53 @@ class ServicesPanel(Panel):
     def _act(self, name: str, verb: str) -> None:
         svc = get_service(name, self.workspace.home)
         if verb == "logs":
-            self._logs.value = svc.logs(tail=200) or "(empty log)"
+            if self._log_service == name:  # a second click hides it
+                self._log_service, self._logs.layout.display = None, "none"
+                return
+            self._log_service = name
+            self._logs.value = log_html(name, svc.logs(tail=LOG_LINES))
             self._logs.layout.display = None
             return
         if verb == "history":
-            self._detail.value = (f"<b>{escape(name)}</b>: which version served when, and why"
-                                  + _history_html(svc.history()))
+            self._history_service = None if self._history_service == name else name
+            self._update_history()
             return
         actions = {"start": lambda: svc.start(progress=False), "stop": svc.stop,
-                   "restart": svc.restart, "rollback": lambda: svc.rollback()}
+                   "restart": svc.restart, "rollback": lambda: svc.rollback(),
+                   "unpin": lambda: svc.unpin()}
         if verb in ("start", "restart"):
             self._pending_since[name] = time.time()
 
         def action() -> str:
             actions[verb]()
             version = getattr(svc, "model_version", None)
+            if verb == "unpin":
+                return f"{name}: unpinned; deployments may replace v{version} again"
             return f"{name}: {svc.status.value}" + (
                 f" v{version}" if verb == "rollback" and version else "")
 
         self._in_background(f"{verb} {name}", action)
 
+    def _follow_log(self) -> None:
+        """The log shown follows its service: new lines appear at the bottom, in view."""
+        name = self._log_service
+        if name is None or self._closed.is_set():
+            return
+        try:
+            value = log_html(name, get_service(name, self.workspace.home).logs(tail=LOG_LINES))
+        except Exception as exc:  # the service was deleted meanwhile: say so in the log box
+            value = log_html(name, f"(cannot read the log: {exc})")
+        if self._logs.value != value:
+            self._logs.value = value
+
     # -- predict -------------------------------------------------------------------------------
     def _on_target(self, change: dict) -> None:
-        name = change["new"]
-        if not name:
+        if self._syncing or not change["new"]:
             return
-        previous = self._templates.get(change.get("old") or "")
+        self._fill_template(change["new"], self._templates.get(change.get("old") or ""))
+
+    def _fill_template(self, name: str, previous: str | None) -> None:
+        """Put `name`'s input example in the box, unless the user typed their own input."""
         if self._input.value.strip() and self._input.value != previous:
             return  # the user's own input stays
 

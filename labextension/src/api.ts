@@ -56,22 +56,61 @@ export interface IRunDetail extends IRun {
   deployments: IDeployment[];
 }
 
-export interface IHistoryItem {
-  [key: string]: unknown;
+/** One row of a service's serving history (views/history.py: history_row). */
+export interface IHistoryRow {
+  version: string | null;
+  uri: string | null;
+  why: string;
+  detail: string;
+  since: number | null;
+  until: number | null;
+  live: boolean;
+  tone: string;
+}
+
+/** The pin a rollback put on the served version. */
+export interface IPin {
+  version: string | null;
+  at: number | null;
+  reason: string | null;
 }
 
 export interface IService {
   name: string;
   kind: string;
   status: string;
+  label: string;
   tone: string;
   wanted: string | null;
   endpoint: string | null;
   pid: number | null;
   last_error: string | null;
   model_uri: string | null;
-  model_version?: string | null;
-  history?: IHistoryItem[] | null;
+  model_version: string | null;
+  pinned: IPin | null;
+  serving: IHistoryRow | null;
+  history?: IHistoryRow[] | null;
+}
+
+/** A run's point on a metric trend (views/trend.py: trend_series). */
+export interface ITrendPoint {
+  id: string;
+  started: number;
+  metrics: Record<string, number>;
+  deployed: boolean;
+  note: string;
+}
+
+/** A rollback of a model the pipeline deployed, marked on its trend. */
+export interface ITrendMark {
+  at: number;
+  version: string | null;
+  reason: string;
+}
+
+export interface ITrend {
+  points: ITrendPoint[];
+  marks: ITrendMark[];
 }
 
 export interface IOwner {
@@ -157,6 +196,7 @@ export const api = {
   runs: (limit: number) => requestAPI<IRun[]>(`runs?limit=${limit}`),
   run: (id: string) => requestAPI<IRunDetail>(`runs/${encodeURIComponent(id)}`),
   deployments: (limit: number) => requestAPI<IDeployment[]>(`deployments?limit=${limit}`),
+  trends: (limit: number) => requestAPI<Record<string, ITrend>>(`trends?limit=${limit}`),
   logs: (name: string, tail: number) =>
     requestAPI<{ name: string; logs: string }>(`services/${name}/logs?tail=${tail}`),
   serviceAction: (name: string, action: string) =>

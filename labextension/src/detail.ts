@@ -3,11 +3,16 @@
 import { Widget } from '@lumino/widgets';
 import { api, IRunDetail } from './api';
 import { ago, clock, duration, metric, toneClass } from './format';
-import { el } from './dom';
+import { el, setText } from './dom';
+
+export const TICK_MS = 1000;
 
 export class RunDetail extends Widget {
   private timer: number | undefined;
+  private ticker: number | undefined;
   private drawn = '';
+  private facts: HTMLElement | null = null;
+  private run: IRunDetail | null = null;
 
   constructor(readonly runId: string, private mlflowUi: () => string | null) {
     super();
@@ -19,11 +24,27 @@ export class RunDetail extends Widget {
     this.title.closable = true;
     this.node.append(el('div', 'ctcd-empty', `loading run ${runId} ...`));
     void this.load();
+    // "started 2 min ago" moves on while the tab is open (no request: only the text)
+    this.ticker = window.setInterval(() => this.tick(), TICK_MS);
   }
 
   dispose(): void {
     window.clearTimeout(this.timer);
+    window.clearInterval(this.ticker);
     super.dispose();
+  }
+
+  private tick(): void {
+    if (this.run && this.facts) {
+      setText(this.facts, this.factsText(this.run, Date.now() / 1000));
+    }
+  }
+
+  private factsText(run: IRunDetail, now: number): string {
+    return `${run.trigger} run, started ${ago(run.started_at, now)} ` +
+      `(${clock(run.started_at)}), ` +
+      (run.finished_at ? `took ${duration(run.duration)}`
+        : `still running (${duration(now - run.started_at)} so far)`);
   }
 
   async load(): Promise<void> {
@@ -46,9 +67,9 @@ export class RunDetail extends Widget {
     const now = Date.now() / 1000;
     const head = el('h2', '', `${run.pipeline} · run ${run.id} `);
     head.append(el('span', `ctcd-status ${toneClass(run.tone)}`, run.status));
-    const facts = el('p', 'ctcd-dim',
-      `${run.trigger} run, started ${ago(run.started_at, now)} (${clock(run.started_at)}), ` +
-      (run.finished_at ? `took ${duration(run.duration)}` : 'still running'));
+    const facts = el('p', 'ctcd-dim ctcd-facts', this.factsText(run, now));
+    this.run = run;
+    this.facts = facts;
     const parts: HTMLElement[] = [head, facts];
     const link = this.mlflowLink(run);
     if (link) {

@@ -23,6 +23,17 @@ export function setText(node: HTMLElement, text: string): void {
   }
 }
 
+/** Set a long address (an endpoint, a URI) so that it wraps after its `/`, `:` and `@`
+ * rather than anywhere (<wbr>: a copy of the text stays the address). */
+export function setBreakable(node: HTMLElement, text: string): void {
+  if (node.textContent === text) {
+    return;
+  }
+  const parts = text.split(/(?<=[/:@?&])/);
+  node.replaceChildren(...parts.flatMap((part, i) =>
+    i < parts.length - 1 ? [document.createTextNode(part), el('wbr')] : [document.createTextNode(part)]));
+}
+
 export function setClass(node: HTMLElement, className: string): void {
   if (node.className !== className) {
     node.className = className;
@@ -100,5 +111,10 @@ export class Keyed<T> {
 
   get size(): number {
     return this.rows.size;
+  }
+
+  /** Call `f` on every row (e.g. to refresh relative times without new data). */
+  each(f: (row: IRow<T>) => void): void {
+    this.rows.forEach(row => f(row));
   }
 }

@@ -55,3 +55,10 @@ export function metric(value: unknown): string {
 export function toneClass(tone: string | undefined): string {
   return `ctcd-tone-${tone || 'text'}`;
 }
+
+/** A moment as a clock time when it is today, else with its date. */
+export function clockShort(ts: number, now: number): string {
+  const moment = new Date(ts * 1000);
+  return moment.toDateString() === new Date(now * 1000).toDateString()
+    ? moment.toLocaleTimeString() : moment.toLocaleString();
+}

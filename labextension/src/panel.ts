@@ -4,7 +4,7 @@
 // panel is collapsed and no notebook is open.
 import { Notification } from '@jupyterlab/apputils';
 import { Widget } from '@lumino/widgets';
-import { api, IDeployment, IInfo, IRun } from './api';
+import { api, IDeployment, IInfo, IRun, ITrend } from './api';
 import { button, el, setText } from './dom';
 import { RunsSection } from './runs';
 import { SchedulesSection } from './schedules';
@@ -12,7 +12,9 @@ import { ServicesSection } from './services';
 import { TrendSection } from './trend';
 
 export const REFRESH_MS = 3000;
+export const TICK_MS = 1000; // relative times ("12 s ago", "next run in 40 s") between fetches
 const RUNS = 15;
+const TREND_RUNS = 1000;
 
 export class CtcdPanel extends Widget {
   private home = el('div', 'ctcd-mono ctcd-home');
@@ -25,8 +27,12 @@ export class CtcdPanel extends Widget {
   private info: IInfo | null = null;
   private skew = 0; // server clock - browser clock, seconds
   private timer: number | undefined;
+  private ticker: number | undefined;
   private refreshes = 0;
   private knownFailures: Set<string> | null = null;
+  // one toast per incident: a pipeline's failures since its last success update one toast
+  private incidents = new Map<string, { id: string; count: number }>();
+  private trendKey = '';
   private busy = false;
 
   constructor(private openRun: (id: string) => void) {
@@ -56,11 +62,22 @@ export class CtcdPanel extends Widget {
       el('h2', 'ctcd-title', 'Metric trends'), this.trends.node, refresh);
     this.node.dataset.refreshes = '0';
     this.schedule(0);
+    this.ticker = window.setInterval(() => this.tick(), TICK_MS);
   }
 
   dispose(): void {
     window.clearTimeout(this.timer);
+    window.clearInterval(this.ticker);
     super.dispose();
+  }
+
+  /** Relative times move on between fetches (no request: the data is the same). */
+  tick(): void {
+    if (this.isVisible && this.refreshes) {
+      this.services.tick();
+      this.schedules.tick();
+      this.runs.tick();
+    }
   }
 
   /** The server's time now (relative times use the server's clock). */
@@ -114,7 +131,7 @@ export class CtcdPanel extends Widget {
       this.services.update(services, deployments);
       this.schedules.update(schedules);
       this.runs.update(runs);
-      this.trends.update(runs, deployments);
+      await this.updateTrends(runs, deployments);
       this.announce(runs);
       if (this.message.classList.contains('ctcd-stale')) {
         this.say('');
@@ -128,24 +145,51 @@ export class CtcdPanel extends Widget {
     }
   }
 
-  /** A toast for each scheduled run that failed after the panel started, once. */
+  /** Trends over the whole history: fetched again only when the runs or decisions changed. */
+  private async updateTrends(runs: IRun[], deployments: IDeployment[]): Promise<void> {
+    const key = JSON.stringify([runs.map(r => [r.id, r.status]), deployments.map(d => d.id)]);
+    if (key === this.trendKey) {
+      return;
+    }
+    const trends: Record<string, ITrend> = await api.trends(TREND_RUNS);
+    this.trendKey = key;
+    this.trends.update(trends, this.now());
+  }
+
+  /** A toast when a scheduled run fails after the panel started: one per incident (a
+   * pipeline's failures until it succeeds again update the same toast with their count),
+   * saying the exception's short name and its message. */
   private announce(runs: IRun[]): void {
-    const failed = runs.filter(r => r.status === 'FAILED' && r.trigger === 'schedule');
+    const scheduled = runs.filter(r => r.trigger === 'schedule');
+    const failed = scheduled.filter(r => r.status === 'FAILED');
     if (this.knownFailures === null) {
       this.knownFailures = new Set(failed.map(r => r.id));
       return;
     }
-    for (const run of failed) {
-      if (this.knownFailures.has(run.id)) {
+    for (const run of [...scheduled].reverse()) { // oldest first
+      if (run.status === 'SUCCEEDED') {
+        this.incidents.delete(run.pipeline); // the incident is over
+      }
+      if (run.status !== 'FAILED' || this.knownFailures.has(run.id)) {
         continue;
       }
       this.knownFailures.add(run.id);
-      Notification.error(`Scheduled run ${run.id} of ${run.pipeline} failed` +
-        (run.note ? `: ${run.note}` : ''), {
-        autoClose: false,
+      const incident = this.incidents.get(run.pipeline);
+      const count = incident ? incident.count + 1 : 1;
+      const message = `${run.pipeline}: scheduled run ${run.id} failed` +
+        (count > 1 ? ` (${count} failures in a row)` : '') + (run.note ? `: ${run.note}` : '');
+      const options = {
+        autoClose: false as const,
         actions: [{ label: 'Show run', caption: `open run ${run.id}`,
           callback: () => this.openRun(run.id) }]
-      });
+      };
+      const alive = incident && Notification.manager.has(incident.id);
+      if (incident && alive) {
+        Notification.manager.update({ id: incident.id, message, type: 'error', ...options });
+        this.incidents.set(run.pipeline, { id: incident.id, count });
+      } else {
+        this.incidents.set(run.pipeline, { id: Notification.error(message, options), count });
+      }
     }
   }
 

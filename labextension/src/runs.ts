@@ -1,5 +1,5 @@
 // The recent runs: a table keyed by run id (one <tbody> per run: the summary row, the note,
-// and the full error on expand). Clicking a run opens its detail view.
+// and the full error on expand). Clicking a run, or Enter on it, opens its detail view.
 import { IRun } from './api';
 import { ago, clock, duration, toneClass } from './format';
 import { el, IRow, Keyed, setAttr, setClass, setText } from './dom';
@@ -20,10 +20,23 @@ class RunRow implements IRow<IRun> {
   private error = el('pre', 'ctcd-error-text');
   private errorRow = el('tr', 'ctcd-run-error');
 
+  private main = el('tr', 'ctcd-run-main');
+  private item: IRun;
+
   constructor(item: IRun, private context: IRunsContext) {
+    this.item = item;
     this.node.dataset.id = item.id;
-    const main = el('tr', 'ctcd-run-main');
-    main.title = `run ${item.id}: click for its steps, logs and metrics`;
+    const main = this.main;
+    main.title = `run ${item.id}: click (or Enter) for its steps, logs and metrics`;
+    // reachable from the keyboard: Tab to a run, Enter or Space opens it
+    main.tabIndex = 0;
+    main.setAttribute('role', 'button');
+    main.onkeydown = event => {
+      if (event.key === 'Enter' || event.key === ' ') {
+        event.preventDefault();
+        this.context.open(item.id);
+      }
+    };
     const times = el('td', 'ctcd-dim ctcd-num ctcd-times');
     times.append(this.when, el('br'), this.took);
     main.append(this.status, this.pipeline, times);
@@ -56,7 +69,10 @@ class RunRow implements IRow<IRun> {
   }
 
   update(item: IRun): void {
+    this.item = item;
     const now = this.context.now();
+    setAttr(this.main, 'aria-label', `run ${item.id} of ${item.pipeline}: ${item.status}, ` +
+      `started ${ago(item.started_at, now)}; open its detail`);
     setText(this.status, item.status);
     setClass(this.status, `ctcd-status ${toneClass(item.tone)}`);
     setText(this.pipeline, item.pipeline);
@@ -69,6 +85,10 @@ class RunRow implements IRow<IRun> {
     setAttr(this.note, 'title', item.error || item.note || '');
     setText(this.error, item.error || '');
     this.toggle.hidden = !item.error;
+  }
+
+  tick(): void {
+    this.update(this.item);
   }
 }
 
@@ -87,5 +107,9 @@ export class RunsSection {
     this.empty.hidden = runs.length > 0;
     this.table.hidden = !runs.length;
     this.keyed.update(runs);
+  }
+
+  tick(): void {
+    this.keyed.each(row => (row as RunRow).tick());
   }
 }

@@ -1,7 +1,7 @@
 // The schedules section: status (from the JSON, never re-derived), trigger, counts, the
 // notebook or process that owns it, and pause / resume / run now. Keyed by schedule name.
 import { IOwner, ISchedule } from './api';
-import { ago, toneClass } from './format';
+import { ago, clockShort, toneClass } from './format';
 import { button, el, IRow, Keyed, setClass, setText } from './dom';
 
 export interface ISchedulesContext {
@@ -34,11 +34,15 @@ class ScheduleRow implements IRow<ISchedule> {
   node = el('div', 'ctcd-card ctcd-row');
   private status = el('span', '');
   private when = el('div', 'ctcd-dim');
+  private next = el('div', 'ctcd-next');
   private counts = el('div', 'ctcd-dim');
   private owner = el('div', 'ctcd-dim ctcd-owner');
   private buttons: Record<string, HTMLButtonElement> = {};
 
+  private item: ISchedule;
+
   constructor(item: ISchedule, private context: ISchedulesContext) {
+    this.item = item;
     this.node.dataset.name = item.name;
     const head = el('div', 'ctcd-card-head');
     head.append(el('span', 'ctcd-name', item.name), this.status);
@@ -53,15 +57,21 @@ class ScheduleRow implements IRow<ISchedule> {
         () => void this.context.act(item.name, action));
       bar.append(this.buttons[action]);
     }
-    this.node.append(head, this.when, this.counts, this.owner, bar);
+    this.node.append(head, this.when, this.next, this.counts, this.owner, bar);
   }
 
   update(item: ISchedule): void {
+    this.item = item;
     const now = this.context.now();
     setText(this.status, item.status);
     setClass(this.status, `ctcd-status ${toneClass(item.tone)}`);
-    const next = item.next_fire ? `; next ${ago(item.next_fire, now)}` : '';
-    setText(this.when, item.when + next);
+    setText(this.when, item.when);
+    const next = item.next_fire;
+    // a moment already passed means the owner is firing it now (or is busy)
+    const at = next === null ? '' : clockShort(next, now);
+    setText(this.next, next === null ? '' : next > now ? `next run ${ago(next, now)} (${at})`
+      : `due now (${at})`);
+    this.next.hidden = next === null;
     setText(this.counts,
       `${item.succeeded} ok, ${item.failed} failed, ${item.skipped} skipped` +
       (item.last_run ? `; last ${item.last_run.status} ${ago(item.last_run.started_at, now)}`
@@ -72,6 +82,10 @@ class ScheduleRow implements IRow<ISchedule> {
     // a STOPPED schedule (its kernel unloaded the extension) resumes in that kernel too
     this.buttons.resume.disabled = !['PAUSED', 'STOPPED'].includes(item.state) || gone;
     this.buttons.run.disabled = !!gone || item.state === 'COMPLETED';
+  }
+
+  tick(): void {
+    this.update(this.item);
   }
 }
 
@@ -89,5 +103,9 @@ export class SchedulesSection {
   update(schedules: ISchedule[]): void {
     this.empty.hidden = schedules.length > 0;
     this.keyed.update(schedules);
+  }
+
+  tick(): void {
+    this.keyed.each(row => (row as ScheduleRow).tick());
   }
 }

@@ -1,8 +1,9 @@
-// The services section: status, endpoint, live model version, deployment history, and the
-// start/stop/restart/logs/rollback buttons. Rows are keyed by service name.
+// The services section: status, endpoint, live model version (pinned or not, and why it is
+// live), a follower's warning, the recent decisions, and the start/stop/restart/rollback/unpin
+// and logs buttons; the log opens at its newest line and follows. Keyed by service name.
 import { api, IDeployment, IService } from './api';
 import { ago, clock, toneClass } from './format';
-import { button, el, IRow, Keyed, setAttr, setClass, setText } from './dom';
+import { button, el, IRow, Keyed, setAttr, setBreakable, setClass, setText } from './dom';
 
 export interface IServicesContext {
   act(name: string, action: string): Promise<void>;
@@ -18,44 +19,66 @@ export function liveVersion(service: IService): string | null {
   return match ? match[1] : null;
 }
 
-/** One line per history item, whatever the fields (the service's own history, or the
- * recorded deployment decisions). */
-export function historyLine(item: Record<string, unknown>, now: number): string {
-  const version = item.version ?? item.model_version;
-  const what = item.outcome ?? item.event ?? item.action ?? '';
-  const at = item.created ?? item.at ?? item.since ?? item.time ?? item.started;
-  const reason = item.reason ?? '';
+const PUTS_IN_PLACE = ['deployed', 'rolled back', 'rolled_back', 'followed'];
+const LOG_LINES = 200;
+
+/** One line per recorded decision: "5 min ago kept v3 (0.74 < 0.76)". */
+export function decisionLine(d: IDeployment, now: number): string {
   return [
-    typeof at === 'number' ? ago(at, now) : at ? String(at) : '',
-    String(what),
-    version !== undefined && version !== null ? `v${version}` : '',
-    reason ? `(${reason})` : ''
+    typeof d.created === 'number' ? ago(d.created, now) : '',
+    d.outcome.replace('_', ' '),
+    d.version ? `v${d.version}` : '',
+    d.reason ? `(${d.reason})` : ''
   ]
     .filter(Boolean)
     .join(' ');
+}
+
+/** What is live and why first, then the recent decisions: the newest decision that put the
+ * served version in place (deployed, rolled back to, followed), and the others after it, so a
+ * run of `kept` never pushes out the decision that explains what is live. */
+export function orderDecisions(decisions: IDeployment[], version: string | null,
+                               count = 5): { live: IDeployment | null; recent: IDeployment[] } {
+  const live = version === null ? null : decisions.find(d =>
+    PUTS_IN_PLACE.includes(d.outcome) && String(d.version ?? d.champion_version) === version)
+    || null;
+  return { live, recent: decisions.filter(d => d !== live).slice(0, live ? count - 1 : count) };
+}
+
+/** The first line of a text (a one-line view of an error). */
+function firstLine(text: string | null): string {
+  return (text || '').trim().split('\n')[0];
 }
 
 class ServiceRow implements IRow<IService> {
   node = el('div', 'ctcd-card');
   private status = el('span', '');
   private version = el('span', 'ctcd-version');
-  private endpoint = el('div', 'ctcd-mono ctcd-dim');
+  private pinned = el('span', 'ctcd-pinned ctcd-tone-warn');
+  private endpoint = el('div', 'ctcd-mono ctcd-dim ctcd-endpoint');
+  private warning = el('div', 'ctcd-warning ctcd-tone-warn');
   private error = el('pre', 'ctcd-error-text');
+  private live = el('div', 'ctcd-live');
   private history = el('ul', 'ctcd-history');
   private logs = el('pre', 'ctcd-log');
   private buttons: Record<string, HTMLButtonElement> = {};
   private name: string;
+  private item: IService;
 
   constructor(item: IService, private context: IServicesContext,
               private deployments: () => IDeployment[]) {
     this.name = item.name;
+    this.item = item;
     this.node.dataset.name = item.name;
     setClass(this.node, 'ctcd-card ctcd-row');
     const head = el('div', 'ctcd-card-head');
-    head.append(el('span', 'ctcd-name', item.name), this.status, this.version);
+    head.append(el('span', 'ctcd-name', item.name), this.status, this.version, this.pinned);
     const bar = el('div', 'ctcd-buttons');
-    for (const action of ['start', 'stop', 'restart', 'rollback']) {
-      this.buttons[action] = button(action, `${action} ${item.name}`,
+    const titles: Record<string, string> = {
+      unpin: 'let deployments replace the version a rollback pinned again'
+    };
+    for (const action of ['start', 'stop', 'restart', 'rollback', 'unpin']) {
+      this.buttons[action] = button(action, titles[action] || `${action} ${item.name}`,
         () => void this.context.act(this.name, action), action === 'start');
       bar.append(this.buttons[action]);
     }
@@ -63,17 +86,34 @@ class ServiceRow implements IRow<IService> {
       () => void this.toggleLogs());
     bar.append(this.buttons.logs);
     this.logs.hidden = true;
-    this.node.append(head, this.endpoint, this.error, this.history, bar, this.logs);
+    this.logs.setAttribute('role', 'log');
+    this.logs.setAttribute('aria-label', `log of ${item.name}`);
+    this.logs.tabIndex = 0;
+    this.node.append(head, this.endpoint, this.warning, this.error, this.live, this.history,
+      bar, this.logs);
   }
 
   update(item: IService): void {
+    this.item = item;
     const now = this.context.now();
-    setText(this.status, item.status);
+    setText(this.status, item.label || item.status); // "ACTIVE (not following)"
     setClass(this.status, `ctcd-status ${toneClass(item.tone)}`);
     const version = liveVersion(item);
     setText(this.version, !version ? '' : item.status === 'ACTIVE' ? `serving v${version}`
       : `model v${version}`);
-    setText(this.endpoint, item.endpoint || item.model_uri || '');
+    const pin = item.pinned;
+    setText(this.pinned, pin ? `pinned${pin.version ? ` v${pin.version}` : ''}` : '');
+    setAttr(this.pinned, 'title', pin ? `pinned${pin.reason ? ` by ${pin.reason}` : ''}` +
+      (pin.at ? ` at ${clock(pin.at)}` : '') + ': deployments keep it until unpinned' : null);
+    this.pinned.hidden = !pin;
+    setBreakable(this.endpoint, item.endpoint || item.model_uri || '');
+    setAttr(this.endpoint, 'title', item.endpoint && item.model_uri
+      ? `${item.endpoint} serves ${item.model_uri}` : null);
+    // a follower that cannot follow keeps serving (ACTIVE) with an error: a warning, in view
+    const warn = item.status === 'ACTIVE' && item.last_error ? firstLine(item.last_error) : '';
+    setText(this.warning, warn ? `\u26a0 ${warn}` : '');
+    setAttr(this.warning, 'title', warn ? item.last_error : null);
+    this.warning.hidden = !warn;
     setText(this.error, item.status === 'ERROR' || item.status === 'UNREADABLE'
       ? item.last_error || '' : '');
     this.error.hidden = !this.error.textContent;
@@ -81,21 +121,43 @@ class ServiceRow implements IRow<IService> {
     this.buttons.start.disabled = running;
     this.buttons.stop.disabled = item.status === 'INACTIVE';
     this.buttons.rollback.hidden = !item.model_uri;
-    const items = (item.history && item.history.length
-      ? item.history
-      : this.deployments().filter(d => d.model_name === item.name)
-    ).slice(0, 5) as unknown as Record<string, unknown>[];
-    const lines = items.map(h => historyLine(h, now));
+    this.buttons.unpin.hidden = !pin;
+    this.updateDecisions(item, version, now);
+    if (!this.logs.hidden) {
+      void this.loadLogs();
+    }
+  }
+
+  /** Refresh the relative times only (between two fetches). */
+  tick(): void {
+    this.updateDecisions(this.item, liveVersion(this.item), this.context.now());
+  }
+
+  private updateDecisions(item: IService, version: string | null, now: number): void {
+    const decisions = this.deployments().filter(d => d.model_name === item.name);
+    const { live, recent } = orderDecisions(decisions, version);
+    const serving = item.serving;
+    let text = '';
+    if (version && (live || serving)) {
+      const since = serving && serving.since ? ` since ${ago(serving.since, now)}` : '';
+      const why = live ? `${live.outcome.replace('_', ' ')}${live.reason ? `: ${live.reason}` : ''}`
+        : `${serving!.why}${serving!.detail ? `: ${serving!.detail}` : ''}`;
+      text = `live v${version}${since} \u2190 ${why}`;
+    }
+    setText(this.live, text);
+    setClass(this.live, `ctcd-live ${toneClass(live ? live.tone : serving ? serving.tone : '')}`);
+    setAttr(this.live, 'title', serving && serving.since ? clock(serving.since) : null);
+    this.live.hidden = !text;
+    const lines = recent.map(d => decisionLine(d, now));
     const current = Array.from(this.history.children).map(li => li.textContent);
     if (lines.join('\n') !== current.join('\n')) {
-      this.history.replaceChildren(...items.map((h, i) => {
-        const li = el('li', toneClass(String(h.tone || '')), lines[i]);
-        const at = h.created ?? h.at;
-        li.title = typeof at === 'number' ? clock(at) : '';
+      this.history.replaceChildren(...recent.map((d, i) => {
+        const li = el('li', toneClass(d.tone), lines[i]);
+        li.title = typeof d.created === 'number' ? clock(d.created) : '';
         return li;
       }));
     }
-    setAttr(this.history, 'aria-label', `deployment history of ${item.name}`);
+    setAttr(this.history, 'aria-label', `recent deployment decisions of ${item.name}`);
     this.history.hidden = !lines.length;
   }
 
@@ -104,13 +166,24 @@ class ServiceRow implements IRow<IService> {
       this.logs.hidden = true;
       return;
     }
-    try {
-      const result = await api.logs(this.name, 40);
-      this.logs.textContent = result.logs || '(the log is empty)';
-    } catch (error) {
-      this.logs.textContent = `error: ${(error as Error).message}`;
-    }
     this.logs.hidden = false;
+    await this.loadLogs(true);
+  }
+
+  /** The newest lines, in view: opens at the bottom, and follows new lines while the reader
+   * stays at the bottom (scrolling up to read stops the following). */
+  private async loadLogs(first = false): Promise<void> {
+    const atBottom = first ||
+      this.logs.scrollHeight - this.logs.scrollTop - this.logs.clientHeight < 8;
+    try {
+      const result = await api.logs(this.name, LOG_LINES);
+      setText(this.logs, result.logs || '(the log is empty)');
+    } catch (error) {
+      setText(this.logs, `error: ${(error as Error).message}`);
+    }
+    if (atBottom) {
+      this.logs.scrollTop = this.logs.scrollHeight;
+    }
   }
 }
 
@@ -131,5 +204,9 @@ export class ServicesSection {
     this.deployments = deployments;
     this.empty.hidden = services.length > 0;
     this.keyed.update(services);
+  }
+
+  tick(): void {
+    this.keyed.each(row => (row as ServiceRow).tick());
   }
 }

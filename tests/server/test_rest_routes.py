@@ -149,3 +149,36 @@ def test_the_state_folder_can_be_configured(tmp_path, monkeypatch):
     assert state_folder(App()) == tmp_path / "env"
     App.config.CtcdApp.home = str(tmp_path / "configured")
     assert state_folder(App()) == tmp_path / "configured"
+
+
+async def test_unpin_is_refused_where_there_is_no_model(jp_fetch, home, tmp_path):
+    ping_service(tmp_path)
+    code, error = await refused(jp_fetch, "services", "web", "unpin", method="POST")
+    assert code == 409 and "this service has no model to unpin" in error
+    code, error = await refused(jp_fetch, "services", "nope", "unpin", method="POST")
+    assert code == 404
+    code, error = await refused(jp_fetch, "services", "web", "explode", method="POST")
+    assert code == 400 and "unpin" in error.split("known: ")[1]
+    [listed] = await get(jp_fetch, "services")
+    assert listed["pinned"] is None and listed["serving"] is None
+
+
+async def test_trends_cover_the_whole_history_with_deploys_and_rollbacks(jp_fetch, workspace):
+    workspace.namespace = {"ctcd": ctcd}
+    step = "ctcd.log_metric('accuracy', acc)\nx = 1"
+    runs = [Pipeline("train", [Step("s", step)]).run(params={"acc": acc})
+            for acc in (0.7, 0.8, 0.75, 0.9)]
+    Pipeline("quiet", [Step("s", "y = 1")]).run()  # no metrics: no trend
+    _record(workspace.store, DeploymentRecord("iris", "deployed", "0.8 > 0.7", version="1",
+                                              run_id=runs[1].id))
+    _record(workspace.store, DeploymentRecord("iris", "rolled back", "slow", version="1"))
+    trends = await get(jp_fetch, "trends", limit="2")
+    assert list(trends) == ["train"]
+    assert [p["id"] for p in trends["train"]["points"]] == [runs[2].id, runs[3].id]
+    trends = await get(jp_fetch, "trends")  # the whole history, not the recent runs' window
+    points = trends["train"]["points"]
+    assert [p["metrics"]["accuracy"] for p in points] == [0.7, 0.8, 0.75, 0.9]
+    assert [p["deployed"] for p in points] == [False, True, False, False]
+    assert points[1]["note"] == "deployed v1"
+    [mark] = trends["train"]["marks"]
+    assert mark["version"] == "1" and mark["reason"] == "slow"

@@ -70,12 +70,16 @@ async def _pause_resume_run(jp_fetch, km, kernel_id):
     assert listed["owner"]["kernel_id"] == kernel_id
     assert listed["owner"]["notebook"] == "nb.ipynb" and listed["owner"]["alive"] is True
     assert listed["state"] == "ACTIVE"
+    # the next fire time of a schedule another process runs (its stored record says)
+    assert 3500 < listed["next_fire"] - time.time() <= 3600
 
     paused = await post(jp_fetch, "schedules", "k", "pause")
     assert paused["state"] == "PAUSED" and "in nb.ipynb" in paused["message"]
     assert (await schedules(jp_fetch))["k"]["state"] == "PAUSED"
+    assert (await schedules(jp_fetch))["k"]["next_fire"] is None  # paused: it will not fire
     resumed = await post(jp_fetch, "schedules", "k", "resume")
     assert resumed["state"] == "ACTIVE"
+    assert (await schedules(jp_fetch))["k"]["next_fire"] > time.time()
 
     started = await post(jp_fetch, "schedules", "k", "run")
     run_id = started["run_id"]

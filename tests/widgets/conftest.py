@@ -32,8 +32,8 @@ def rows(panel):
 
 
 def text(row):
-    """The row's cells as one string of HTML."""
-    return " | ".join(cell.value for cell in row.cells)
+    """The row's cells as one string of HTML (without the <wbr> wrap hints in addresses)."""
+    return " | ".join(cell.value for cell in row.cells).replace("<wbr>", "")
 
 
 def buttons(row):
