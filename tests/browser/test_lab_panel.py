@@ -431,10 +431,6 @@ def test_the_widgets_in_a_notebook_beside_the_panel(lab, browser, history, churn
 
 def test_a_pinned_service_shows_pinned_and_unpins(lab, browser, history, screenshots):
     from playwright.sync_api import expect
-
-    if not callable(getattr(ctcd.MLFlowDeploymentService, "unpin", None)):
-        pytest.skip("svc.pinned / svc.unpin() come with issue 15 item 5 (another branch); "
-                    "this test runs once it is merged")
     from sklearn.datasets import load_iris
     from sklearn.linear_model import LogisticRegression
 

@@ -90,14 +90,16 @@ def test_load_ext_points_mlflow_at_the_workspace_store_and_unload_undoes_it(shel
 
 
 def test_load_ext_stays_light_and_mlflow_client_sees_the_store(tmp_path):
-    # A fresh process: %load_ext must not import mlflow, and a client made afterwards in the
+    # A fresh process: %load_ext must not import mlflow itself, and a client made afterwards in the
     # notebook reads the workspace's store, not a stray ./mlflow.db.
     code = (
         "import sys, os\n"
         "from IPython.core.interactiveshell import InteractiveShell\n"
         "ip = InteractiveShell.instance()\n"
         "ip.run_line_magic('load_ext', 'ctcd_jupyter')\n"
-        "assert 'mlflow' not in sys.modules, 'load_ext imported mlflow'\n"
+        # MLflow is imported on the warm-up thread (issue 15 item 18), never by %load_ext itself
+        "from ctcd_jupyter.engine import warmup\n"
+        "assert warmup.importing() or 'mlflow' not in sys.modules, 'load_ext imported mlflow'\n"
         "import mlflow\n"
         "print(mlflow.get_tracking_uri())\n"
         "mlflow.MlflowClient().search_experiments()\n")

@@ -140,9 +140,6 @@ def test_a_log_opens_at_its_newest_line_and_follows(workspace, ping_server):
 
 def test_a_pinned_service_says_so_in_every_view_and_unpins(iris_model):
     iris, X, y = iris_model
-    if not callable(getattr(iris, "unpin", None)):
-        pytest.skip("svc.pinned / svc.unpin() come with issue 15 item 5 (another branch); "
-                    "this test runs once it is merged")
     from sklearn.linear_model import LogisticRegression
 
     ctcd.mlflow_deploy(LogisticRegression(max_iter=300, C=0.5).fit(X, y), "iris",
