@@ -199,10 +199,14 @@ def adopt(leader_pid: int, main_pid: int) -> ServiceProcess:
 
 def _read_line(stream: Any, deadline: float) -> str:
     fd = stream.fileno()
+    # poll, not select: a process with over 1024 open files (a long test session, a kernel
+    # with many services) gets fds select() cannot take ("filedescriptor out of range")
+    waiting = select.poll()
+    waiting.register(fd, select.POLLIN)
     data = b""
     while not data.endswith(b"\n"):
         remaining = deadline - time.monotonic()
-        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+        if remaining <= 0 or not waiting.poll(remaining * 1000):
             break
         chunk = os.read(fd, 256)
         if not chunk:

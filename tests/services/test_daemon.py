@@ -203,3 +203,26 @@ def test_same_name_other_config_while_running_is_refused(home, ping_server):
         LocalDaemonService("one", [sys.executable, "-c", "pass"])
     again = make("one", ping_server)  # the same configuration re-attaches
     assert again.uuid == svc.uuid and again.pid == svc.pid and again.is_running
+
+
+def test_a_process_with_over_1024_open_files_starts_and_stops_services(home, ping_server):
+    # select() refuses fds above 1023 ("filedescriptor out of range in select()"): a long test
+    # session or a kernel with many services has them; a start must not care.
+    script = textwrap.dedent(f"""
+        import os, resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(4096, hard), hard))
+        held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+        assert max(held) > 1024
+        from ctcd_jupyter.services import LocalDaemonService
+        svc = LocalDaemonService("many-fds", {ping_command(ping_server)!r}, port=0,
+                                 health_path="/ping")
+        svc.start(timeout=10)
+        print(svc.status.value)
+        svc.stop(timeout=5)
+        print(svc.status.value)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=60, env={**os.environ, "CTCD_HOME": str(home)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-2:] == ["ACTIVE", "INACTIVE"]
