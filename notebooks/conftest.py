@@ -12,6 +12,7 @@ import tempfile
 import pytest
 
 _homes: dict[str, str] = {}
+_mlflow: dict[str, str | None] = {}
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -20,6 +21,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if notebook.endswith(".ipynb") and notebook not in _homes:
         # Before nbval starts this notebook's kernel (it does so when its first cell is set up).
         _homes[notebook] = os.environ["CTCD_HOME"] = tempfile.mkdtemp(prefix="ctcd-nbval-")
+        # the notebook's MLflow store is its state folder's, whatever this process was told
+        _mlflow[notebook] = os.environ.pop("MLFLOW_TRACKING_URI", None)
 
 
 @pytest.hookimpl(trylast=True)  # after nbval shut the kernel down
@@ -34,4 +37,6 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
                 with contextlib.suppress(Exception):
                     svc.stop(timeout=10, force=True)
         os.environ.pop("CTCD_HOME", None)
+        if _mlflow.get(notebook) is not None:
+            os.environ["MLFLOW_TRACKING_URI"] = _mlflow[notebook]
         shutil.rmtree(home, ignore_errors=True)

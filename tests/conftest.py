@@ -18,6 +18,17 @@ import ctcd_jupyter as ctcd
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 
+@pytest.fixture(autouse=True)
+def _environment_restored():
+    """Each test leaves the process environment as it found it: `%load_ext` outside the `shell`
+    fixture sets MLFLOW_TRACKING_URI, and a leaked one pointed the notebooks' kernels (nbval,
+    run last, inheriting this process's environment) at another test's MLflow store."""
+    saved = dict(os.environ)
+    yield
+    if os.environ != saved:
+        os.environ.clear()
+        os.environ.update(saved)
+
 
 @pytest.fixture
 def home(tmp_path, monkeypatch):
