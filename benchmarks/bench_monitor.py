@@ -25,7 +25,7 @@ import time
 import uuid
 from pathlib import Path
 
-from ctcd_jupyter.services.prediction_log import ParquetLog
+from ctcd_jupyter.model_server.prediction_log import ParquetLog
 from ctcd_jupyter.services.prediction_reader import read_predictions
 
 FEATURES = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]

@@ -12,7 +12,7 @@ import sys
 import time
 from typing import Any
 
-from .. import redact
+from ..model_server import redact
 from ..views.format import when
 from .group import Group
 
@@ -47,7 +47,7 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _size(text: str) -> int:
-    from ..services.request_limit import parse_size
+    from ..model_server.request_limit import parse_size
 
     try:
         return parse_size(text)
@@ -56,7 +56,7 @@ def _size(text: str) -> int:
 
 
 def _default_name(uri: str) -> str:
-    from ..services.model_slot import parse_models_uri
+    from ..model_server.model_uri import parse_models_uri
 
     parsed = parse_models_uri(uri)
     return parsed[0] if parsed else "model"

@@ -38,10 +38,10 @@ _FLUSH_AFTER = 0.5  # a partial line (no newline yet) waits this long at most
 
 
 def _redactor():
-    """`bytes -> bytes` masking secrets, from ctcd_jupyter/redact.py loaded by path (this
-    program imports nothing of the package); identity when it cannot be loaded."""
+    """`bytes -> bytes` masking secrets, from ctcd_jupyter/model_server/redact.py loaded by
+    path (this program imports nothing of the package); identity when it cannot be loaded."""
     path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                        "redact.py")
+                        "model_server", "redact.py")
     try:
         spec = importlib.util.spec_from_file_location("_ctcd_redact", path)
         redact = importlib.util.module_from_spec(spec)

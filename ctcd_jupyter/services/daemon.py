@@ -16,8 +16,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from .. import identity, redact
+from .. import identity
 from ..errors import PortInUseError, ServiceStartError, ServiceStopError
+from ..model_server import redact
 from . import process
 from .base import BaseService, ServiceState
 from .kinds import register_kind

@@ -16,7 +16,6 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .. import redact
 from ..errors import (
     ModelServerError,
     ModelSwapError,
@@ -25,23 +24,31 @@ from ..errors import (
     ServiceSpecError,
     ServiceStartError,
 )
+from ..model_server import redact
+from ..model_server.model_uri import parse_models_uri
+from ..model_server.request_limit import DEFAULT_MAX_REQUEST_BYTES, parse_size
+from ..model_server.slot_files import read_target, remove_leftover_copies, served_before
 from ..state import mlflow_tracking_uri, state_home
 from . import payload, process, transaction, warm_start
 from .base import BaseService, ServiceState, _reporter
 from .daemon import LocalDaemonService
 from .kinds import register_kind
-from .model_uri import check_model_uri, parse_models_uri
+from .model_uri import check_model_uri
 from .model_versions import ModelVersions
 from .prediction_access import PredictionAccess, log_options
 from .process import Liveness, ServiceProcess
-from .request_limit import DEFAULT_MAX_REQUEST_BYTES, parse_size
-from .slot_files import read_target, remove_leftover_copies, served_before
 from .stock_server import stock_command, stock_signature_columns, stock_swap
 
 __all__ = ["MLFlowDeploymentService", "ModelSwapError"]
 
-_HOOKS = Path(__file__).with_name("_uvicorn_hooks")
-_SERVE = Path(__file__).with_name("_serve.py")  # the model server, run by path
+# the model server, a program of its own run by path (model_server/serve.py says why)
+_PROGRAM = Path(__file__).resolve().parent.parent / "model_server"
+_SERVE = _PROGRAM / "serve.py"
+_HOOKS = _PROGRAM / "_uvicorn_hooks"  # uvicorn's HTTP protocol with TCP_NODELAY
+# what the server calls back into this package with (model_server/hooks.py)
+SERVER_HOOKS = {"served": "ctcd_jupyter.services.serving_history:record_served",
+                "pending": "ctcd_jupyter.services.transaction:is_pending",
+                "settle": "ctcd_jupyter.services.transaction:recover"}
 _NODELAY_PROTOCOL = "ctcd_nodelay_http:NoDelayHTTPProtocol"
 _JSON = {"Content-Type": "application/json"}
 SERVERS = ("ctcd", "mlflow")
@@ -165,7 +172,7 @@ class MLFlowDeploymentService(PredictionAccess, ModelVersions, LocalDaemonServic
                       initial_uri=self._runtime.get("boot_uri"),
                       probe=self._runtime.pop("boot_probe", None),
                       boot_why=self._runtime.pop("boot_why", None) or "started",
-                      prediction_log=self._server_log_config())
+                      prediction_log=self._server_log_config(), hooks=SERVER_HOOKS)
         fd = os.open(folder / "server.json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(json.dumps(config))

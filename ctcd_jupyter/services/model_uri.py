@@ -1,68 +1,18 @@
-"""MLflow model URIs: what `models:/NAME/VERSION` and `models:/NAME@ALIAS` name, and what a model
-URI may look like, checked before anything is launched for it.
-
-`parse_models_uri` is standard library only: the model server imports this module without the
-ctcd_jupyter package. `check_model_uri` runs in the client: a typo (`ctcd serve notauri`,
-`models:/iris/`) would otherwise cost a server start, fail in its log, and say nothing of the
-forms MLflow understands. Whether the model, version or alias exists is the server's question
-(it asks the registry); the form is settled here.
-"""
+"""A model URI checked in the client, before anything is launched for it (the form only: whether
+the model, version or alias exists is the server's question)."""
 
 from __future__ import annotations
 
-import os
-import re
+from ..errors import ServiceSpecError
+from ..model_server.model_uri import uri_problem
 
-__all__ = ["FORMS", "check_model_uri", "parse_models_uri"]
-
-FORMS = "models:/NAME/VERSION, models:/NAME@ALIAS, runs:/RUN_ID/PATH, or a model folder"
-_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
-# where MLflow can download a model folder from (an artifact URI), besides models:/ and runs:/
-_ARTIFACT_SCHEMES = {"file", "s3", "gs", "wasbs", "wasb", "abfss", "hdfs", "viewfs", "dbfs",
-                     "ftp", "sftp", "http", "https", "mlflow-artifacts", "uc", "oci"}
-_NAME = r"[^/@\s][^/@]*"
-
-
-def parse_models_uri(uri: str) -> tuple[str, str | None, str | None] | None:
-    """(name, version, alias) of `models:/NAME/VERSION` or `models:/NAME@ALIAS`, else None."""
-    if not uri.startswith("models:/"):
-        return None
-    rest = uri[len("models:/"):].strip("/")
-    if "@" in rest:
-        name, alias = rest.rsplit("@", 1)
-        return name, None, alias
-    name, _, version = rest.rpartition("/")
-    if name and version.isdigit():
-        return name, version, None
-    return None  # models:/m-<id> (a logged model) has no registry version
+__all__ = ["check_model_uri"]
 
 
 def check_model_uri(uri: str) -> str:
-    """`uri` when it has a form MLflow can load a model from; else `ServiceSpecError` saying
-    what was wrong and what a model URI looks like."""
-    text = str(uri).strip()
-    scheme = _SCHEME.match(text)
-    kind = scheme.group(1).lower() if scheme and len(scheme.group(1)) > 1 else ""
-    if kind == "models":
-        rest = text[len("models:"):]
-        if re.fullmatch(rf"/{_NAME}(/[^/@\s]+|@[^/@\s]+)?", rest):
-            return text
-        problem = "is not a registered model URI"
-    elif kind == "runs":
-        if re.fullmatch(r"runs:/[^/\s]+/\S+", text):
-            return text
-        problem = "names no run and path"
-    elif kind in _ARTIFACT_SCHEMES:
-        return text
-    elif kind:
-        problem = f"has an unknown scheme {kind!r}"
-    elif os.path.isfile(os.path.join(text, "MLmodel")):
-        return text  # a local model folder (what mlflow.save_model writes)
-    elif os.path.isdir(text):
-        problem = "is a folder without an MLmodel file"
-    else:
-        problem = "is not a model URI nor a model folder"
-    # Imported here: the model server loads this module without the package (see above).
-    from ..errors import ServiceSpecError
-
-    raise ServiceSpecError(f"{text!r} {problem}; a model URI looks like {FORMS}")
+    """`uri`, stripped, when it has a form MLflow can load a model from; else `ServiceSpecError`
+    saying what was wrong and what a model URI looks like."""
+    problem = uri_problem(uri)
+    if problem is not None:
+        raise ServiceSpecError(problem)
+    return str(uri).strip()

@@ -11,9 +11,9 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import ModelSwapError, ServiceError, ServiceStartError, advice
+from ..model_server.model_uri import parse_models_uri
 from . import transaction
 from .base import _reporter
-from .model_uri import parse_models_uri
 
 __all__ = ["ModelVersions"]
 

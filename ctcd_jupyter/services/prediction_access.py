@@ -11,11 +11,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import PredictionLogError, ServiceError
-from .prediction_labels import LabelResult, apply_labels
-from .prediction_log import PredictionLog
+from ..model_server.prediction_labels import LabelResult, apply_labels
+from ..model_server.prediction_log import PredictionLog
+from ..model_server.prediction_store import ENV, open_log
+from ..model_server.prediction_writer import parse_duration
 from .prediction_reader import read_predictions
-from .prediction_store import ENV, open_log
-from .prediction_writer import parse_duration
 
 __all__ = ["PredictionAccess", "log_options"]
 

@@ -11,8 +11,8 @@ import time
 from typing import Any
 
 from ..errors import PredictionLogError
-from .prediction_log import COLUMNS, ROW, PredictionLog
-from .prediction_writer import parse_duration
+from ..model_server.prediction_log import COLUMNS, ROW, PredictionLog
+from ..model_server.prediction_writer import parse_duration
 
 __all__ = ["moment", "read_predictions"]
 

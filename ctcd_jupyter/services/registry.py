@@ -11,14 +11,14 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
-from .. import redact
 from ..errors import ServiceError, ServiceNotFoundError, ServiceSpecError, unknown_name
+from ..model_server import redact
+from ..model_server.slot_files import remove_leftover_copies
 from ..state import state_home
 from . import transaction
 from .base import BaseService, ServiceState
 from .kinds import kind_class, kind_name
 from .records import Record, ServiceRecords, validate_name
-from .slot_files import remove_leftover_copies
 
 __all__ = [
     "UnknownService",

@@ -25,11 +25,11 @@ from typing import Any
 
 from .. import identity
 from ..errors import ServiceError, StateError
+from ..model_server.failpoints import failpoint
+from ..model_server.model_uri import parse_models_uri
+from ..model_server.slot_files import read_target
 from ..state import Store
-from .failpoints import failpoint
-from .model_uri import parse_models_uri
 from .records import ServiceRecords
-from .slot_files import read_target
 
 __all__ = ["DECISION_FIELDS", "follow_alias", "is_pending", "pending", "pending_services",
            "pinned", "record_decision", "recover", "run", "unpin"]

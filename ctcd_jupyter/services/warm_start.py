@@ -36,7 +36,9 @@ from .process import ServiceProcess
 
 __all__ = ["enabled", "launch", "prepare", "processes", "stop"]
 
-SERVE = Path(__file__).with_name("_serve.py")
+SERVE = Path(__file__).resolve().parent.parent / "model_server" / "serve.py"
+# what a forked server calls back into (mlflow_serving.SERVER_HOOKS), imported before the fork
+_PRELOAD = ("ctcd_jupyter.services.serving_history", "ctcd_jupyter.services.transaction")
 _FINGERPRINTED = ("mlflow", "uvicorn", "sklearn")  # upgraded -> another warm process
 _SPAWN = ("import os, subprocess, sys; os.umask(0o077); "
           "subprocess.Popen(sys.argv[2:], start_new_session=True, "
@@ -80,7 +82,8 @@ def prepare(env: Mapping[str, str]) -> None:
         return
     idle = os.environ.get("CTCD_WARM_IDLE", "900")
     # the last argument is room: a forked server writes its own command line over these
-    command = [sys.executable, "-u", str(SERVE), "--warm", str(where), idle, " " * 256]
+    command = [sys.executable, "-u", str(SERVE), "--warm", str(where), idle,
+               str(process.RUNNER), ",".join(_PRELOAD), " " * 256]
     with contextlib.suppress(OSError, subprocess.SubprocessError):
         # through a short-lived parent: the warm process is nobody's child here (no zombie)
         subprocess.run([sys.executable, "-S", "-c", _SPAWN, str(where.with_suffix(".log")),

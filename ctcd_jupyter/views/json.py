@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .. import redact
+from ..model_server import redact
 from .format import tone
 from .history import history_rows
 from .runs import run_note

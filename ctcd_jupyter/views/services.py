@@ -9,7 +9,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from .. import redact
+from ..model_server import redact
 from .format import table, tone, when
 from .history import history_text
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from .. import redact
 from ..errors import PredictionError
+from ..model_server import redact
 from ..services import BaseService, get_service, services
 from ..services.input_example import input_template
 from ..views.format import TONE_COLOURS

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from ctcd_jupyter.services.mlflow_registry import NotInRegistry, RegistryReader
+from ctcd_jupyter.model_server.mlflow_registry import NotInRegistry, RegistryReader
 
 
 def test_direct_reads_on_postgresql_agree_with_mlflow_client(pg_backend, tracking_server):

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import servers
 
+from ctcd_jupyter.model_server.mlflow_registry import NotInRegistry, RegistryReader
 from ctcd_jupyter.services import MLFlowDeploymentService
-from ctcd_jupyter.services.mlflow_registry import NotInRegistry, RegistryReader
 
 POLL = 0.5
 REGISTER = """

@@ -21,8 +21,8 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 import ctcd_jupyter as ctcd
+from ctcd_jupyter.model_server.failpoints import ENV
 from ctcd_jupyter.services import MLFlowDeploymentService, transaction
-from ctcd_jupyter.services.failpoints import ENV
 from ctcd_jupyter.services.records import ServiceRecords
 
 DEPLOY = """

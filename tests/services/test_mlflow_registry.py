@@ -1,6 +1,6 @@
 """The model server's registry reads (services/mlflow_registry.py) against a real SQLite MLflow
 store, compared with MlflowClient's answers; and the server's own modules booting without the
-ctcd_jupyter package (services/_serve.py)."""
+ctcd_jupyter package (model_server/serve.py)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from service_helpers import wait_for
 
+from ctcd_jupyter.model_server.mlflow_registry import NotInRegistry, RegistryReader
 from ctcd_jupyter.services import MLFlowDeploymentService
-from ctcd_jupyter.services.mlflow_registry import NotInRegistry, RegistryReader
 
 REGISTER = """
 import sys
@@ -97,9 +97,9 @@ def test_other_registries_go_through_mlflow_client(store, tmp_path, monkeypatch)
 
 
 def test_the_server_modules_boot_without_the_ctcd_jupyter_package():
-    serve = Path(__import__("ctcd_jupyter").__file__).parent / "services" / "_serve.py"
+    serve = Path(__import__("ctcd_jupyter").__file__).parent / "model_server" / "serve.py"
     code = (f"import runpy, sys; runpy.run_path({str(serve)!r}, run_name='setup'); "
-            "import ctcd_model_server.model_server, ctcd_model_server.model_slot, "
+            "import ctcd_model_server.server, ctcd_model_server.slot, "
             "ctcd_model_server.mlflow_registry; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
             "('ctcd_jupyter', 'mlflow', 'sklearn')))")

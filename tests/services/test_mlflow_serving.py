@@ -47,7 +47,7 @@ def test_serves_and_reports(served, mlflow_model):
     cmd = psutil.Process(served.pid).cmdline()
     while not cmd[-1]:
         cmd.pop()
-    assert cmd[1].endswith("ctcd_jupyter/services/_serve.py") and cmd[2:] == [str(served.folder)]
+    assert cmd[1].endswith("ctcd_jupyter/model_server/serve.py") and cmd[2:] == [str(served.folder)]
     token = served.folder / "control.token"
     assert token.stat().st_mode & 0o077 == 0
 

@@ -12,11 +12,11 @@ import time
 import pytest
 from service_helpers import wait_for
 
-from ctcd_jupyter.services.prediction_labels import apply_labels
-from ctcd_jupyter.services.prediction_log import COMPACT_AT, ParquetLog, _segments
+from ctcd_jupyter.model_server.prediction_labels import apply_labels
+from ctcd_jupyter.model_server.prediction_log import COMPACT_AT, ParquetLog, _segments
+from ctcd_jupyter.model_server.prediction_rows import HASH, rows_of
+from ctcd_jupyter.model_server.prediction_writer import PredictionWriter
 from ctcd_jupyter.services.prediction_reader import read_predictions
-from ctcd_jupyter.services.prediction_rows import HASH, rows_of
-from ctcd_jupyter.services.prediction_writer import PredictionWriter
 
 
 def item(rid, body, answer=b'{"predictions": [1]}', status=200, content_type="application/json",

@@ -10,9 +10,9 @@ import sys
 import pytest
 from service_helpers import wait_for
 
-from ctcd_jupyter import redact
 from ctcd_jupyter.cli import main
 from ctcd_jupyter.errors import ServiceStartError
+from ctcd_jupyter.model_server import redact
 from ctcd_jupyter.services import LocalDaemonService, MLFlowDeploymentService, process
 from ctcd_jupyter.views.json import service_json
 from ctcd_jupyter.views.services import describe_text, services_table

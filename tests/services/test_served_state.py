@@ -18,8 +18,8 @@ from service_helpers import wait_for
 import ctcd_jupyter as ctcd
 from ctcd_jupyter.cli import main as ctcd_main
 from ctcd_jupyter.errors import ModelServerError, ModelSwapError, ServiceError
+from ctcd_jupyter.model_server.failpoints import ENV
 from ctcd_jupyter.services import MLFlowDeploymentService, process
-from ctcd_jupyter.services.failpoints import ENV
 
 TRAIN = """
 import json, sys

@@ -16,8 +16,8 @@ import requests
 from service_helpers import wait_for
 
 from ctcd_jupyter.errors import ServiceSpecError
+from ctcd_jupyter.model_server.request_limit import parse_size
 from ctcd_jupyter.services import MLFlowDeploymentService
-from ctcd_jupyter.services.request_limit import parse_size
 
 REGISTER = """
 import json, sys

@@ -1,13 +1,13 @@
 """The ctcd model server: MLflow's own scoring app for one model at a time, swapped in place.
 
-Run by `MLFlowDeploymentService` as `python .../services/_serve.py FOLDER` (the service folder,
-holding `server.json`; `_serve.py` says why by path); see `model_slot.py` for how workers agree
+Run by `MLFlowDeploymentService` as `python .../model_server/serve.py FOLDER` (the service folder,
+holding `server.json`; `serve.py` says why by path); see `slot.py` for how workers agree
 on the model.
 
 What the server writes to its log is for people: every change of the served model is one line
 (what to what, why, how long), and ctcd's own polling (health checks sent with `X-Ctcd-Probe`,
 `/ctcd/status` with the service's token) stays out of the access log. Everything it answers on
-its control routes has secrets masked (`ctcd_jupyter/redact.py`); the log runner masks the log.
+its control routes has secrets masked (`redact.py`); the log runner masks the log.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import hmac
-import importlib.util
 import json
 import logging
 import os
@@ -26,10 +25,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from . import fast_path, prediction_writer
-from .model_slot import Coordinator, Served
+from . import fast_path, prediction_writer, redact
 from .prediction_feedback import feedback
 from .request_limit import DEFAULT_MAX_REQUEST_BYTES, BodyLimit
+from .slot import Coordinator, Served
 
 __all__ = ["ModelServer", "create_app", "main"]
 
@@ -49,21 +48,6 @@ _QUIET: contextvars.ContextVar[bool] = contextvars.ContextVar("ctcd_quiet", defa
 class _NotOurPolls(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return not _QUIET.get()
-
-
-def _load_redact() -> Any:
-    """ctcd_jupyter/redact.py, by path (the server runs without the package, see _serve.py)."""
-    loaded = sys.modules.get("ctcd_jupyter.redact") or sys.modules.get("_ctcd_redact")
-    if loaded is None:
-        spec = importlib.util.spec_from_file_location(
-            "_ctcd_redact", Path(__file__).resolve().parent.parent / "redact.py")
-        loaded = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(loaded)
-        sys.modules["_ctcd_redact"] = loaded
-    return loaded
-
-
-redact = _load_redact()
 
 
 class LoggedCoordinator(Coordinator):

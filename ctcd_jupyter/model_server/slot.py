@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import hooks
 from .failpoints import failpoint
 from .mlflow_registry import RegistryReader
 from .model_probe import CandidateError, one_line
@@ -311,11 +312,7 @@ class Coordinator:
 
     def _record(self, served: Served, why: str) -> None:
         try:
-            # by its full name: the server runs without the ctcd_jupyter package (_serve.py)
-            from ctcd_jupyter.services.serving_history import record_served
-
-            record_served(self.config.get("home"), self.config["service"], uri=served.uri,
-                          version=served.version, why=why)
+            hooks.call(self.config, "served", uri=served.uri, version=served.version, why=why)
         except Exception as exc:  # history is not worth refusing a deployment for
             print(f"[ctcd] could not record the served version: {one_line(exc)}", flush=True)
 
@@ -420,10 +417,7 @@ class Coordinator:
             if not self._lead():
                 continue
             try:
-                # by its full name, like _record: the server runs without the package
-                from ctcd_jupyter.services.transaction import recover
-
-                recover(self.config.get("home"), self.config["service"])
+                hooks.call(self.config, "settle")
             except Exception as exc:  # retried next time
                 print(f"[ctcd] settling an interrupted deployment: {one_line(exc)}", flush=True)
 
@@ -454,8 +448,6 @@ class Coordinator:
         """Whether a deployment of this service is open (transaction.py); asked only before
         following a moved alias, so it costs nothing while the alias stays."""
         try:
-            from ctcd_jupyter.services.transaction import is_pending  # by full name: _record
-
-            return is_pending(self.config.get("home"), self.config["service"])
+            return bool(hooks.call(self.config, "pending", default=False))
         except Exception:  # no store to ask: follow, as before
             return False

@@ -5,7 +5,7 @@ Content-Length says so, else (chunked) as soon as the bytes received pass the li
 of it is buffered here: uvicorn stops reading the socket while the app does not ask for more,
 so a refused 200 MB body costs the server nothing but the 413.
 
-Stdlib only: part of the model server program (see _serve.py), and of the CLI's parsing.
+Stdlib only: part of the model server program (see serve.py), and of the CLI's parsing.
 """
 
 from __future__ import annotations

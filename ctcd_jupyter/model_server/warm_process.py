@@ -15,10 +15,10 @@ can exit at any time (idle for `idle` seconds, its socket replaced, `stop`), and
 never notices.
 
 Only its own user may ask (the socket's folder is 0700 and the peer's uid is checked), and it
-only ever runs the model server (`model_server.main`) on a service folder.
+only ever runs the model server (`server.main`) on a service folder.
 
-Stdlib only at import; run as `python _serve.py --warm SOCKET` (the `ctcd_model_server`
-package over this folder, see _serve.py). Single-threaded, so that forking it is safe.
+Stdlib only at import; run as `python serve.py --warm SOCKET` (the `ctcd_model_server`
+package over this folder, see serve.py). Single-threaded, so that forking it is safe.
 """
 
 from __future__ import annotations
@@ -41,14 +41,19 @@ __all__ = ["PRELOAD", "serve"]
 # What every model server imports to boot; flavors that are not installed are skipped.
 PRELOAD = ("mlflow.pyfunc.scoring_server", "mlflow.models", "uvicorn", "uvicorn.config",
            "uvicorn.main", "mlflow.sklearn", "sklearn.linear_model", "sklearn.ensemble",
-           "sklearn.pipeline", "sklearn.preprocessing",
-           "ctcd_jupyter.services.serving_history")  # what a server records a change with
-RUNNER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_logrunner.py")
+           "sklearn.pipeline", "sklearn.preprocessing")
+# The log runner each forked server is adopted by (services/_logrunner.py, given by the caller:
+# this program knows no file of the package).
+RUNNER = ""
 REQUEST_LIMIT = 1 << 20
 
 
-def serve(path: str, *, idle: float = 900.0, preload: tuple[str, ...] = PRELOAD) -> int:
-    """Preload, then fork a server for each request on the socket at `path` until idle."""
+def serve(path: str, *, idle: float = 900.0, runner: str, preload: tuple[str, ...] = PRELOAD,
+          ) -> int:
+    """Preload (PRELOAD and the modules the caller adds), then fork a server for each request on
+    the socket at `path` until idle; `runner` is the log runner that adopts each server."""
+    global RUNNER
+    RUNNER = runner
     lock = os.open(path + ".lock", os.O_CREAT | os.O_RDWR, 0o600)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -186,10 +191,10 @@ def _server(output: int, folder: str, env: dict[str, str], cwd: str | None,
         os.environ.update(env)
         time.tzset()  # TZ may differ from this process's
         package = __name__.rpartition(".")[0]
-        serve_file = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_serve.py")
+        serve_file = os.path.join(os.path.dirname(os.path.abspath(__file__)), "serve.py")
         sys.argv = [serve_file, folder]
         _retitle([sys.executable, serve_file, folder])
-        main = importlib.import_module(f"{package}.model_server").main
+        main = importlib.import_module(f"{package}.server").main
         code = main([folder]) or 0
     except SystemExit as exc:
         if isinstance(exc.code, int):
@@ -209,7 +214,7 @@ def _server(output: int, folder: str, env: dict[str, str], cwd: str | None,
 
 def _retitle(args: list[str]) -> None:
     """Show `args` as this process's command line (`ps`, /proc/PID/cmdline): a forked server
-    then reads as what it is, `python .../_serve.py FOLDER`, not as the warm process it came
+    then reads as what it is, `python .../serve.py FOLDER`, not as the warm process it came
     from. Written over the argument area in place (Linux), when it fits; else left as is."""
     with contextlib.suppress(Exception):
         with open("/proc/self/stat", "rb") as f:

@@ -1,5 +1,5 @@
 """The probe of a candidate model: one real prediction through MLflow's own scoring app, in
-the model server, before the model may be served. Stdlib only (see _serve.py)."""
+the model server, before the model may be served. Stdlib only (see serve.py)."""
 
 from __future__ import annotations
 

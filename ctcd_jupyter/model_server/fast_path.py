@@ -14,7 +14,7 @@ decision per model is made once, on its first request (`plan_for`), and kept on 
 
 Settings (environment of the server): CTCD_FAST_PATH=0 turns the fast path off;
 CTCD_BATCH_WAIT_MS (default 1) bounds the wait of concurrent requests for one predict
-(`micro_batch.py`), 0 turns batching off. Stdlib and siblings only at import (see _serve.py);
+(`micro_batch.py`), 0 turns batching off. Stdlib and siblings only at import (see serve.py);
 numpy, mlflow and sklearn are imported when a model is planned.
 """
 
