@@ -28,7 +28,7 @@ from typing import Any
 from . import fast_path, prediction_writer, redact
 from .prediction_feedback import feedback
 from .request_limit import DEFAULT_MAX_REQUEST_BYTES, BodyLimit
-from .slot import Coordinator, Served
+from .slot import ModelSlot, Served
 
 __all__ = ["ModelServer", "create_app", "main"]
 
@@ -50,33 +50,13 @@ class _NotOurPolls(logging.Filter):
         return not _QUIET.get()
 
 
-class LoggedCoordinator(Coordinator):
-    """The coordinator, writing one log line per change of the served model: what it served,
-    what it serves now, why (deployed, rolled back, followed the alias) and how long it took,
-    or why the candidate was refused."""
-
-    def deploy(self, uri: str, why: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        before, started = self.current, time.monotonic()
-        result = super().deploy(uri, why, *args, **kwargs)
-        took = time.monotonic() - started
-        was = f"v{before.version}" if before.version else before.uri or "-"
-        if result.get("ok"):
-            now = f"v{result.get('version')}" if result.get("version") else result.get("uri")
-            line = f"[ctcd] {why}: {was} -> {now} ({result.get('uri')}) in {took:.2f} s"
-        else:
-            line = (f"[ctcd] {why}: {uri} refused after {took:.2f} s, still serving {was}: "
-                    f"{result.get('error')}")
-        print(redact.text(line), flush=True)
-        return result
-
-
 class ModelServer:
     """The outer ASGI app: forwards each request to the inner MLflow app current when the
     request arrived (so a request in flight finishes on its model), adds the version headers,
     and answers the loopback-only, token-protected control routes under `/ctcd/`."""
 
-    def __init__(self, coordinator: Coordinator, token: str, log: Any = None):
-        self.coordinator = coordinator
+    def __init__(self, slot: ModelSlot, token: str, log: Any = None):
+        self.slot = slot
         self._token = token.encode()
         self.log = log  # the prediction log's writer (prediction_writer.py), None when off
 
@@ -93,7 +73,7 @@ class ModelServer:
         if scope["type"] == "http" and scope["path"] in _PROBED \
                 and _header(scope, PROBE_HEADER) == "1":
             _QUIET.set(True)  # this request's own context: the task uvicorn made for it
-        served: Served = self.coordinator.current  # one read: the switch is atomic
+        served: Served = self.slot.current  # one read: the switch is atomic
         request_id = _header(scope, b"x-request-id") or uuid.uuid4().hex
         extra = [(b"x-model-uri", served.uri.encode()),
                  (b"x-model-version", (served.version or "-").encode()),
@@ -115,7 +95,7 @@ class ModelServer:
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                self.coordinator.close()
+                self.slot.close()
                 if self.log is not None:  # the rows of the last second too
                     await asyncio.to_thread(self.log.close)
                 await send({"type": "lifespan.shutdown.complete"})
@@ -132,24 +112,24 @@ class ModelServer:
         if path == "/ctcd/status" and method == "GET":
             _QUIET.set(True)  # ctcd's clients poll it
             await _json(send, 200, redact.data({
-                **self.coordinator.status(), "prediction_log":
+                **self.slot.status(), "prediction_log":
                 self.log.status() if self.log else {"enabled": False}}))
         elif path == "/ctcd/flush-log" and method == "POST":  # labels follow: rows written
             await _json(send, 200, {"ok": bool(self.log) and await asyncio.to_thread(
                 self.log.flush)})
-        elif path == "/ctcd/load" and method == "POST":
+        elif path == "/ctcd/swap" and method == "POST":
             try:
                 body = json.loads(await _body(receive) or b"{}")
                 uri = str(body["uri"])
             except (ValueError, KeyError, TypeError):
-                await _json(send, 400, {"error": "POST /ctcd/load needs JSON {\"uri\": ...}"})
+                await _json(send, 400, {"error": "POST /ctcd/swap needs JSON {\"uri\": ...}"})
                 return
             result = await asyncio.to_thread(
-                self.coordinator.deploy, uri, str(body.get("why") or "deployed"),
+                self.slot.swap, uri, str(body.get("why") or "deployed"),
                 probe=body.get("probe"), timeout=body.get("timeout"))
             await _json(send, 200 if result["ok"] else 422, redact.data(result))
         elif path == "/ctcd/check" and method == "POST":  # could a restart serve?
-            result = await asyncio.to_thread(self.coordinator.preflight)
+            result = await asyncio.to_thread(self.slot.preflight)
             await _json(send, 200 if result["ok"] else 422, redact.data(result))
         else:
             await _json(send, 404, {"error": f"no control route {method} {path}"})
@@ -185,10 +165,10 @@ def create_app() -> BodyLimit:
     config = json.loads((folder / "server.json").read_text())
     token = (folder / "control.token").read_text().strip()
     logging.getLogger("uvicorn.access").addFilter(_NotOurPolls())
-    coordinator = LoggedCoordinator(folder, config, boot=os.environ[BOOT_ENV])
+    slot = ModelSlot(folder, config, boot=os.environ[BOOT_ENV])
     started = time.monotonic()
     try:
-        coordinator.boot()
+        slot.boot()
     except Exception as exc:
         print(redact.text(f"[ctcd] model server cannot start: {exc}"), file=sys.stderr,
               flush=True)
@@ -196,18 +176,18 @@ def create_app() -> BodyLimit:
             # uvicorn would restart a worker that dies forever: stop the whole server instead
             os.kill(os.getppid(), 15)
         os._exit(3)
-    served = coordinator.current
+    served = slot.current
     print(redact.text(f"[ctcd] serving {'v' + served.version if served.version else served.uri}"
                       f" ({served.uri}, {served.why}) in {time.monotonic() - started:.2f} s"),
           flush=True)
-    coordinator.follow_in_background()
+    slot.follow_in_background()
     try:
         log = prediction_writer.from_config(config, folder)
     except Exception as exc:  # serving never depends on the log
         print(f"[ctcd] prediction log off: {exc}", file=sys.stderr, flush=True)
         log = None
     limit = int(config.get("max_request_bytes") or DEFAULT_MAX_REQUEST_BYTES)
-    return BodyLimit(ModelServer(coordinator, token, log), limit)
+    return BodyLimit(ModelServer(slot, token, log), limit)
 
 
 def main(argv: list[str] | None = None) -> int:

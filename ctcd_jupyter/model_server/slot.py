@@ -1,7 +1,7 @@
 """The model slot of the ctcd model server: load, probe, switch, follow an alias, agree.
 
 How several uvicorn workers agree: `target.json` in the service folder names the model every
-worker must serve (uri, version, generation). A change is made by one coordinator at a time
+worker must serve (uri, version, generation). A swap is made by one worker at a time
 (`coord.lock`): it loads the candidate, probes it with its input example through MLflow's own
 app, and only then writes the new generation and switches its own slot; every worker checks the
 file every 0.1 s, loads that model beside the old one and switches, and reports in
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import hooks
+from . import hooks, redact
 from .failpoints import failpoint
 from .mlflow_registry import RegistryReader
 from .model_probe import CandidateError, one_line
@@ -36,7 +36,7 @@ from .model_probe import probe as probe_model
 from .model_uri import parse_models_uri
 from .slot_files import flock, read_json, served_before, write_json
 
-__all__ = ["CandidateError", "Coordinator", "Served", "parse_models_uri"]
+__all__ = ["CandidateError", "ModelSlot", "Served", "parse_models_uri"]
 
 TICK = 0.1
 _DELETED = object()
@@ -60,8 +60,12 @@ class Served:
     model: Any = None  # the pyfunc model behind `app` (the fast path reads it)
 
 
-class Coordinator:
-    """This worker's slot (`current`), and the coordination with the other workers."""
+class ModelSlot:
+    """This worker's model slot (`current`), and the coordination with the other workers.
+
+    A swap has one name end to end: `svc.swap_model(uri)` in the client, `POST /ctcd/swap` on
+    the server, `ModelSlot.swap(uri, why)` here (deploy, rollback and a followed alias all
+    call it)."""
 
     def __init__(self, folder: Path, config: dict[str, Any], *, boot: str):
         self.folder, self.config, self.boot_id = folder, config, boot
@@ -267,9 +271,26 @@ class Coordinator:
         except Exception:
             return uri
 
-    def deploy(self, uri: str, why: str, *, probe: str | None = None,
-               timeout: float | None = None) -> dict[str, Any]:
-        """Load + probe `uri` and make every worker serve it; on failure nothing changes."""
+    def swap(self, uri: str, why: str, *, probe: str | None = None,
+             timeout: float | None = None) -> dict[str, Any]:
+        """Load + probe `uri` and make every worker serve it; on failure nothing changes. Says
+        in the server's log, in one line, what it served, what it serves now, why and how long
+        it took, or why the candidate was refused."""
+        before, started = self.current, time.monotonic()
+        result = self._swap(uri, why, probe=probe, timeout=timeout)
+        took = time.monotonic() - started
+        was = f"v{before.version}" if before.version else before.uri or "-"
+        if result.get("ok"):
+            now = f"v{result.get('version')}" if result.get("version") else result.get("uri")
+            line = f"[ctcd] {why}: {was} -> {now} ({result.get('uri')}) in {took:.2f} s"
+        else:
+            line = (f"[ctcd] {why}: {uri} refused after {took:.2f} s, still serving {was}: "
+                    f"{result.get('error')}")
+        print(redact.text(line), flush=True)
+        return result
+
+    def _swap(self, uri: str, why: str, *, probe: str | None,
+              timeout: float | None) -> dict[str, Any]:
         with flock(self.folder / "coord.lock"):
             exact = None
             with contextlib.suppress(Exception):  # loading it says what is wrong
@@ -442,7 +463,7 @@ class Coordinator:
         self.alias_seen = version
         if version == self.current.version:
             return
-        self.deploy(f"models:/{name}/{version}", "followed the alias")
+        self.swap(f"models:/{name}/{version}", "followed the alias")
 
     def _deploying(self) -> bool:
         """Whether a deployment of this service is open (transaction.py); asked only before

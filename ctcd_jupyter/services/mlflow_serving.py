@@ -337,7 +337,7 @@ class MLFlowDeploymentService(PredictionAccess, ModelVersions, LocalDaemonServic
                     self._save()
                 return self
             report(f"loading {model_uri}")
-            status, answer = self._control("POST", "/ctcd/load", {
+            status, answer = self._control("POST", "/ctcd/swap", {
                 "uri": str(model_uri), "why": why, "timeout": timeout,
                 "probe": None if body is None else body.decode()}, timeout=timeout + 30)
             if status != 200 or not answer.get("ok"):
