@@ -64,8 +64,8 @@ def test_no_module_over_500_lines():
     assert long == {}
 
 
-def test_layer_contract_fails_when_the_engine_imports_ipython(tmp_path):
-    # A copy of the package with one wrong import: lint-imports must say no (and yes without).
+def _lint_with(tmp_path: Path, module: str, line: str) -> subprocess.CompletedProcess:
+    """lint-imports over a copy of the package (passing), then with `line` added to `module`."""
     copy = tmp_path / "ctcd_jupyter"
     shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("labextension", "__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
@@ -73,8 +73,22 @@ def test_layer_contract_fails_when_the_engine_imports_ipython(tmp_path):
     env = {"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"}
     kept = subprocess.run(lint, cwd=tmp_path, env=env, capture_output=True, text=True)
     assert kept.returncode == 0, kept.stdout[-2000:]
-    steps = copy / "engine" / "steps.py"
-    steps.write_text(steps.read_text() + "\nimport IPython  # noqa\n")
-    broken = subprocess.run(lint, cwd=tmp_path, env=env, capture_output=True, text=True)
+    path = copy.joinpath(*module.split(".")[1:]).with_suffix(".py")
+    path.write_text(path.read_text() + f"\n{line}  # noqa\n")
+    return subprocess.run(lint, cwd=tmp_path, env=env, capture_output=True, text=True)
+
+
+def test_layer_contract_fails_when_the_engine_imports_ipython(tmp_path):
+    broken = _lint_with(tmp_path, "ctcd_jupyter.engine.steps", "import IPython")
     assert broken.returncode != 0
     assert "ctcd_jupyter.engine.steps -> IPython" in broken.stdout
+
+
+def test_the_model_server_contract_fails_when_the_program_imports_the_package(tmp_path):
+    # The model server runs by path without the package (model_server/serve.py): even a lazy
+    # import of a package module from it breaks the contract.
+    broken = _lint_with(tmp_path, "ctcd_jupyter.model_server.slot",
+                        "from ctcd_jupyter.services import serving_history")
+    assert broken.returncode != 0
+    assert "The model server is a program of its own" in broken.stdout
+    assert "ctcd_jupyter.model_server.slot -> ctcd_jupyter.services" in broken.stdout

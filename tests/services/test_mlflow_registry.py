@@ -97,11 +97,13 @@ def test_other_registries_go_through_mlflow_client(store, tmp_path, monkeypatch)
 
 
 def test_the_server_modules_boot_without_the_ctcd_jupyter_package():
-    serve = Path(__import__("ctcd_jupyter").__file__).parent / "model_server" / "serve.py"
-    code = (f"import runpy, sys; runpy.run_path({str(serve)!r}, run_name='setup'); "
-            "import ctcd_model_server.server, ctcd_model_server.slot, "
-            "ctcd_model_server.mlflow_registry; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+    folder = Path(__import__("ctcd_jupyter").__file__).parent / "model_server"
+    modules = sorted(p.stem for p in folder.glob("*.py")
+                     if p.stem not in ("__init__", "serve"))
+    assert {"server", "slot", "fast_path", "prediction_writer", "hooks"} <= set(modules)
+    code = (f"import runpy, sys; runpy.run_path({str(folder / 'serve.py')!r}, run_name='setup'); "
+            + "".join(f"import ctcd_model_server.{m}; " for m in modules)
+            + "print(sorted(m for m in sys.modules if m.split('.')[0] in "
             "('ctcd_jupyter', 'mlflow', 'sklearn')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60)
