@@ -50,10 +50,15 @@ def test_a_stop_signal_drains_and_stops_the_server(home, mlflow_model, tmp_path,
     svc = get_service("fg", home)
     port, server = svc.port, svc._process
     assert svc.status is ServiceState.ACTIVE
-    # a request in flight: headers and half of its body sent when the signal comes
+    # a request in flight: headers and half of its body sent when the signal comes. The
+    # server's "100 Continue" proves it is reading this request's body (sent before it, the
+    # signal could find the bytes still unread: an idle connection, rightly closed).
     sock = socket.create_connection(("127.0.0.1", port))
+    sock.settimeout(15)
     sock.sendall(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                 b"Content-Length: %d\r\n\r\n%s" % (len(ROW), ROW[:20]))
+                 b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(ROW))
+    assert sock.recv(4096).startswith(b"HTTP/1.1 100 Continue")
+    sock.sendall(ROW[:20])
     cli.send_signal(sig)
     wait_for(lambda: _refused(port), 15, "the server to stop taking new connections")
     sock.sendall(ROW[20:])
