@@ -12,7 +12,7 @@ import http.client
 import os
 import socket
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -40,6 +40,7 @@ from .records import (
 __all__ = ["LocalDaemonService"]
 
 LOG_NAME = "service.log"
+TWIN_LOG = "service.b.log"  # a handed-over process logs here, the next one to service.log
 LIFELINE_NAME = "lifeline"
 # Sent with ctcd's own health checks, so that the server keeps them out of its access log
 # (a user's own GET /ping still shows).
@@ -411,6 +412,64 @@ class LocalDaemonService(BaseService):
             return False
         finally:
             conn.close()
+
+    def processes(self) -> list[Any]:
+        """The live processes of the service's process group (psutil.Process), proven ours."""
+        sp = self._process
+        return [] if sp is None else process.group_members(sp)
+
+    def handover(self, config: Mapping[str, Any], *, timeout: float | None = None,
+                 check: Callable[[LocalDaemonService], None] | None = None,
+                 progress: Callable[[str], None] | None = None) -> None:
+        """Run the service with `config` instead, without a gap (blue-green): a second process
+        starts beside the running one (its own port and log file), becomes healthy and passes
+        `check(twin)`; then it is this service's process and the old one gets TERM (it finishes
+        the requests in flight; KILL after `stop_timeout`). When nothing runs, a plain start
+        with `config`. A twin that fails is stopped and the running process is untouched."""
+        timeout = self.start_timeout if timeout is None else float(timeout)
+        report = progress or (lambda _message: None)
+        with self._exclusive():
+            if self.check() is not ServiceState.ACTIVE:
+                self._terminate(timeout=self.stop_timeout, force=True)
+                self.config = dict(config)
+                self._save()
+                self.start(timeout=timeout, progress=report)
+                twin: LocalDaemonService = self
+            else:
+                twin = type(self)._detached(self._name, self._uuid, dict(config),
+                                            home=self.home)  # type: ignore[assignment]
+                other = TWIN_LOG if self.log_path.name != TWIN_LOG else LOG_NAME
+                twin._runtime["log_path"] = str(self.folder / other)
+                deadline = self._monotonic() + timeout
+                report("starting a second process beside the running one")
+                try:
+                    twin._launch(deadline)
+                    twin._wait_healthy(deadline, timeout, report)
+                except BaseException:
+                    twin._terminate(timeout=self.stop_timeout, force=True)
+                    raise
+            try:
+                if check is not None:
+                    check(twin)
+            except BaseException:
+                if twin is self:
+                    self.stop(force=True)
+                else:
+                    twin._terminate(timeout=self.stop_timeout, force=True)
+                raise
+            if twin is self:
+                return
+            old = self._process
+            self.config = twin.config
+            self._runtime.update(
+                process=twin._runtime["process"], port=twin._runtime["port"],
+                log_path=twin._runtime["log_path"], status=ServiceState.ACTIVE.value,
+                wanted=ServiceState.ACTIVE.value, last_error=None, started=time.time())
+            self._save()
+            report(f"switched to the new process at {self._endpoint()}; stopping the old one")
+            if old is not None:
+                process.kill_group(old, timeout=self.stop_timeout, force=False,
+                                   monotonic=self._monotonic)
 
     def logs(self, tail: int = 50) -> str:
         """The last `tail` lines of the service's log (reaching into the rotated file if needed)."""

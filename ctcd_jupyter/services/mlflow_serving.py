@@ -1,7 +1,8 @@
 """`MLFlowDeploymentService`: one long-lived MLflow model server per service, and predictions.
 
-mlflow is never imported here: the server (`model_server.py`) runs in its own process tree.
-The client side talks to it over HTTP: `/invocations` for predictions, `/ctcd/*` to swap.
+mlflow is never imported here: the server (ctcd_jupyter/model_server/, or `mlflow models serve`:
+server_kinds.py) runs in its own process tree. The client side talks to it over HTTP:
+`/invocations` for predictions, `/ctcd/*` to swap.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import secrets
 import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -25,11 +25,10 @@ from ..errors import (
     ServiceStartError,
 )
 from ..model_server import redact
-from ..model_server.model_uri import parse_models_uri
 from ..model_server.request_limit import DEFAULT_MAX_REQUEST_BYTES, parse_size
-from ..model_server.slot_files import read_target, remove_leftover_copies, served_before
+from ..model_server.slot_files import read_target, served_before
 from ..state import mlflow_tracking_uri, state_home
-from . import payload, process, transaction, warm_start
+from . import payload, process, transaction
 from .base import BaseService, ServiceState, _reporter
 from .daemon import LocalDaemonService
 from .kinds import register_kind
@@ -37,21 +36,11 @@ from .model_uri import check_model_uri
 from .model_versions import ModelVersions
 from .prediction_access import PredictionAccess, log_options
 from .process import Liveness, ServiceProcess
-from .stock_server import stock_command, stock_signature_columns, stock_swap
+from .server_kinds import ServerKind, server_kind
 
 __all__ = ["MLFlowDeploymentService", "ModelSwapError"]
 
-# the model server, a program of its own run by path (model_server/serve.py says why)
-_PROGRAM = Path(__file__).resolve().parent.parent / "model_server"
-_SERVE = _PROGRAM / "serve.py"
-_HOOKS = _PROGRAM / "_uvicorn_hooks"  # uvicorn's HTTP protocol with TCP_NODELAY
-# what the server calls back into this package with (model_server/hooks.py)
-SERVER_HOOKS = {"served": "ctcd_jupyter.services.serving_history:record_served",
-                "pending": "ctcd_jupyter.services.transaction:is_pending",
-                "settle": "ctcd_jupyter.services.transaction:recover"}
-_NODELAY_PROTOCOL = "ctcd_nodelay_http:NoDelayHTTPProtocol"
 _JSON = {"Content-Type": "application/json"}
-SERVERS = ("ctcd", "mlflow")
 
 
 @register_kind("mlflow_deployment")
@@ -101,8 +90,7 @@ class MLFlowDeploymentService(PredictionAccess, ModelVersions, LocalDaemonServic
                  prediction_log_max_bytes: int | None = None, **kwargs: Any):
         if int(workers) < 1:
             raise ValueError(f"workers must be at least 1, not {workers}")
-        if server not in SERVERS:
-            raise ValueError(f"server must be one of {', '.join(SERVERS)}, not {server!r}")
+        server_kind(server, service=name)
         if float(poll_interval) <= 0:
             raise ValueError(f"poll_interval must be positive, not {poll_interval}")
         if float(header_timeout) <= 0:
@@ -129,9 +117,9 @@ class MLFlowDeploymentService(PredictionAccess, ModelVersions, LocalDaemonServic
 
     @property
     def model_uri(self) -> str:
-        """The URI the service serves, as configured (an alias URI is followed)."""
-        if self._stock:
-            self._fresh()
+        """The URI the service serves, as configured (an alias URI is followed; a swap of the
+        stock server, also by another process, changes it)."""
+        self._fresh()
         return self.config["model_uri"]
 
     @property
@@ -139,8 +127,12 @@ class MLFlowDeploymentService(PredictionAccess, ModelVersions, LocalDaemonServic
         return int(self.config["workers"])
 
     @property
-    def _stock(self) -> bool:
-        return self.config.get("server", "ctcd") == "mlflow"
+    def server(self) -> ServerKind:
+        """The program that serves (server_kinds.py), chosen once by `server=`."""
+        kind = self.__dict__.get("_server_kind")
+        if kind is None:
+            kind = self.__dict__["_server_kind"] = server_kind(self.config.get("server", "ctcd"))
+        return kind
 
     def _endpoint(self) -> str | None:
         base = self._base_url()
@@ -156,84 +148,35 @@ class MLFlowDeploymentService(PredictionAccess, ModelVersions, LocalDaemonServic
         return port
 
     def _command(self, host: str, port: int | None) -> list[str]:
-        if self._stock:
-            return stock_command(self, host, port)
-        folder = self.folder
-        token = folder / "control.token"
-        if not token.exists():
-            fd = os.open(token, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write(secrets.token_hex(32))
-        config = {key: self.config.get(key) for key in (
-            "model_uri", "workers", "host", "request_timeout", "tracking_uri", "nodelay",
-            "access_log", "poll_interval", "load_timeout", "max_request_bytes",
-            "header_timeout")}
-        config.update(port=port, service=self._name, home=str(self.home),
-                      initial_uri=self._runtime.get("boot_uri"),
-                      probe=self._runtime.pop("boot_probe", None),
-                      boot_why=self._runtime.pop("boot_why", None) or "started",
-                      prediction_log=self._server_log_config(), hooks=SERVER_HOOKS)
-        fd = os.open(folder / "server.json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(json.dumps(config))
-        return [sys.executable, str(_SERVE), str(folder)]
+        return self.server.command(self, host, port)
 
     def _env(self, host: str, port: int | None) -> dict[str, str]:
         env = super()._env(host, port)
         bindir = str(Path(sys.executable).parent)
         env["PATH"] = os.pathsep.join([bindir, env.get("PATH", os.defpath)])
         env["MLFLOW_TRACKING_URI"] = self.config["tracking_uri"]
-        if self.config.get("nodelay", True):
-            env["PYTHONPATH"] = os.pathsep.join(
-                p for p in (str(_HOOKS), env.get("PYTHONPATH")) if p)
-            if self._stock:
-                env.setdefault("UVICORN_HTTP", _NODELAY_PROTOCOL)
-                env["CTCD_HEADER_TIMEOUT"] = str(self.config.get("header_timeout") or 10.0)
-        if self._stock and not self.config.get("access_log", True):
-            env["UVICORN_ACCESS_LOG"] = "false"
-        if not self._stock:  # read by services/fast_path.py and micro_batch.py in the server
-            if not self.config.get("fast_path", True):
-                env["CTCD_FAST_PATH"] = "0"
-            env.setdefault("CTCD_BATCH_WAIT_MS", str(self.config.get("batch_wait_ms", 1.0)))
-        return env
+        return self.server.environment(self, env)
 
     def _spawn(self, command: list[str], env: dict[str, str],
                log_max_bytes: int) -> ServiceProcess:
-        """The ctcd server is forked by the warm process when there is one (~0.2 s to healthy
-        instead of ~2.5 s: warm_start.py); otherwise started as a new interpreter."""
-        if not self._stock:
-            remove_leftover_copies(self.folder)  # of a server that was killed
-            sp = warm_start.launch(self.folder, log_path=self.log_path, env=env,
-                                   log_max_bytes=log_max_bytes)
-            self._runtime["warm"] = sp is not None
-            if sp is not None:
-                return sp
-        return super()._spawn(command, env, log_max_bytes)
+        return (self.server.spawn(self, env, log_max_bytes)
+                or super()._spawn(command, env, log_max_bytes))
 
     def _after_start(self) -> None:
-        if not self._stock and self._runtime.get("warm") is False:
-            # this one started cold: have a warm process ready for the next one
-            warm_start.prepare(self._env(self.host, self._port()))
+        self.server.after_start(self)
 
     def _startup_failure(self) -> ServiceStartError | None:
         failure = super()._startup_failure()
-        if failure is not None and not self._stock:
-            reason = next((line.split("cannot start: ", 1)[1] for line in
-                           reversed((failure.log_tail or "").splitlines())
-                           if "[ctcd] model server cannot start: " in line), None)
-            if reason:  # one line naming what was wrong, the log tail kept on the error
-                return ServiceStartError(f"service {self._name!r} cannot serve: {reason}",
-                                         service=self._name, log_tail=failure.log_tail,
-                                         returncode=failure.returncode)
-        return failure
+        return None if failure is None else self.server.start_failure(self, failure)
 
     # -- the control routes -------------------------------------------------------------------
     def _control(self, method: str, path: str, body: Any = None,
                  timeout: float = 5.0) -> tuple[int, dict[str, Any]]:
         """One control request; any failure of the channel is a `ModelServerError` naming the
         service, the server's exit code (when it died) and its log tail."""
+        self.server.control(self)
         port = self._port()
-        if not port or self._stock:
+        if not port:
             raise ServiceError(f"service {self._name!r} has no ctcd model server running",
                                service=self._name)
         conn = http.client.HTTPConnection("127.0.0.1" if self.host in ("0.0.0.0", "")
@@ -269,11 +212,7 @@ class MLFlowDeploymentService(PredictionAccess, ModelVersions, LocalDaemonServic
         """What the server says it serves (uri, version, workers, last error); None when it
         does not answer."""
         self._fresh()
-        try:
-            status, answer = self._control("GET", "/ctcd/status")
-        except (OSError, ValueError, ServiceError, http.client.HTTPException):
-            return None
-        return answer if status == 200 else None
+        return self.server.status(self)
 
     @property
     def model_version(self) -> str | None:
@@ -281,8 +220,7 @@ class MLFlowDeploymentService(PredictionAccess, ModelVersions, LocalDaemonServic
         status = self.server_status()
         if status is not None:
             return status["serving"]["version"]
-        parsed = parse_models_uri(self.config["model_uri"]) if self._stock else None
-        return parsed[1] if parsed else None
+        return self.server.version_when_silent(self)
 
     @property
     def serving_uri(self) -> str | None:
@@ -298,9 +236,9 @@ class MLFlowDeploymentService(PredictionAccess, ModelVersions, LocalDaemonServic
         """The server's own last error (e.g. a candidate it refused, an unreachable registry)
         while it runs; otherwise the last recorded error."""
         recorded = BaseService.last_error.fget(self)  # type: ignore[attr-defined]
-        if self._stock or self._runtime.get("status") != ServiceState.ACTIVE.value:
+        if self._runtime.get("status") != ServiceState.ACTIVE.value:
             return recorded
-        status = self.server_status()
+        status = self.server.status(self)
         return status.get("last_error") if status is not None else recorded
 
     # -- replacing the model ------------------------------------------------------------------
@@ -313,9 +251,16 @@ class MLFlowDeploymentService(PredictionAccess, ModelVersions, LocalDaemonServic
         A model that fails to load or to answer the probe is never served: `ModelSwapError`,
         and the old model keeps answering. When nothing is serving, this starts the server
         on `model_uri`."""
-        if self._stock:
-            return stock_swap(self, model_uri, probe=probe, timeout=timeout, workers=workers,
-                              progress=progress)
+        self.server.swap(self, model_uri, probe=probe, timeout=timeout, workers=workers,
+                         progress=progress, why=why)
+        self.__dict__.pop("_columns_cache", None)
+        return self
+
+    def _swap_in_place(self, model_uri: str, *, probe: Any, timeout: float | None,
+                       workers: int | None, progress: bool | Callable[[str], None] | None,
+                       why: str) -> None:
+        """ctcd's swap (server_kinds.CtcdServer): `POST /ctcd/swap` loads, probes and switches
+        in the running server (the one name of a swap: model_server/slot.py)."""
         timeout = self.start_timeout if timeout is None else float(timeout)
         report = _reporter(self._name, progress)
         body = None if probe is None else payload.encode(probe, self._probe_columns(probe))
@@ -335,7 +280,7 @@ class MLFlowDeploymentService(PredictionAccess, ModelVersions, LocalDaemonServic
                 finally:  # once started, the server's own state says what it serves
                     self._runtime.pop("boot_uri", None)
                     self._save()
-                return self
+                return
             report(f"loading {model_uri}")
             status, answer = self._control("POST", "/ctcd/swap", {
                 "uri": str(model_uri), "why": why, "timeout": timeout,
@@ -349,14 +294,14 @@ class MLFlowDeploymentService(PredictionAccess, ModelVersions, LocalDaemonServic
                                      reason=error.split(" was not served: ", 1)[-1])
             if answer.get("unchanged"):
                 report(f"already serving v{answer['version'] or '-'} ({answer['uri']})")
-                return self
+                return
             self.__dict__.pop("_columns_cache", None)
             stragglers = [w for w in answer.get("workers", [])
                           if int(w.get("generation", 0)) < int(answer["generation"])]
             suffix = f" ({len(stragglers)} worker(s) still loading)" if stragglers else ""
             report(f"probe ok, serving v{answer['version'] or '-'} at "
                    f"{self._endpoint()}{suffix}")
-            return self
+            return
 
     # -- lifecycle: settle first, never trade a serving server for one that cannot start ----
     def start(self, timeout: float | None = None, *,
@@ -369,18 +314,7 @@ class MLFlowDeploymentService(PredictionAccess, ModelVersions, LocalDaemonServic
         """Stop and start again, serving what was served; refused (the server keeps serving)
         when what a new start would serve cannot be loaded."""
         self.recover()
-        if not self._stock and self.check() is ServiceState.ACTIVE:
-            wait = float(self.config.get("load_timeout") or 120.0)
-            try:
-                status, answer = self._control("POST", "/ctcd/check", {}, timeout=wait + 30)
-            except ServiceError:
-                status, answer = 0, {}  # not answering: a restart is what it needs
-            if status == 422:
-                current = self.model_version
-                raise ServiceError(
-                    f"service {self._name!r} was not restarted and keeps serving "
-                    f"v{current or '-'}: a new start could not serve ({answer.get('error')})",
-                    service=self._name)
+        self.server.check_restart(self)
         super().restart(timeout)
         return self
 
@@ -470,17 +404,12 @@ class MLFlowDeploymentService(PredictionAccess, ModelVersions, LocalDaemonServic
     def _served_columns(self) -> tuple[str | None, list[str] | None] | None:
         """(version, input names or None for an unnamed/tensor signature), or None when the
         server could not say."""
-        if self._stock:
-            columns = stock_signature_columns(self)
-            return None if columns is None else (None, columns)
-        status = self.server_status()
-        if status is None:
-            return None
-        return status["serving"]["version"], status.get("columns")
+        self._fresh()
+        return self.server.served_columns(self)
 
     def describe(self) -> dict[str, Any]:
         info = super().describe()
-        status = None if self._stock else self.server_status()
+        status = self.server_status()
         info.update(server=self.config.get("server", "ctcd"),
                     serving=status["serving"] if status else None,
                     workers_serving=status["workers"] if status else None,

@@ -22,7 +22,7 @@ class ModelVersions:
     """History, rollback, pin/unpin and recovery of a model service."""
 
     _name: str
-    _stock: bool
+    server: Any  # the server kind (server_kinds.py)
     config: dict[str, Any]
     home: Any
     _records: Any
@@ -108,5 +108,5 @@ class ModelVersions:
     def recover(self) -> int | None:
         """Settle a deployment of this service whose caller died (complete or undo it, see
         transaction.py); the id of the decision recorded, else None."""
-        return None if self._stock else transaction.recover(self.home, self._name)
+        return self.server.recover(self)
 

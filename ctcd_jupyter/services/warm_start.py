@@ -36,8 +36,9 @@ from .process import ServiceProcess
 
 __all__ = ["enabled", "launch", "prepare", "processes", "stop"]
 
+# the model server, a program of its own run by path (model_server/serve.py says why)
 SERVE = Path(__file__).resolve().parent.parent / "model_server" / "serve.py"
-# what a forked server calls back into (mlflow_serving.SERVER_HOOKS), imported before the fork
+# what a forked server calls back into (server_kinds.SERVER_HOOKS), imported before the fork
 _PRELOAD = ("ctcd_jupyter.services.serving_history", "ctcd_jupyter.services.transaction")
 _FINGERPRINTED = ("mlflow", "uvicorn", "sklearn")  # upgraded -> another warm process
 _SPAWN = ("import os, subprocess, sys; os.umask(0o077); "
