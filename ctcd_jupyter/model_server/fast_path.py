@@ -23,15 +23,18 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 import warnings
 from typing import Any
 
 from .micro_batch import MicroBatcher
 
-__all__ = ["Parsed", "Plan", "plan_for", "serve"]
+__all__ = ["Parsed", "Plan", "header", "plan_for", "request_timeout", "serve"]
 
 ENABLED_ENV = "CTCD_FAST_PATH"
 BATCH_WAIT_ENV = "CTCD_BATCH_WAIT_MS"
+TIMEOUT_ENV = "MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT"
+_TIMED_OUT = b"Request processing time exceeded limit"
 _INT64 = (-(1 << 63), (1 << 63) - 1)
 _INLINE_ROWS = 2048  # bigger inputs are predicted in a thread, not on the event loop
 _INLINE_BYTES = 1 << 18  # and bigger bodies parsed in one
@@ -381,23 +384,32 @@ async def serve(served: Any, scope: dict, receive: Any, send: Any) -> None:
     if plan is None:
         await served.app(scope, receive, send)
         return
+    started = time.monotonic()
     plan.batcher.arrive()
     parsed = None
     try:
         body, more = await _read_body(receive)
-        parsed = await _parse(plan, body, _header(scope, b"content-type"))
+        parsed = await _parse(plan, body, header(scope, b"content-type"))
     finally:
         if parsed is None:
             plan.batcher.leave()
     if parsed is None:
         await served.app(scope, _replay(body, more, receive), send)
         return
+    limit = request_timeout()
     try:
-        predictions, shared = await plan.batcher.submit(parsed,
-                                                        inline=parsed.rows <= _INLINE_ROWS)
+        predictions, shared = await asyncio.wait_for(
+            plan.batcher.submit(parsed, inline=parsed.rows <= _INLINE_ROWS),
+            max(0.0, limit - (time.monotonic() - started)))
         answer = plan.encode(predictions)
+    except (asyncio.TimeoutError, TimeoutError):
+        await _timed_out(send)
+        return
     except Exception:  # MLflow answers this request itself, with its own error
         await served.app(scope, _replay(body, more, receive), send)
+        return
+    if time.monotonic() - started > limit:  # a predict on the event loop that overran
+        await _timed_out(send)
         return
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-length", str(len(answer)).encode()),
@@ -405,6 +417,23 @@ async def serve(served: Any, scope: dict, receive: Any, send: Any) -> None:
                             # which path answered, and how many requests shared its predict
                             (b"x-ctcd-path", b"fast"), (b"x-ctcd-batch", b"%d" % shared)]})
     await send({"type": "http.response.body", "body": answer})
+
+
+def request_timeout() -> float:
+    """MLflow's request timeout (seconds), which the server sets from the service's
+    `request_timeout`; MLflow's scoring app applies it to every request, so does this path."""
+    try:
+        return float(os.environ.get(TIMEOUT_ENV) or 60)
+    except ValueError:
+        return 60.0
+
+
+async def _timed_out(send: Any) -> None:
+    """MLflow's answer to a request over its timeout (its scoring app's timeout middleware)."""
+    await send({"type": "http.response.start", "status": 504,
+                "headers": [(b"content-length", b"%d" % len(_TIMED_OUT)),
+                            (b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": _TIMED_OUT})
 
 
 async def _parse(plan: Plan, body: bytes | None, content_type: str | None) -> Parsed | None:
@@ -445,7 +474,8 @@ def _replay(body: bytes | None, messages: list[dict], receive: Any) -> Any:
     return replayed
 
 
-def _header(scope: dict, name: bytes) -> str | None:
+def header(scope: dict, name: bytes) -> str | None:
+    """The value of request header `name` (lower-case bytes), or None."""
     for key, value in scope.get("headers", ()):
         if key == name:
             return value.decode("latin-1")

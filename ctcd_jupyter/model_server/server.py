@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from . import fast_path, prediction_writer, redact
+from .fast_path import header
 from .prediction_feedback import feedback
 from .request_limit import DEFAULT_MAX_REQUEST_BYTES, BodyLimit
 from .slot import ModelSlot, Served
@@ -71,10 +72,10 @@ class ModelServer:
             await feedback(self.log, scope, receive, send)
             return
         if scope["type"] == "http" and scope["path"] in _PROBED \
-                and _header(scope, PROBE_HEADER) == "1":
+                and header(scope, PROBE_HEADER) == "1":
             _QUIET.set(True)  # this request's own context: the task uvicorn made for it
         served: Served = self.slot.current  # one read: the switch is atomic
-        request_id = _header(scope, b"x-request-id") or uuid.uuid4().hex
+        request_id = header(scope, b"x-request-id") or uuid.uuid4().hex
         extra = [(b"x-model-uri", served.uri.encode()),
                  (b"x-model-version", (served.version or "-").encode()),
                  (b"x-request-id", request_id.encode()[:200])]
@@ -103,7 +104,7 @@ class ModelServer:
 
     async def _control(self, scope: dict, receive: Any, send: Any) -> None:
         client = (scope.get("client") or ("",))[0]
-        token = (_header(scope, TOKEN_HEADER) or "").encode()
+        token = (header(scope, TOKEN_HEADER) or "").encode()
         if client not in _LOOPBACK or not hmac.compare_digest(token, self._token):
             await _json(send, 403, {"error": "control routes need the service's token, "
                                              "from the same machine"})
@@ -133,13 +134,6 @@ class ModelServer:
             await _json(send, 200 if result["ok"] else 422, redact.data(result))
         else:
             await _json(send, 404, {"error": f"no control route {method} {path}"})
-
-
-def _header(scope: dict, name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            return value.decode("latin-1")
-    return None
 
 
 async def _body(receive: Any) -> bytes:
