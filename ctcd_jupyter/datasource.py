@@ -26,12 +26,15 @@ def feature_names(n_features: int = 4) -> list[str]:
 def drifting_classification(run: int | None = None, n: int = 400, *, n_features: int = 4,
                             seed: int = 0, test_size: float = 0.25, drift: float = 0.2,
                             noise: float = 0.6, noise_growth: float = 0.03,
+                            feature_shift: float = 0.0,
                             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(X_train, X_test, y_train, y_test) for binary classification at drift step `run`.
 
     The true boundary is a hyperplane whose normal turns by `drift` radians per run in the plane
-    of the first two features; label noise grows with the run. The same (run, seed, sizes) give
-    the same arrays; `run=None` takes the next number of this process's stream.
+    of the first two features; label noise grows with the run (concept drift). `feature_shift`
+    moves the mean of the first feature by that much per run (data drift: what the monitor's
+    drift tests see in the inputs). The same (run, seed, sizes) give the same arrays;
+    `run=None` takes the next number of this process's stream.
     """
     if n < 8 or n_features < 2 or not 0 < test_size < 1:
         raise ValueError("need n >= 8, n_features >= 2 and 0 < test_size < 1")
@@ -39,6 +42,7 @@ def drifting_classification(run: int | None = None, n: int = 400, *, n_features:
         run = _next_run()
     rng = np.random.default_rng([seed, run])
     X = rng.normal(size=(n, n_features))
+    X[:, 0] += feature_shift * run
     angle = drift * run
     weights = np.zeros(n_features)
     weights[0], weights[1] = math.cos(angle), math.sin(angle)

@@ -133,7 +133,7 @@ def _note(record: DeploymentRecord) -> DeploymentRecord:
 def mlflow_deploy(model: Any, model_name: str, *, criterion: Criterion | None = None,
                   metrics: Mapping[str, float] | None = None, metric: float | None = None,
                   workers: int = 1, timeout: float = 180.0, input_example: Any = None,
-                  workspace: Context | None = None,
+                  reference: Any = None, workspace: Context | None = None,
                   progress: bool | Callable[[str], None] | None = None,
                   ) -> MLFlowDeploymentService | None:
     """Deploy `model` as `model_name` if it passes `criterion`; returns the service serving
@@ -147,6 +147,11 @@ def mlflow_deploy(model: Any, model_name: str, *, criterion: Criterion | None = 
     that fails is never served: the old one keeps answering, the version is tagged
     `ctcd.deploy=failed`, and `DeploymentError` says why in one line. A start in progress
     (e.g. from the side panel) is waited for, not raced. `workers` applies to a new server.
+
+    `reference`: the training features (e.g. `X_train`); a seeded sample of at most 10,000 rows,
+    with the model's predictions for it, is stored with the new version in MLflow, and the
+    monitor (`svc.monitor()`) measures drift against it on every machine. Without it, a
+    version's first 1,000 logged rows are its reference (the views say so).
     """
     workspace = workspace or current_context()
     report = reporter(model_name, progress)  # None: a line in a notebook, else silent
@@ -196,9 +201,18 @@ def mlflow_deploy(model: Any, model_name: str, *, criterion: Criterion | None = 
                 + (f" v{champion.version}" if champion else "") + f": {verdict.reason}")
         return service if serving else None
 
+    sample = None
+    if reference is not None:  # checked before anything is registered
+        from .services.references import reference_frame
+
+        names = [str(c) for c in input_example.columns] \
+            if hasattr(input_example, "columns") else None
+        sample = reference_frame(reference, model, columns=names)
     report("registering the new version")
     version = registry.register(model, model_name, merged, input_example, run)
     record.version = version
+    if sample is not None:
+        registry.keep_reference(model_name, version, sample)
     uri = f"models:/{model_name}/{version}"
     report(f"loading v{version}")
     in_transaction = False
@@ -287,6 +301,13 @@ class _Registry:
         version = client.create_model_version(model_name, source=source, run_id=run_id,
                                               tags=tags)
         return str(version.version)
+
+    def keep_reference(self, model_name: str, version: str, sample: Any) -> None:
+        """Store the reference sample with the version (services/references.py)."""
+        from .services.references import store_reference
+
+        run_id = self.client.get_model_version(model_name, version).run_id
+        store_reference(self.client, model_name, version, run_id, sample)
 
     def tag_failed(self, model_name: str, version: str, reason: str) -> None:
         """Mark a version that could not be served, so no one promotes it by mistake."""

@@ -11,13 +11,13 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import CtcdError, front_end
-from . import demo, mlflow_ui, portable, predictions, runs, services, serving
+from . import demo, mlflow_ui, monitor, portable, predictions, runs, services, serving
 from .group import CtcdParser, Group
 
 __all__ = ["GROUPS", "Group", "build_parser", "main"]
 
 GROUPS: dict[str, Group] = {}
-for _module in (demo, runs, services, serving, predictions, mlflow_ui, portable):
+for _module in (demo, runs, services, serving, predictions, monitor, mlflow_ui, portable):
     GROUPS.update(_module.COMMANDS)
 
 # A failed start's log tail follows the one-line error; more than this is `ctcd services logs`.

@@ -27,11 +27,12 @@ def _predictions_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _predictions(args: argparse.Namespace) -> int:
-    from ..monitoring import predictions
+    from ..services.prediction_access import log_of
 
     limit = args.limit if args.limit is not None or args.json or args.csv else _TABLE_ROWS
-    frame = predictions(args.name, since=_number(args.since), until=_number(args.until),
-                        version=args.version, limit=limit, home=args.home)
+    frame = log_of(args.name, args.home).predictions(
+        since=_number(args.since), until=_number(args.until), version=args.version,
+        limit=limit)
     if args.json:
         print(frame.to_json(orient="records", indent=2))
     elif args.csv:
@@ -56,7 +57,7 @@ def _labels_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _labels(args: argparse.Namespace) -> int:
-    from ..monitoring import labels_file, log_of
+    from ..services.prediction_access import labels_file, log_of
 
     svc = log_of(args.name, args.home)
     result = svc.log_labels(labels_file(args.file))

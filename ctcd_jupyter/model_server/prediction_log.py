@@ -47,8 +47,10 @@ class PredictionLog:
         raise NotImplementedError
 
     def read(self, service: str, since: float | None = None, until: float | None = None,
-             version: str | None = None, limit: int | None = None) -> Any:
-        """The rows (a DataFrame, labels not joined, with the `row` column), oldest first."""
+             version: str | None = None, limit: int | None = None, *,
+             oldest: bool = False) -> Any:
+        """The rows (a DataFrame, labels not joined, with the `row` column), oldest first; with
+        a `limit`, the newest `limit` rows, or the oldest ones when `oldest`."""
         raise NotImplementedError
 
     def labels(self, service: str) -> Any:
@@ -151,14 +153,19 @@ class ParquetLog(PredictionLog):
 
     # -- reading ------------------------------------------------------------------------------
     def read(self, service: str, since: float | None = None, until: float | None = None,
-             version: str | None = None, limit: int | None = None) -> Any:
+             version: str | None = None, limit: int | None = None, *,
+             oldest: bool = False) -> Any:
         import pyarrow as pa
         import pyarrow.compute as pc
 
         segments = [s for s in _segments(self._folder(service), "rows")
                     if (since is None or s.tmax / 1000 >= since)
                     and (until is None or s.tmin / 1000 <= until)]
-        segments.sort(key=lambda s: s.tmax, reverse=True)  # newest first: a limit stops early
+        # from the end a limit takes its rows from, so that it stops early
+        if oldest:
+            segments.sort(key=lambda s: s.tmin)
+        else:
+            segments.sort(key=lambda s: s.tmax, reverse=True)
         tables, count = [], 0
         for s in segments:
             table = _read_file(s.path)
@@ -183,10 +190,13 @@ class ParquetLog(PredictionLog):
             import pandas as pd
 
             return pd.DataFrame(columns=[*COLUMNS, ROW])
-        frame = pa.concat_tables(tables[::-1], promote_options="default").to_pandas()
+        frame = pa.concat_tables(tables if oldest else tables[::-1],
+                                 promote_options="default").to_pandas()
         if not frame["time"].is_monotonic_increasing:  # several writers: sorting costs ~1 s/M
             frame = frame.sort_values(["time", ROW], kind="stable", ignore_index=True)
-        return frame.tail(limit).reset_index(drop=True) if limit is not None else frame
+        if limit is None:
+            return frame
+        return (frame.head(limit) if oldest else frame.tail(limit)).reset_index(drop=True)
 
     def labels(self, service: str) -> Any:
         import pandas as pd

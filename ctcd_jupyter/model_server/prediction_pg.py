@@ -81,7 +81,8 @@ class PostgresLog(PredictionLog):
                                        json.dumps(r["label"]), r["time"]) for r in labels])
 
     def read(self, service: str, since: float | None = None, until: float | None = None,
-             version: str | None = None, limit: int | None = None) -> Any:
+             version: str | None = None, limit: int | None = None, *,
+             oldest: bool = False) -> Any:
         import pandas as pd
 
         where, args = ["service = %s"], [service]
@@ -92,10 +93,12 @@ class PostgresLog(PredictionLog):
                 args.append(value)
         sql = (f'SELECT request_id, "row", time, model_uri, version, arm, status, latency_ms, '
                f"prediction, features FROM ctcd_predictions WHERE {' AND '.join(where)} "
-               'ORDER BY time DESC, "row" DESC')
+               + ('ORDER BY time, "row"' if oldest else 'ORDER BY time DESC, "row" DESC'))
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        found = self._run(sql, args)[::-1]
+        found = self._run(sql, args)
+        if not oldest:
+            found = found[::-1]
         frame = pd.DataFrame([r[:8] for r in found], columns=[
             "request_id", ROW, "time", "model_uri", "version", "arm", "status", "latency_ms"])
         frame.insert(0, "service", service)

@@ -1,11 +1,10 @@
-"""Production monitoring of model services: the prediction log as front ends and the monitor get
-it (one DataFrame of rows and labels per service), and the statistics of the production loop:
-drift, live accuracy, the monitor report and rollout guards.
+"""The statistics of the production loop: drift, live accuracy, the monitor report and rollout
+guards, over the prediction log's rows (one DataFrame per service).
 
-The log's storage and its reader live beside the model server (`services/prediction_*.py`: the
-server program runs them with nothing of ctcd_jupyter imported, and the service's own
-`predictions()`/`log_labels()` sit below this layer). The statistics are pure functions over the
-log's DataFrame: no I/O, no clock (times are passed in); scipy only inside the functions that test.
+The log's storage lives in the model server program (`model_server/prediction_*.py`), its reader
+and the service's `predictions()`/`log_labels()`/`monitor()` in services/ (above this layer,
+which they call). The statistics are pure functions over DataFrames: no I/O, no clock (times are
+passed in); scipy only inside the functions that test.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from __future__ import annotations
 from . import guards
 from .drift import DriftResult, FeatureDrift, detect_drift, feature_drift, histogram, psi
 from .intervals import Accuracy, label_lag, live_accuracy, wilson_interval
-from .log import labels_file, log_of, predictions
 from .report import MonitorReport, VersionReport
 
 __all__ = [
@@ -27,10 +25,7 @@ __all__ = [
     "guards",
     "histogram",
     "label_lag",
-    "labels_file",
     "live_accuracy",
-    "log_of",
-    "predictions",
     "psi",
     "wilson_interval",
 ]

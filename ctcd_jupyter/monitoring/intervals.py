@@ -82,7 +82,8 @@ def live_accuracy(predictions: Any, labels: Any, *, metric: str | None = None,
     n = len(frame)
     if n < min_labels:
         return Accuracy(metric, None, None, None, n, confidence, "none", "inconclusive",
-                        f"{n} labelled rows, fewer than min_labels={min_labels}")
+                        f"{n} labelled rows, needs {min_labels - n} more (min_labels="
+                        f"{min_labels})")
     if metric == "accuracy":
         hits = int(correct(frame["p"], frame["y"]).sum())
         low, high = wilson_interval(hits, n, confidence)

@@ -44,6 +44,7 @@ class VersionReport:
     prediction_drift: FeatureDrift | None
     reference: str  # where the reference came from, said in every view
     histograms: dict[str, dict[str, Any]]  # per feature and "prediction": drift.histogram
+    timeline: dict[str, Any] | None = None  # requests and errors per time bucket (timeline())
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: numbers, text, lists (NaN as None)."""
@@ -56,7 +57,7 @@ class VersionReport:
             "features": [f.__dict__ for f in self.drift.features],
             "prediction_drift": None if self.prediction_drift is None
             else self.prediction_drift.__dict__,
-            "histograms": self.histograms})
+            "histograms": self.histograms, "timeline": self.timeline})
 
     @property
     def error_rate(self) -> float | None:
@@ -98,14 +99,17 @@ class MonitorReport:
 
     Built from the prediction log's rows (`svc.predictions()`), the reference samples per
     version (`{version: DataFrame}` of features, with a `prediction` column for prediction
-    drift) and a window in seconds ending at `now` (default: the newest row; no clock here).
-    A version without a reference uses its first 1,000 logged rows, left out of its window.
+    drift; or `{version: (DataFrame, source)}`, `source` saying where it came from, in the
+    views) and a window in seconds ending at `now` (default: the newest row; no clock here).
+    A version without a reference uses its first 1,000 logged rows, left out of its window
+    (as are logged rows given as a reference: those with a `request_id`). `dropped`: rows the
+    server could not log (from its status), shown beside the counts.
     """
 
-    def __init__(self, log: pd.DataFrame, references: Mapping[str, pd.DataFrame] | None = None,
+    def __init__(self, log: pd.DataFrame, references: Mapping[str, Any] | None = None,
                  window: float | None = None, *, now: float | None = None,
                  min_labels: int = MIN_LABELS, min_window: int = MIN_WINDOW,
-                 metric: str | None = None):
+                 metric: str | None = None, dropped: int | None = None):
         missing = [c for c in ("time", "version", "status", "latency_ms", "prediction")
                    if c not in log.columns]
         if missing:
@@ -118,22 +122,28 @@ class MonitorReport:
         self.now = float(log["time"].max()) if now is None and len(log) else now
         self.window = window
         self.rows_in_log = len(log)
+        self.dropped = dropped
         keys = _version_keys(log)
         self.versions: list[VersionReport] = []
         for key, rows in log.groupby(keys, sort=False):  # in order of first appearance
             if not rows["time"].is_monotonic_increasing:  # the log reads back sorted
                 rows = rows.sort_values("time", kind="stable")
             ref = references.get(key)
+            if isinstance(ref, tuple):
+                ref, source = ref
+            elif ref is not None:
+                source = f"stored reference ({len(ref):,} rows)"
             if ref is None:
                 ref = rows.head(REFERENCE_ROWS)
                 rows = rows.iloc[len(ref):]
                 source = f"first {len(ref):,} logged rows (no reference stored)"
-            else:
-                source = f"stored reference ({len(ref):,} rows)"
+            elif "request_id" in ref.columns and "request_id" in rows.columns and len(ref):
+                rows = rows[~rows["request_id"].isin(ref["request_id"])]  # not twice
             if window is not None and self.now is not None:
                 rows = rows[rows["time"].astype(float) > self.now - window]
-            self.versions.append(_version_report(key, rows, ref, source, min_labels,
-                                                 min_window, metric))
+            report = _version_report(key, rows, ref, source, min_labels, min_window, metric)
+            report.timeline = timeline(rows, self.now, window)
+            self.versions.append(report)
 
     @property
     def drifted(self) -> bool:
@@ -155,7 +165,7 @@ class MonitorReport:
     def to_dict(self) -> dict[str, Any]:
         """The whole report, JSON-ready (for `--json`, REST and the side panel)."""
         return {"window_s": self.window, "now": self.now, "drifted": self.drifted,
-                "versions": [v.to_dict() for v in self.versions]}
+                "dropped": self.dropped, "versions": [v.to_dict() for v in self.versions]}
 
     def __repr__(self) -> str:
         span = "all rows" if self.window is None else f"last {self.window:g} s"
@@ -180,6 +190,25 @@ class MonitorReport:
                        f"{html.escape(v.reference)}</li>" for v in self.versions)
         table = self.to_frame().to_html(index=False, na_rep="", float_format=lambda x: f"{x:.4g}")
         return f"<div><strong>{head}</strong><ul>{refs}</ul>{table}</div>"
+
+
+TIMELINE_BUCKETS = 30
+
+
+def timeline(rows: pd.DataFrame, now: float | None, window: float | None,
+             buckets: int = TIMELINE_BUCKETS) -> dict[str, Any] | None:
+    """Requests and errors per time bucket: `buckets` equal buckets over the window (over the
+    rows' own span without one), as {"start", "step" (seconds), "requests", "errors"}."""
+    if now is None or not len(rows):
+        return None
+    times = rows["time"].to_numpy(float)
+    start = now - window if window is not None else float(times.min())
+    step = max((now - start) / buckets, 1e-3)
+    index = np.clip(((times - start) // step).astype(int), 0, buckets - 1)
+    errors = rows["status"].to_numpy(int) >= ERROR_STATUS
+    return {"start": start, "step": step,
+            "requests": np.bincount(index, minlength=buckets).tolist(),
+            "errors": np.bincount(index[errors], minlength=buckets).tolist()}
 
 
 def _version_keys(log: pd.DataFrame) -> pd.Series:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from ..errors import PredictionLogError, ServiceError
@@ -17,7 +19,36 @@ from ..model_server.prediction_store import ENV, open_log
 from ..model_server.prediction_writer import parse_duration
 from .prediction_reader import read_predictions
 
-__all__ = ["PredictionAccess", "log_options"]
+__all__ = ["PredictionAccess", "labels_file", "log_of", "log_options"]
+
+
+def log_of(name: str, home: str | Path | None = None) -> Any:
+    """The model service `name` of state folder `home` (one with `predictions()`,
+    `log_labels()` and `monitor()`); `ServiceError` when that service keeps no prediction log."""
+    from .registry import get_service
+
+    svc = get_service(name, home)
+    if not isinstance(svc, PredictionAccess):
+        raise ServiceError(f"service {name!r} is not a model service: it keeps no prediction "
+                           "log", service=name)
+    return svc
+
+
+def labels_file(path: str | Path) -> Any:
+    """The labels of a CSV file with the columns `request_id` and `label`, as a DataFrame;
+    `PredictionLogError` naming the file when it has not those columns."""
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path, dtype={"request_id": str})
+    except (OSError, ValueError) as exc:
+        raise PredictionLogError(f"cannot read labels from {path}: {exc}") from None
+    missing = [c for c in ("request_id", "label") if c not in frame.columns]
+    if missing:
+        raise PredictionLogError(f"{path} needs the columns request_id and label (missing: "
+                                 f"{', '.join(missing)}; found: "
+                                 f"{', '.join(map(str, frame.columns))})")
+    return frame
 
 
 def log_options(log_predictions: bool = True, log_inputs: bool = True, log_sample: float = 1.0,
@@ -88,10 +119,56 @@ class PredictionAccess:
         finally:
             log.close()
 
-    def _flush_server_log(self) -> None:
-        """Have a running server write the rows it holds, so fresh request ids are known."""
+    def monitor(self, window: str | float | None = "1h", *, now: float | None = None,
+                min_labels: int = 50, metric: str | None = None) -> Any:
+        """The monitor report (`monitoring.report.MonitorReport`) of the last `window` ("1h",
+        "30m", seconds; None: everything logged) up to `now` (epoch seconds, default now): per
+        served version requests, error rate, latency p50/p99, labelled rows and label lag, live
+        accuracy (or `metric` for regression) with its 95 % Wilson interval from `min_labels`
+        labels on, and drift per feature and of the predictions against the version's reference
+        (stored with it by `mlflow_deploy(reference=...)`, else its first 1,000 logged rows).
+        `.drifted`, `.to_frame()`, `.to_dict()` (the JSON shape of `ctcd monitor --json`)."""
+        from ..monitoring.report import REFERENCE_ROWS, MonitorReport
+        from .references import reference_for
+
+        seconds = None if window is None else float(parse_duration(window))
+        if seconds is not None and seconds <= 0:
+            raise PredictionLogError(f"window must be a positive duration such as '1h', not "
+                                     f"{window!r}")
+        now = time.time() if now is None else float(now)
+        status = self._flush_server_log()
+        log = self.prediction_log
+        try:
+            rows = read_predictions(log, self._name, None if seconds is None else now - seconds,
+                                    now, label_times=True)
+            references: dict[str, Any] = {}
+            for (version, uri), _ in rows.groupby(["version", "model_uri"], dropna=False,
+                                                   sort=False):
+                key = str(version) if isinstance(version, str) else str(uri)
+                stored = reference_for(self.home, self._name, uri, version
+                                       if isinstance(version, str) else None,
+                                       self.config.get("tracking_uri"))
+                if stored is not None:
+                    references[key] = (stored, f"stored with the model version "
+                                               f"({len(stored):,} rows)")
+                elif isinstance(version, str):
+                    first = read_predictions(log, self._name, version=version,
+                                             limit=REFERENCE_ROWS, oldest=True)
+                    references[key] = (first, f"first {len(first):,} logged rows "
+                                              "(no reference stored)")
+        finally:
+            log.close()
+        dropped = ((status or {}).get("prediction_log") or {}).get("dropped")
+        return MonitorReport(rows, references, seconds, now=now, min_labels=min_labels,
+                             metric=metric, dropped=dropped)
+
+    def _flush_server_log(self) -> dict[str, Any] | None:
+        """Have a running server write the rows it holds, so fresh request ids are known; its
+        status after that (None when it is not running)."""
         with contextlib.suppress(ServiceError):  # not running: what it wrote is all there is
             self._control("POST", "/ctcd/flush-log", {}, timeout=10.0)  # type: ignore
+            return self.server_status()  # type: ignore[attr-defined]
+        return None
 
 
 def _pairs(labels: Any) -> list[tuple[str, Any]]:

@@ -38,33 +38,39 @@ def moment(value: Any) -> float | None:
 
 
 def read_predictions(log: PredictionLog, service: str, since: Any = None, until: Any = None,
-                     version: str | None = None, limit: int | None = None) -> Any:
-    """The rows of `service` (oldest first, at most the newest `limit`), labels joined: the
-    columns of `COLUMNS`, then one per input feature."""
+                     version: str | None = None, limit: int | None = None, *,
+                     oldest: bool = False, label_times: bool = False) -> Any:
+    """The rows of `service` (oldest first, at most the newest `limit`, or the oldest with
+    `oldest`), labels joined: the columns of `COLUMNS`, then one per input feature (after
+    `label_time`, when a label arrived, with `label_times`)."""
     if limit is not None and int(limit) < 0:
         raise PredictionLogError(f"limit must be 0 or more, not {limit}")
     rows = log.read(service, moment(since), moment(until),
                     None if version is None else str(version),
-                    None if limit is None else int(limit))
+                    None if limit is None else int(limit), oldest=oldest)
+    rows["label_time"] = None
     if len(rows):
         labels = log.labels(service)
         if len(labels):
-            rows["label"] = _join(rows, labels)
-    features = [c for c in rows.columns if c not in COLUMNS and c != ROW]
-    frame = rows.reindex(columns=[*COLUMNS, *features])
+            rows["label"] = _join(rows, labels, "label")
+            rows["label_time"] = _join(rows, labels, "time")
+    features = [c for c in rows.columns if c not in (*COLUMNS, ROW, "label_time")]
+    frame = rows.reindex(columns=[*COLUMNS, *(["label_time"] if label_times else []),
+                                  *features])
     if not len(frame):
         frame = frame.astype({"time": float, "status": int, "latency_ms": float})
     return frame.reset_index(drop=True)
 
 
-def _join(rows: Any, labels: Any) -> Any:
-    """Each row's label: the last one sent for its row, else for its whole request."""
+def _join(rows: Any, labels: Any, column: str) -> Any:
+    """Each row's label (`column` "label", or "time" it arrived): the last one sent for its
+    row, else for its whole request."""
     import pandas as pd
 
     labels = labels.sort_values("time", kind="stable").drop_duplicates(
         ["request_id", ROW], keep="last")
-    whole = labels[labels[ROW] == -1].set_index("request_id")["label"]
-    per_row = labels[labels[ROW] != -1].set_index(["request_id", ROW])["label"]
+    whole = labels[labels[ROW] == -1].set_index("request_id")[column]
+    per_row = labels[labels[ROW] != -1].set_index(["request_id", ROW])[column]
     result = rows["request_id"].map(whole)
     if len(per_row):
         keys = pd.MultiIndex.from_arrays([rows["request_id"], rows[ROW].astype("int64")])

@@ -44,7 +44,7 @@ def test_the_accuracy_of_a_frozen_model_falls_as_the_shipped_stream_drifts():
 def test_below_the_minimum_of_labels_the_accuracy_is_inconclusive():
     result = live_accuracy([1, 0, 1], [1, 1, None], min_labels=50)
     assert result.state == "inconclusive" and result.value is None and result.n == 2
-    assert "fewer than min_labels=50" in str(result)
+    assert "needs 48 more (min_labels=50)" in str(result)
 
 
 def test_regression_gets_mae_with_a_t_interval_and_rmse_by_bootstrap():
