@@ -33,11 +33,12 @@ def _magics() -> tuple[type, ...]:
     # Imported here, not above: `import ctcd_jupyter` in a kernel installs the progress line
     # (magics.progress), which must not pull in every layer through this package.
     from .mlflow import MlflowMagics
+    from .monitor import MonitorMagics
     from .pipelines import PipelineMagics
     from .schedules import ScheduleMagics
     from .services import ServiceMagics
 
-    return (PipelineMagics, ScheduleMagics, ServiceMagics, MlflowMagics)
+    return (PipelineMagics, ScheduleMagics, ServiceMagics, MonitorMagics, MlflowMagics)
 
 
 def load_ipython_extension(ipython: Any) -> None:

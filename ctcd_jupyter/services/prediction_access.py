@@ -131,10 +131,13 @@ class PredictionAccess:
         from ..monitoring.report import REFERENCE_ROWS, MonitorReport
         from .references import reference_for
 
-        seconds = None if window is None else float(parse_duration(window))
-        if seconds is not None and seconds <= 0:
-            raise PredictionLogError(f"window must be a positive duration such as '1h', not "
-                                     f"{window!r}")
+        try:
+            seconds = None if window is None else float(parse_duration(window))
+        except ValueError:
+            seconds = -1.0
+        if seconds is not None and not seconds > 0:
+            raise PredictionLogError(f"window must be a positive duration such as '1h' or "
+                                     f"'30m' (or None for everything), not {window!r}")
         now = time.time() if now is None else float(now)
         status = self._flush_server_log()
         log = self.prediction_log

@@ -10,7 +10,7 @@ from typing import Any
 
 from .format import duration, table
 
-__all__ = ["accuracy_text", "drift_lines", "monitor_text", "window_text"]
+__all__ = ["accuracy_text", "drift_lines", "milliseconds", "monitor_text", "window_text"]
 
 
 def window_text(window_s: float | None) -> str:
@@ -60,8 +60,9 @@ def monitor_text(report: dict[str, Any], name: str) -> str:
     for v in versions:
         rate = "-" if v.get("error_rate") is None else f"{v['error_rate']:.1%}"
         labels = v.get("labels") or {}
-        rows.append([str(v["version"]), f"{v['requests']:,}", rate, _ms(v["latency_p50_ms"]),
-                     _ms(v["latency_p99_ms"]), f"{labels.get('labelled', 0):,}",
+        rows.append([str(v["version"]), f"{v['requests']:,}", rate,
+                     milliseconds(v["latency_p50_ms"]), milliseconds(v["latency_p99_ms"]),
+                     f"{labels.get('labelled', 0):,}",
                      accuracy_text(v.get("accuracy") or {}, labels.get("labelled", 0))])
     lines = [head, table(rows, free_last=True)]
     for v in versions:
@@ -73,5 +74,6 @@ def monitor_text(report: dict[str, Any], name: str) -> str:
     return "\n".join(lines)
 
 
-def _ms(value: float | None) -> str:
+def milliseconds(value: float | None) -> str:
+    """"1.2 ms", or "-" when not known."""
     return "-" if value is None else f"{value:.1f} ms"

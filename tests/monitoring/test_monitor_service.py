@@ -12,66 +12,22 @@ import sys
 import textwrap
 import time
 
-import numpy as np
-import pandas as pd
 import pytest
+from monitor_helpers import FEEDBACK, frame, send, stream
 from sklearn.linear_model import LogisticRegression
 
 import ctcd_jupyter as ctcd
-from ctcd_jupyter.datasource import drifting_classification, feature_names
+from ctcd_jupyter.datasource import drifting_classification
 from ctcd_jupyter.errors import DeploymentError, PredictionLogError
-
-NAMES = feature_names()
-FEEDBACK = """
-import json, sys, urllib.request
-url, labels = sys.argv[1], json.loads(sys.argv[2])
-body = json.dumps({"labels": labels}).encode()
-request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
-print(urllib.request.urlopen(request, timeout=30).read().decode())
-"""
-
-
-def _frame(X) -> pd.DataFrame:
-    return pd.DataFrame(X, columns=NAMES)
-
-
-def _stream(run: int, n: int, seed: int, **kwargs):
-    """All `n` rows (features, labels) of step `run` of the shipped drifting stream."""
-    X_train, X_test, y_train, y_test = drifting_classification(run, n, seed=seed, **kwargs)
-    return np.vstack([X_train, X_test]), np.concatenate([y_train, y_test])
-
-
-@pytest.fixture
-def served(workspace):
-    X_train, X_test, y_train, _ = drifting_classification(0, 4000, seed=1)
-    model = LogisticRegression(max_iter=300).fit(_frame(X_train), y_train)
-    svc = ctcd.mlflow_deploy(model, "drifty", metrics={"acc": 0.9},
-                             input_example=_frame(X_test[:2]), reference=_frame(X_train))
-    yield svc, model
-    svc.stop()
-
-
-def _send(svc, X, rows_per_request: int = 10) -> list[str]:
-    """Predict `X` in requests of `rows_per_request` rows; the request ids."""
-    import requests
-
-    ids, session = [], requests.Session()
-    for start in range(0, len(X), rows_per_request):
-        chunk = _frame(X[start:start + rows_per_request])
-        body = {"dataframe_split": chunk.to_dict(orient="split", index=False)}
-        answer = session.post(svc.endpoint, json=body, timeout=30)
-        assert answer.status_code == 200, answer.text
-        ids.append(answer.headers["X-Request-Id"])
-    return ids
 
 
 def test_drift_is_seen_after_the_shift_and_not_before(served):
     svc, _ = served
-    calm = _stream(1, 600, seed=2)[0]
-    _send(svc, calm)
+    calm = stream(1, 600, seed=2)[0]
+    send(svc, calm)
     between = time.time()
-    shifted = _stream(4, 600, seed=3, feature_shift=0.6)[0]
-    _send(svc, shifted)
+    shifted = stream(4, 600, seed=3, feature_shift=0.6)[0]
+    send(svc, shifted)
     end = time.time() + 0.5
 
     before = svc.monitor(window=between - (end - 3600), now=between)
@@ -93,8 +49,8 @@ def test_drift_is_seen_after_the_shift_and_not_before(served):
 
 def test_labels_posted_by_another_process_become_live_accuracy(served):
     svc, model = served
-    X, y = _stream(1, 400, seed=4)
-    ids = _send(svc, X, rows_per_request=1)
+    X, y = stream(1, 400, seed=4)
+    ids = send(svc, X, rows_per_request=1)
     report = svc.monitor("1h")
     assert report["1"].accuracy.value is None
     assert "needs 50 more" in report["1"].accuracy.reason
@@ -105,7 +61,7 @@ def test_labels_posted_by_another_process_become_live_accuracy(served):
                           json.dumps(labels)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     version = svc.monitor("1h")["1"]
-    expected = float((model.predict(_frame(X)) == y).mean())
+    expected = float((model.predict(frame(X)) == y).mean())
     assert version.labels["labelled"] == 400 and version.accuracy.n == 400
     assert version.accuracy.value == pytest.approx(expected)
     assert version.accuracy.low < expected < version.accuracy.high
@@ -114,7 +70,7 @@ def test_labels_posted_by_another_process_become_live_accuracy(served):
 
 def test_ctcd_monitor_in_another_process_uses_the_stored_reference(served, home):
     svc, _ = served
-    _send(svc, _stream(1, 200, seed=5)[0])
+    send(svc, stream(1, 200, seed=5)[0])
     env = {**os.environ, "CTCD_HOME": str(home)}
     out = subprocess.run([sys.executable, "-m", "ctcd_jupyter.cli", "monitor", "drifty",
                           "--json"], capture_output=True, text=True, timeout=120, env=env)
@@ -130,11 +86,11 @@ def test_ctcd_monitor_in_another_process_uses_the_stored_reference(served, home)
 
 def test_without_a_reference_the_first_logged_rows_are_the_reference(workspace):
     X_train, X_test, y_train, _ = drifting_classification(0, 1000, seed=1)
-    model = LogisticRegression(max_iter=300).fit(_frame(X_train), y_train)
+    model = LogisticRegression(max_iter=300).fit(frame(X_train), y_train)
     svc = ctcd.mlflow_deploy(model, "plain", metrics={"acc": 0.9},
-                             input_example=_frame(X_test[:2]))
+                             input_example=frame(X_test[:2]))
     try:
-        _send(svc, _stream(1, 1300, seed=6)[0], rows_per_request=50)
+        send(svc, stream(1, 1300, seed=6)[0], rows_per_request=50)
         version = svc.monitor("1h")["1"]
         assert version.reference == "first 1,000 logged rows (no reference stored)"
         assert version.requests == 300  # the reference's rows are not counted twice
