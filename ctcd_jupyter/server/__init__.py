@@ -6,6 +6,7 @@ schedules and runs can be seen and controlled from outside any kernel (the side 
     GET  /ctcd/api/services/NAME               one service in full (config, history)
     POST /ctcd/api/services/NAME/ACTION        start | stop | restart | rollback
     GET  /ctcd/api/services/NAME/logs?tail=N   the last N lines of its log
+    GET  /ctcd/api/services/NAME/monitor?window=1h  its monitor report and Vega-Lite charts
     GET  /ctcd/api/schedules                   every schedule, with the kernel/notebook owning it
     POST /ctcd/api/schedules/NAME/ACTION       pause | resume | run (in the owning kernel)
     GET  /ctcd/api/runs?pipeline=P&limit=N     run history, newest first

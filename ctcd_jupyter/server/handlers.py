@@ -17,7 +17,9 @@ from ..engine.run_store import metric_series
 from ..errors import CtcdError, ServiceNotFoundError, unknown_name
 from ..services import get_service, services
 from ..services.mlflow_ui import running_ui_url
+from ..services.prediction_access import log_of
 from ..views.json import deployment_json, info_json, run_json, service_json
+from ..views.monitor_charts import charts
 from ..views.trend import trend_series
 from .base import CtcdHandler
 from .schedules import ScheduleActionHandler, SchedulesHandler
@@ -82,6 +84,25 @@ class ServiceLogsHandler(CtcdHandler):
         self.answer({"name": name, "tail": tail, "logs": svc.logs(tail=tail)})
 
 
+class ServiceMonitorHandler(CtcdHandler):
+    @tornado.web.authenticated
+    async def get(self, name: str) -> None:
+        window = self.get_query_argument("window", "1h")
+        try:
+            svc = log_of(name, self.home)
+        except ServiceNotFoundError as exc:
+            return self.fail(404, str(exc))
+        except CtcdError as exc:  # a service that keeps no prediction log
+            return self.fail(409, str(exc))
+        try:
+            report = await asyncio.get_running_loop().run_in_executor(
+                None, svc.monitor, None if window.strip().lower() == "all" else window)
+        except ValueError as exc:  # a window that is not a duration
+            return self.fail(400, str(exc))
+        data = report.to_dict()
+        self.answer({"service": name, "report": data, "charts": charts(data)})
+
+
 class RunsHandler(CtcdHandler):
     @tornado.web.authenticated
     def get(self) -> None:
@@ -143,6 +164,7 @@ def setup_handlers(web_app: Any, home: Path) -> None:
         (url_path_join(base, "services"), ServicesHandler),
         (url_path_join(base, "services", name), ServiceHandler),
         (url_path_join(base, "services", name, "logs"), ServiceLogsHandler),
+        (url_path_join(base, "services", name, "monitor"), ServiceMonitorHandler),
         (url_path_join(base, "services", name, r"(\w+)"), ServiceHandler),
         (url_path_join(base, "schedules"), SchedulesHandler),
         (url_path_join(base, "schedules", name, r"(\w+)"), ScheduleActionHandler),

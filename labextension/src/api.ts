@@ -1,6 +1,7 @@
 // The ctcd_jupyter REST API (the Jupyter server extension) and the JSON shapes it answers
 // (ctcd_jupyter/views/json.py: one shape per object, the same as the CLI's --json).
 import { URLExt } from '@jupyterlab/coreutils';
+import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
 export interface IStepRun {
@@ -137,6 +138,29 @@ export interface ISchedule {
   last_run: { id: string; status: string; tone: string; started_at: number } | null;
 }
 
+/** The monitor report of a served model (monitoring/report.py: MonitorReport.to_dict()). */
+export interface IMonitorVersion {
+  version: string;
+  requests: number;
+  errors: number;
+  error_rate: number | null;
+  latency_p50_ms: number | null;
+  latency_p99_ms: number | null;
+  labels: { labelled: number } | null;
+  accuracy: { value?: number | null; low?: number | null; high?: number | null;
+    reason?: string } | null;
+  features: { feature: string; verdict: string; psi: number | null }[] | null;
+  prediction_drift: { verdict: string; psi: number | null } | null;
+  reference: string;
+}
+
+export interface IMonitor {
+  service: string;
+  report: { window_s: number | null; drifted: boolean; dropped: number | null;
+    versions: IMonitorVersion[] };
+  charts: { title: string; spec: ReadonlyPartialJSONObject }[];
+}
+
 export interface IInfo {
   home: string;
   version: string;
@@ -197,6 +221,8 @@ export const api = {
   run: (id: string) => requestAPI<IRunDetail>(`runs/${encodeURIComponent(id)}`),
   deployments: (limit: number) => requestAPI<IDeployment[]>(`deployments?limit=${limit}`),
   trends: (limit: number) => requestAPI<Record<string, ITrend>>(`trends?limit=${limit}`),
+  monitor: (name: string, window: string) =>
+    requestAPI<IMonitor>(`services/${name}/monitor?window=${encodeURIComponent(window)}`),
   logs: (name: string, tail: number) =>
     requestAPI<{ name: string; logs: string }>(`services/${name}/logs?tail=${tail}`),
   serviceAction: (name: string, action: string) =>

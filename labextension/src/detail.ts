@@ -14,7 +14,8 @@ export class RunDetail extends Widget {
   private facts: HTMLElement | null = null;
   private run: IRunDetail | null = null;
 
-  constructor(readonly runId: string, private mlflowUi: () => string | null) {
+  constructor(readonly runId: string, private mlflowUi: () => string | null,
+              private openMonitor: (name: string) => void = () => undefined) {
     super();
     this.id = `ctcd-run-${runId}`;
     this.addClass('ctcd-detail');
@@ -87,7 +88,15 @@ export class RunDetail extends Widget {
       parts.push(el('h3', '', 'Deployment'));
       for (const d of run.deployments) {
         const line = el('p', `ctcd-deployment ${toneClass(d.tone)}`,
-          `${d.outcome} ${d.model_name}${d.version ? ` v${d.version}` : ''}: ${d.reason}`);
+          `${d.outcome} ${d.model_name}${d.version ? ` v${d.version}` : ''}: ${d.reason} `);
+        const link = el('a', 'ctcd-monitor-link', 'monitor');
+        link.href = '#';
+        link.title = `live accuracy, errors, latency and drift of ${d.model_name}`;
+        link.onclick = event => {
+          event.preventDefault();
+          this.openMonitor(d.model_name);
+        };
+        line.append(link);
         parts.push(line);
       }
     }

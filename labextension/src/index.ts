@@ -6,8 +6,10 @@ import {
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { ICommandPalette, WidgetTracker } from '@jupyterlab/apputils';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { LabIcon } from '@jupyterlab/ui-components';
 import { RunDetail } from './detail';
+import { MonitorView } from './monitor';
 import { CtcdPanel } from './panel';
 
 const ICON_SVG =
@@ -22,18 +24,21 @@ export const ctcdIcon = new LabIcon({ name: 'ctcd-jupyter:panel', svgstr: ICON_S
 namespace CommandIDs {
   export const show = 'ctcd:show-panel';
   export const openRun = 'ctcd:open-run';
+  export const openMonitor = 'ctcd:open-monitor';
 }
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: 'ctcd-jupyter-labextension:panel',
   description: 'Services, schedules and runs of ctcd_jupyter in the left side bar',
   autoStart: true,
-  optional: [ILayoutRestorer, ICommandPalette],
+  optional: [ILayoutRestorer, ICommandPalette, IRenderMimeRegistry],
   activate: (app: JupyterFrontEnd, restorer: ILayoutRestorer | null,
-             palette: ICommandPalette | null) => {
+             palette: ICommandPalette | null, rendermime: IRenderMimeRegistry | null) => {
     const openRun = (id: string) =>
       void app.commands.execute(CommandIDs.openRun, { id });
-    const panel = new CtcdPanel(openRun);
+    const openMonitor = (name: string) =>
+      void app.commands.execute(CommandIDs.openMonitor, { name });
+    const panel = new CtcdPanel(openRun, openMonitor);
     panel.title.icon = ctcdIcon;
     app.shell.add(panel, 'left', { rank: 900 });
     if (restorer) {
@@ -53,7 +58,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         const id = String(args.id);
         let detail = details.get(id);
         if (!detail || detail.isDisposed) {
-          detail = new RunDetail(id, () => panel.mlflowUi);
+          detail = new RunDetail(id, () => panel.mlflowUi, openMonitor);
           detail.title.icon = ctcdIcon;
           details.set(id, detail);
           detail.disposed.connect(() => details.delete(id));
@@ -65,7 +70,32 @@ const plugin: JupyterFrontEndPlugin<void> = {
         app.shell.activateById(detail.id);
       }
     });
+    const monitors = new Map<string, MonitorView>();
+    const monitorTracker = new WidgetTracker<MonitorView>({ namespace: 'ctcd-monitor' });
+    app.commands.addCommand(CommandIDs.openMonitor, {
+      label: args => `CT/CD: monitor ${args.name ?? ''}`,
+      execute: args => {
+        const name = String(args.name);
+        let view = monitors.get(name);
+        if (!view || view.isDisposed) {
+          view = new MonitorView(name, rendermime);
+          view.title.icon = ctcdIcon;
+          monitors.set(name, view);
+          view.disposed.connect(() => monitors.delete(name));
+          app.shell.add(view, 'main');
+          void monitorTracker.add(view);
+        } else {
+          void view.load();
+        }
+        app.shell.activateById(view.id);
+      }
+    });
     if (restorer) {
+      void restorer.restore(monitorTracker, {
+        command: CommandIDs.openMonitor,
+        args: widget => ({ name: widget.service }),
+        name: widget => widget.service
+      });
       // open run tabs come back after a reload too
       void restorer.restore(tracker, {
         command: CommandIDs.openRun,

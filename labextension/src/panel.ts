@@ -35,13 +35,15 @@ export class CtcdPanel extends Widget {
   private trendKey = '';
   private busy = false;
 
-  constructor(private openRun: (id: string) => void) {
+  constructor(private openRun: (id: string) => void,
+              private openMonitor: (name: string) => void) {
     super();
     this.id = 'ctcd-panel';
     this.title.caption = 'CT/CD: services, schedules, runs';
     this.addClass('ctcd-panel');
     const context = { now: () => this.now() };
     this.services = new ServicesSection({ ...context,
+      monitor: name => this.openMonitor(name),
       act: (name, action) => this.act(`service ${name}`, () => api.serviceAction(name, action),
         action) });
     this.schedules = new SchedulesSection({ ...context,

@@ -7,6 +7,7 @@ import { button, el, IRow, Keyed, setAttr, setBreakable, setClass, setText } fro
 
 export interface IServicesContext {
   act(name: string, action: string): Promise<void>;
+  monitor(name: string): void;
   now(): number;
 }
 
@@ -84,7 +85,10 @@ class ServiceRow implements IRow<IService> {
     }
     this.buttons.logs = button('logs', `show the last lines of ${item.name}'s log`,
       () => void this.toggleLogs());
-    bar.append(this.buttons.logs);
+    this.buttons.monitor = button('monitor',
+      `live accuracy, errors, latency and drift of ${item.name}`,
+      () => this.context.monitor(this.name));
+    bar.append(this.buttons.logs, this.buttons.monitor);
     this.logs.hidden = true;
     this.logs.setAttribute('role', 'log');
     this.logs.setAttribute('aria-label', `log of ${item.name}`);
@@ -121,6 +125,7 @@ class ServiceRow implements IRow<IService> {
     this.buttons.start.disabled = running;
     this.buttons.stop.disabled = item.status === 'INACTIVE';
     this.buttons.rollback.hidden = !item.model_uri;
+    this.buttons.monitor.hidden = !item.model_uri;
     this.buttons.unpin.hidden = !pin;
     this.updateDecisions(item, version, now);
     if (!this.logs.hidden) {
