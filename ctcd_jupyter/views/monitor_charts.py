@@ -18,6 +18,7 @@ MIME = "application/vnd.vegalite.v5+json"
 SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
 REFERENCE, WINDOW = "#8c8c8c", "#1f77b4"  # the reference in grey, the live window in blue
 ERRORS = "#d62728"
+MUTED = "#8c8c8c"  # text that reads on a light and on a dark background
 WIDTH, HEIGHT = 300, 140
 
 
@@ -82,7 +83,7 @@ def accuracy_chart(versions: list[dict[str, Any]]) -> dict[str, Any] | None:
                       "tooltip": [{"field": "version"}, {"field": "value", "format": ".3f"},
                                   {"field": "low", "format": ".3f"},
                                   {"field": "high", "format": ".3f"}, {"field": "labels"}]}},
-        {"mark": {"type": "text", "dy": -12, "fontSize": 10},
+        {"mark": {"type": "text", "dy": -12, "fontSize": 10, "color": MUTED},
          "encoding": {"x": x, "y": {"field": "high", "type": "quantitative"},
                       "text": {"field": "labels"}}},
     ]

@@ -55,8 +55,9 @@ export class MonitorView extends Widget {
     this.title.label = `Monitor ${service}`;
     this.title.caption = `ctcd monitor ${service}: live accuracy, errors, latency and drift`;
     this.title.closable = true;
-    const picker = el('select', 'jp-mod-styled ctcd-window');
+    const picker = el('select', 'ctcd-window');
     picker.setAttribute('aria-label', 'window');
+    picker.style.width = 'auto';
     for (const w of WINDOWS) {
       const option = el('option', '', w === 'all' ? 'everything logged' : `last ${w}`);
       option.value = w;
