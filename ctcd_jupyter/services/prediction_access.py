@@ -156,7 +156,7 @@ class PredictionAccess:
                                                f"({len(stored):,} rows)")
                 elif isinstance(version, str):
                     first = read_predictions(log, self._name, version=version,
-                                             limit=REFERENCE_ROWS, oldest=True)
+                                             limit=REFERENCE_ROWS, oldest=True, labels=False)
                     references[key] = (first, f"first {len(first):,} logged rows "
                                               "(no reference stored)")
         finally:

