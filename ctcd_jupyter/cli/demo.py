@@ -27,6 +27,7 @@ EXAMPLES = {
     "services": "03_services.ipynb",
     "continuous-deployment": "04_continuous_deployment.ipynb",
     "beyond-the-kernel": "05_beyond_the_kernel.ipynb",
+    "monitoring": "06_monitoring.ipynb",
 }
 ABOUT = {
     "pipelines": "steps, pipelines, runs, the cache",
@@ -34,6 +35,7 @@ ABOUT = {
     "services": "a long-lived MLflow model server: start, predict, swap, stop",
     "continuous-deployment": "retrain on a schedule, deploy what beats the champion, roll back",
     "beyond-the-kernel": "a pipeline exported as a file, run by ctcd run and by Prefect",
+    "monitoring": "every answer logged, labels joined, live accuracy and drift per version",
 }
 DEFAULT = "continuous-deployment"
 # Where the examples are copied when run outside a checkout: a folder the user can open and edit.
