@@ -9,8 +9,9 @@
 
 - Logging overhead on live servers (same model, log on vs off, requests interleaved): one-row
   and 100-row p50/p99 through a kept-alive session, failed requests.
+- The same under wrk (C load generator): 1 and 8 connections, p50 and req/s, log on vs off.
 - Durability: kill -9 of a server under load (2 clients): answers given vs rows logged.
-Not yet here: 8-client throughput.
+- `svc.monitor()` over the 1,000,000 rows (1 h window and everything) and the statistics alone.
 
     .venv/bin/python benchmarks/bench_monitor.py [--rows 1000000] [--requests 300]
 """
@@ -163,15 +164,51 @@ def bench_live(n: int) -> list[tuple[str, tuple[float, float], tuple[float, floa
                 calls.append(call)
             on, off = measure(*calls, n=n)
             results.append((label, on, off))
+        overhead = wrk_overhead(services, bodies)
         logged = len(services[0].predictions())
         answered, kept = kill_under_load(services[0], bodies["1 row"])
     finally:
         for svc in services:
             svc.stop()
+    for line in overhead:
+        print(line)
     print(f"live: {logged:,} rows logged, {failed[0]} failed requests; kill -9 under load: "
           f"{answered} answers, {kept} rows kept after the kill (lost: {answered - kept}, "
           "at most the last second's)")
     return results
+
+
+def wrk_overhead(services: list, bodies: dict[str, bytes], seconds: float = 2.0) -> list[str]:
+    """The log's cost under load: wrk (C) against the log-on and the log-off server, 1 and 8
+    connections, interleaved ABBA (means of 2); p50 and req/s side by side, non-2xx answers."""
+    import os
+    import shutil
+
+    from bench_serving import LUA, wrk
+
+    if not shutil.which("wrk"):
+        return ["wrk is not on PATH (Debian package wrk): no 8-connection figures"]
+    folder = tempfile.mkdtemp(prefix="ctcd-bench-wrk-")
+    lines = ["logging overhead under wrk (log on vs off, same model, ABBA, means of 2):"]
+    for label, body in bodies.items():
+        script = os.path.join(folder, label.replace(" ", "-") + ".lua")
+        with open(script, "w") as f:
+            f.write(LUA % body.decode())
+        for connections in (1, 8):
+            runs: dict[bool, list] = {True: [], False: []}
+            for on in (True, False, False, True):
+                runs[on].append(wrk(services[0 if on else 1].endpoint, script, connections,
+                                    seconds))
+            mean = {on: {k: sum(r[k] for r in rs) / len(rs) for k in ("p50", "rps", "bad")}
+                    for on, rs in runs.items()}
+            on, off = mean[True], mean[False]
+            lines.append(
+                f"  {label:>8}, {connections} conn: p50 on {on['p50']:.2f} ms / off "
+                f"{off['p50']:.2f} ms ({on['p50'] / off['p50'] - 1:+.1%}), req/s on "
+                f"{on['rps']:.0f} / off {off['rps']:.0f} ({on['rps'] / off['rps'] - 1:+.1%}), "
+                f"non-2xx {on['bad'] + off['bad']:.0f} (goal: <= 5 % slower, 0 failed)")
+    shutil.rmtree(folder, ignore_errors=True)
+    return lines
 
 
 def kill_under_load(svc, body: bytes) -> tuple[int, int]:
