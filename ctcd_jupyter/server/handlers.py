@@ -19,7 +19,7 @@ from ..services import get_service, services
 from ..services.mlflow_ui import running_ui_url
 from ..services.prediction_access import log_of
 from ..views.json import deployment_json, info_json, run_json, service_json
-from ..views.monitor_charts import charts
+from ..views.monitor_charts import monitor_json
 from ..views.trend import trend_series
 from .base import CtcdHandler
 from .schedules import ScheduleActionHandler, SchedulesHandler
@@ -99,8 +99,7 @@ class ServiceMonitorHandler(CtcdHandler):
                 None, svc.monitor, None if window.strip().lower() == "all" else window)
         except ValueError as exc:  # a window that is not a duration
             return self.fail(400, str(exc))
-        data = report.to_dict()
-        self.answer({"service": name, "report": data, "charts": charts(data)})
+        self.answer(monitor_json(name, report.to_dict()))
 
 
 class RunsHandler(CtcdHandler):

@@ -12,7 +12,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-__all__ = ["MIME", "accuracy_chart", "charts", "histogram_chart", "traffic_chart"]
+__all__ = ["MIME", "accuracy_chart", "charts", "histogram_chart", "monitor_json",
+           "traffic_chart"]
 
 MIME = "application/vnd.vegalite.v5+json"
 SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
@@ -161,3 +162,9 @@ def charts(report: dict[str, Any], *, max_features: int = 4) -> list[dict[str, A
             add(histogram_chart("predictions", hists["prediction"], v["version"], window,
                                 prediction.get("verdict"), prediction.get("psi")))
     return out
+
+
+def monitor_json(service: str, report: dict[str, Any]) -> dict[str, Any]:
+    """The REST answer of a service's monitor (what the side panel's Monitor tab reads): the
+    report as `MonitorReport.to_dict()` gives it, and its charts."""
+    return {"service": service, "report": report, "charts": charts(report)}

@@ -88,9 +88,13 @@ def run_detail_html(run: Any, *, mlflow_url: str | None = None) -> str:
     decision = getattr(run, "deployment", None)
     if decision:
         reason = decision.get("reason")
+        model = decision.get("model_name")
         parts.append(_section("deployment", escape(deployment_note(decision))
                               + (f" <span style='color:{_MUTED}'>({escape(str(reason))})</span>"
-                                 if reason else "")))
+                                 if reason else "")
+                              + (f" <span style='color:{_MUTED}'>— in production: "
+                                 f"<code>%monitor {escape(str(model))}</code></span>"
+                                 if model else "")))
     for warning in run.warnings:
         parts.append(f"<div style='color:{TONE_COLOURS['warn']}'>warning: {escape(warning)}</div>")
     if run.error:

@@ -22,6 +22,7 @@ from ctcd_jupyter.views.json import (
     schedule_json,
     service_json,
 )
+from ctcd_jupyter.views.monitor_charts import monitor_json
 from ctcd_jupyter.views.trend import trend_series
 
 SOURCES = Path(__file__).resolve().parents[2] / "labextension" / "src"
@@ -84,7 +85,13 @@ def answers(workspace) -> dict[str, dict]:
     info = next(i for i in workspace.scheduling.overview() if i.name == "cd")
     detail = run_json(run, detail=True, deployments=[decision])
     trends = trend_series(metric_series(workspace.store), deployments(workspace=workspace))
+    monitor = monitor_json("web", _report())
+    version = monitor["report"]["versions"][0]
     return {
+        "IMonitor": monitor, "IMonitor.charts": monitor["charts"][0],
+        "IMonitorVersion": version, "IMonitorVersion.labels": version["labels"],
+        "IMonitorVersion.features": version["features"][0],
+        "IMonitorVersion.prediction_drift": version["prediction_drift"],
         "IRun": run_json(run), "IRunDetail": detail, "IStepRun": detail["steps"][0],
         "IDeployment": deployment_json(decision), "IService": service_json(svc),
         "IHistoryRow": history_row(history(workspace.home, "web")[-1]),
@@ -95,6 +102,23 @@ def answers(workspace) -> dict[str, dict]:
         "ITrend": trends["cd"], "ITrendPoint": trends["cd"]["points"][0],
         "ITrendMark": trends["cd"]["marks"][0],
     }
+
+
+def _report() -> dict:
+    """A real monitor report (MonitorReport over a log of 1,200 rows, 100 labelled)."""
+    import numpy as np
+    import pandas as pd
+
+    from ctcd_jupyter.monitoring.report import MonitorReport
+
+    rng = np.random.default_rng(0)
+    n = 1200
+    log = pd.DataFrame({"request_id": [f"r{i}" for i in range(n)], "time": 1e9 + np.arange(n),
+                        "version": "1", "model_uri": "models:/web/1", "status": 200,
+                        "latency_ms": rng.uniform(1, 3, n), "prediction": rng.integers(0, 2, n),
+                        "label": [int(i % 2) if i >= n - 100 else None for i in range(n)],
+                        "x0": rng.normal(size=n)})
+    return MonitorReport(log, None, 600.0).to_dict()
 
 
 def test_every_key_the_side_panel_reads_is_produced(workspace):
