@@ -373,18 +373,27 @@ def _rows_alone(estimator: Any) -> bool:
 
 
 # -- the ASGI side -------------------------------------------------------------------------------
-async def serve(served: Any, scope: dict, receive: Any, send: Any) -> None:
+async def serve(served: Any, scope: dict, receive: Any, send: Any, *, log: Any = None,
+                request_id: str = "") -> None:
     """Answer `scope` for `served`: directly when its plan covers the request, else by
-    MLflow's app (with the body read here replayed to it)."""
+    MLflow's app (with the body read here replayed to it). `log`: the prediction log's writer
+    (prediction_writer.py), given what this path parsed and predicted, or MLflow's bytes."""
+
+    def mlflow(receive_: Any) -> Any:  # MLflow's own app answers (through the log's tap)
+        if log is None:
+            return served.app(scope, receive_, send)
+        tapped_receive, tapped_send = log.tap(scope, receive_, send, request_id, served)
+        return served.app(scope, tapped_receive, tapped_send)
+
     if scope["type"] != "http" or scope["path"] != "/invocations" or scope["method"] != "POST" \
             or scope.get("query_string") or not enabled():
-        await served.app(scope, receive, send)
+        await mlflow(receive)
         return
     plan = plan_for(served)
     if plan is None:
-        await served.app(scope, receive, send)
+        await mlflow(receive)
         return
-    started = time.monotonic()
+    started, wall = time.monotonic(), time.time()
     plan.batcher.arrive()
     parsed = None
     try:
@@ -394,22 +403,23 @@ async def serve(served: Any, scope: dict, receive: Any, send: Any) -> None:
         if parsed is None:
             plan.batcher.leave()
     if parsed is None:
-        await served.app(scope, _replay(body, more, receive), send)
+        await mlflow(_replay(body, more, receive))
         return
     limit = request_timeout()
+    content_type = header(scope, b"content-type") or ""
     try:
         predictions, shared = await asyncio.wait_for(
             plan.batcher.submit(parsed, inline=parsed.rows <= _INLINE_ROWS),
             max(0.0, limit - (time.monotonic() - started)))
         answer = plan.encode(predictions)
     except (asyncio.TimeoutError, TimeoutError):
-        await _timed_out(send)
+        await _timed_out(send, log, (request_id, wall, served, body, content_type, started))
         return
     except Exception:  # MLflow answers this request itself, with its own error
-        await served.app(scope, _replay(body, more, receive), send)
+        await mlflow(_replay(body, more, receive))
         return
     if time.monotonic() - started > limit:  # a predict on the event loop that overran
-        await _timed_out(send)
+        await _timed_out(send, log, (request_id, wall, served, body, content_type, started))
         return
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-length", str(len(answer)).encode()),
@@ -417,6 +427,12 @@ async def serve(served: Any, scope: dict, receive: Any, send: Any) -> None:
                             # which path answered, and how many requests shared its predict
                             (b"x-ctcd-path", b"fast"), (b"x-ctcd-batch", b"%d" % shared)]})
     await send({"type": "http.response.body", "body": answer})
+    if log is not None:
+        values = parsed.values
+        columns = values.columns if isinstance(values, _Mixed) else [
+            values[:, i] for i in range(values.shape[1])]
+        log.record(request_id, wall, (time.monotonic() - started) * 1000, served, plan.names,
+                   columns, predictions, body=body, answer=answer, content_type=content_type)
 
 
 def request_timeout() -> float:
@@ -428,12 +444,17 @@ def request_timeout() -> float:
         return 60.0
 
 
-async def _timed_out(send: Any) -> None:
-    """MLflow's answer to a request over its timeout (its scoring app's timeout middleware)."""
+async def _timed_out(send: Any, log: Any, request: tuple) -> None:
+    """MLflow's answer to a request over its timeout (its scoring app's timeout middleware),
+    logged as that request's error."""
     await send({"type": "http.response.start", "status": 504,
                 "headers": [(b"content-length", b"%d" % len(_TIMED_OUT)),
                             (b"content-type", b"application/json")]})
     await send({"type": "http.response.body", "body": _TIMED_OUT})
+    if log is not None:
+        request_id, wall, served, body, content_type, started = request
+        log.submit((request_id, wall, (time.monotonic() - started) * 1000, served.uri,
+                    served.version, 504, body, _TIMED_OUT, content_type))
 
 
 async def _parse(plan: Plan, body: bytes | None, content_type: str | None) -> Parsed | None:

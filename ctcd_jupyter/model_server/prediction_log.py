@@ -43,7 +43,8 @@ class PredictionLog:
 
     location: str = ""
 
-    def append(self, service: str, rows: list[dict[str, Any]]) -> None:
+    def append(self, service: str, rows: Any) -> None:
+        """Write `rows`: a list of row dicts, or a DataFrame of them."""
         raise NotImplementedError
 
     def read(self, service: str, since: float | None = None, until: float | None = None,
@@ -82,9 +83,11 @@ class ParquetLog(PredictionLog):
         return self.root / service
 
     # -- writing ------------------------------------------------------------------------------
-    def append(self, service: str, rows: list[dict[str, Any]]) -> None:
-        if rows:
-            self._write(service, "rows", _table(rows), [r["time"] for r in rows])
+    def append(self, service: str, rows: Any) -> None:
+        if len(rows):
+            times = rows["time"].tolist() if hasattr(rows, "columns") else [r["time"]
+                                                                            for r in rows]
+            self._write(service, "rows", _table(rows), [min(times), max(times)])
             self._compact(service, "rows")
 
     def append_labels(self, service: str, labels: list[dict[str, Any]]) -> None:

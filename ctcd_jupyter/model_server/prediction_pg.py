@@ -64,12 +64,16 @@ class PostgresLog(PredictionLog):
             self.close()  # a broken connection is opened again next time
             raise
 
-    def append(self, service: str, rows: list[dict[str, Any]]) -> None:
+    def append(self, service: str, rows: Any) -> None:
         from psycopg2.extras import Json
 
-        values = [(service, r["request_id"], r[ROW], r["time"], r["model_uri"], r["version"],
-                   r["arm"], r["status"], r["latency_ms"], json.dumps(r["prediction"]),
-                   Json({k: v for k, v in r.items() if k not in COLUMNS and k != ROW}))
+        if hasattr(rows, "columns"):  # a DataFrame: plain Python values, NaN as None
+            rows = rows.astype(object).where(rows.notna(), None).to_dict("records")
+        values = [(service, str(r["request_id"]), int(r[ROW]), float(r["time"]),
+                   r["model_uri"], r["version"], r["arm"], int(r["status"]),
+                   float(r["latency_ms"]), json.dumps(r["prediction"], default=_plain),
+                   Json({k: v for k, v in r.items() if k not in COLUMNS and k != ROW},
+                        dumps=lambda o: json.dumps(o, default=_plain)))
                   for r in rows]
         self._run('INSERT INTO ctcd_predictions (service, request_id, "row", time, model_uri, '
                   "version, arm, status, latency_ms, prediction, features) VALUES %s",
@@ -130,3 +134,11 @@ class PostgresLog(PredictionLog):
             with contextlib.suppress(Exception):
                 self._conn.close()
             self._conn = None
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars (the fast path's arrays) as the Python numbers JSON knows."""
+    item = getattr(value, "item", None)
+    if callable(item):
+        return item()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")

@@ -1,10 +1,13 @@
 """The model server's prediction log writer: every `/invocations` answer, off the request path.
 
-The request path only copies bytes it already has into a bounded queue (`tap`); a daemon thread
-parses bodies into rows (`prediction_rows.py`) and appends them to the log every second or every
-`BATCH` requests. Nothing here can fail or slow a request: a full queue drops the request's rows;
-a log that cannot be written (read-only folder, full disk, PostgreSQL down) keeps the rows in a
-buffer retried at every flush, up to `BUFFER` requests' rows, beyond which they are dropped.
+The request path only copies what it already has into a bounded queue: the fast path hands over
+the arrays it parsed and predicted (`record`: no parsing, no per-row objects: a flush builds its
+columns at once), MLflow's own app the bytes of the body and the answer (`tap`), which a daemon
+thread parses into rows (`prediction_rows.py`). The thread appends to the log every second or
+every `BATCH` requests. Nothing here can fail or slow a request: a full queue drops the
+request's rows; a log that cannot be written (read-only folder, full disk, PostgreSQL down)
+keeps the rows in a buffer retried at every flush, up to `BUFFER` requests' rows, beyond which
+they are dropped.
 Drops are counted (`status()["dropped"]`, in requests) and shown by `/ctcd/status`.
 """
 
@@ -102,7 +105,23 @@ class PredictionWriter:
 
         return receive_copy, send_copy
 
-    def submit(self, item: tuple) -> None:
+    def record(self, request_id: str, start: float, latency_ms: float, served: Any,
+               names: list[str] | None, columns: list[Any], predictions: Any, *,
+               body: bytes, answer: bytes, content_type: str) -> None:
+        """Queue a request the fast path answered (status 200): its input `columns` (one array
+        per feature, named `names`, else x0..xN) and its `predictions` (one per row). Kept as
+        arrays when they fit the log's columns; otherwise (inputs kept as hashes, predictions
+        that are not one number per row) as the bytes `tap` would have copied."""
+        if self.sample < 1.0 and random.random() >= self.sample:
+            return
+        if self.inputs and getattr(predictions, "ndim", 0) == 1:
+            self.submit(_Columns(request_id, start, latency_ms, served.uri, served.version,
+                                 names, columns, predictions))
+        else:
+            self.submit((request_id, start, latency_ms, served.uri, served.version, 200, body,
+                         answer, content_type))
+
+    def submit(self, item: Any) -> None:
         try:
             self._queue.put_nowait(item)
         except queue.Full:
@@ -114,6 +133,10 @@ class PredictionWriter:
         while not self._stop.is_set():
             items = self._take()
             for item in items:
+                if isinstance(item, _Columns):
+                    with self._lock:
+                        self._pending.append(item)
+                    continue
                 try:
                     rows = rows_of(self.service, item, inputs=self.inputs)
                 except Exception as exc:  # a body the parser does not know: not logged
@@ -129,7 +152,7 @@ class PredictionWriter:
                 with contextlib.suppress(Exception):
                     self.log.expire(self.service, before, self.max_bytes)
 
-    def _take(self) -> list[tuple]:
+    def _take(self) -> list[Any]:
         deadline = time.monotonic() + FLUSH_EVERY
         items: list[tuple] = []
         while len(items) < BATCH:
@@ -150,9 +173,8 @@ class PredictionWriter:
         with self._lock:
             pending, self._pending = self._pending, []
         if pending:
-            rows = [row for group in pending for row in group]
             try:
-                self.log.append(self.service, rows)
+                self.log.append(self.service, _frame(self.service, pending))
             except Exception as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 keep = pending[-self.buffer_size:]
@@ -163,7 +185,10 @@ class PredictionWriter:
                 self.written += len(pending)
                 self.last_error = None
                 for group in (g for g in pending if g):
-                    self.recent[group[0]["request_id"]] = len(group)
+                    if isinstance(group, _Columns):
+                        self.recent[group.request_id] = group.rows
+                    else:
+                        self.recent[group[0]["request_id"]] = len(group)
                 while len(self.recent) > 100_000:
                     self.recent.pop(next(iter(self.recent)))
         self._save_counts()
@@ -215,6 +240,58 @@ class PredictionWriter:
         """Write what is queued (a graceful stop loses no row), then stop the thread."""
         self.flush(timeout)
         self._stop.set()
+
+
+class _Columns:
+    """One request the fast path answered, as arrays (see `PredictionWriter.record`)."""
+
+    __slots__ = ("columns", "latency_ms", "names", "predictions", "request_id", "rows",
+                 "start", "uri", "version")
+
+    def __init__(self, request_id: str, start: float, latency_ms: float, uri: str,
+                 version: str | None, names: list[str] | None, columns: list[Any],
+                 predictions: Any):
+        self.request_id, self.start, self.latency_ms = request_id, start, latency_ms
+        self.uri, self.version, self.names = uri, version, names
+        self.columns, self.predictions = columns, predictions
+        self.rows = len(predictions)
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def key(self) -> tuple:
+        return (self.uri, self.version, tuple(self.names or ()), len(self.columns))
+
+
+def _frame(service: str, pending: list[Any]) -> Any:
+    """The rows of `pending` requests as one DataFrame: parsed rows (dicts) as they are, the
+    fast path's arrays concatenated column by column (one block per model and feature set)."""
+    import numpy as np
+    import pandas as pd
+
+    parts = []
+    parsed = [row for group in pending if not isinstance(group, _Columns) for row in group]
+    if parsed:
+        parts.append(pd.DataFrame(parsed))
+    blocks: dict[tuple, list[_Columns]] = {}
+    for group in pending:
+        if isinstance(group, _Columns) and group.rows:
+            blocks.setdefault(group.key(), []).append(group)
+    for (uri, version, names, width), items in blocks.items():
+        counts = np.fromiter((g.rows for g in items), int, len(items))
+        block = {"request_id": np.repeat([g.request_id for g in items], counts),
+                 "row": np.concatenate([np.arange(n) for n in counts]),
+                 "time": np.repeat([g.start for g in items], counts),
+                 "service": service, "model_uri": uri, "version": version, "arm": "stable",
+                 "status": 200, "latency_ms": np.repeat([g.latency_ms for g in items], counts),
+                 "prediction": np.concatenate([g.predictions for g in items]),
+                 "label": None}
+        for i, name in enumerate(names or [f"x{i}" for i in range(width)]):
+            block[name] = np.concatenate([np.asarray(g.columns[i]) for g in items])
+        parts.append(pd.DataFrame(block))
+    if len(parts) == 1:
+        return parts[0]
+    return pd.concat(parts, ignore_index=True).sort_values(["time", "row"], kind="stable")
 
 
 def _content_type(scope: dict) -> str:

@@ -85,10 +85,9 @@ class ModelServer:
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
 
-        if self.log is not None and scope["path"] == "/invocations":
-            receive, send_with_headers = self.log.tap(scope, receive, send_with_headers,
-                                                      request_id, served)
-        await fast_path.serve(served, scope, receive, send_with_headers)  # else served.app
+        # answered by the fast path or MLflow's app; every /invocations answer is logged
+        await fast_path.serve(served, scope, receive, send_with_headers, request_id=request_id,
+                              log=self.log if scope["path"] == "/invocations" else None)
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
         while True:
