@@ -86,6 +86,51 @@ def wrk(url: str, script: str, connections: int, seconds: float) -> dict[str, fl
             "bad": int(bad.group(1)) if bad else 0, "errors": errors.group(0) if errors else ""}
 
 
+class MLServer:
+    """Seldon's MLServer with its MLflow runtime (`mlserver_mlflow.MLflowRuntime`, answering
+    MLflow's `/invocations` formats), run as a daemon from its own environment: the `mlserver`
+    executable named by $MLSERVER or on PATH (pip install mlserver mlserver-mlflow, in another
+    virtual environment: its pins differ from ours). None when there is none."""
+
+    label = "MLServer (mlflow runtime)"
+
+    @classmethod
+    def start(cls, folder: str, tracking_uri: str) -> MLServer | None:
+        executable = os.environ.get("MLSERVER") or shutil.which("mlserver")
+        if not executable:
+            print("MLServer: not measured (no `mlserver`: pip install mlserver mlserver-mlflow "
+                  "in another environment and set MLSERVER=/path/to/bin/mlserver)")
+            return None
+        import mlflow
+
+        from ctcd_jupyter.services import LocalDaemonService, process
+
+        mlflow.set_tracking_uri(tracking_uri)
+        model = mlflow.artifacts.download_artifacts("models:/iris/1",
+                                                    dst_path=os.path.join(folder, "mlserver-model"))
+        root = os.path.join(folder, "mlserver")
+        os.makedirs(root, exist_ok=True)
+        port = process.free_port("127.0.0.1")
+        with open(os.path.join(root, "model-settings.json"), "w") as f:
+            json.dump({"name": "iris", "implementation": "mlserver_mlflow.MLflowRuntime",
+                       "parameters": {"uri": model}}, f)
+        with open(os.path.join(root, "settings.json"), "w") as f:
+            json.dump({"host": "127.0.0.1", "http_port": port,
+                       "grpc_port": process.free_port("127.0.0.1"),
+                       "metrics_port": process.free_port("127.0.0.1"), "parallel_workers": 0,
+                       "debug": False}, f)
+        server = cls()
+        server.svc = LocalDaemonService("bench-mlserver", [executable, "start", root], port=port,
+                                        health_path="/v2/health/ready", home=folder)
+        server.svc.start(timeout=240)
+        server.endpoint = f"http://127.0.0.1:{port}/invocations"
+        server._process = server.svc._process
+        return server
+
+    def stop(self, timeout: float = 10) -> None:
+        self.svc.stop(timeout=timeout)
+
+
 def check_same_answers(servers: dict, payloads: dict[str, str]) -> None:
     import requests
 
@@ -93,7 +138,8 @@ def check_same_answers(servers: dict, payloads: dict[str, str]) -> None:
         answers = {label: requests.post(svc.endpoint, data=body, timeout=60,
                                         headers={"Content-Type": "application/json"})
                    for label, svc in servers.items()}
-        texts = {a.text for a in answers.values()}
+        # MLServer is a peer, not a copy of MLflow: its answers need only succeed
+        texts = {a.text for label, a in answers.items() if label != MLServer.label}
         statuses = {a.status_code for a in answers.values()}
         assert statuses == {200} and len(texts) == 1, (name, statuses, texts)
 
@@ -126,6 +172,9 @@ def main() -> None:
                                           access_log=False, home=folder, **options)
             svc.start(timeout=240)
             servers[label] = svc
+        peer = MLServer.start(folder, registry["tracking_uri"])
+        if peer is not None:
+            servers[MLServer.label] = peer
         check_same_answers(servers, payloads)
         load_before = os.getloadavg()
         results: dict = {}

@@ -33,8 +33,9 @@ def split(rows):
 def test_a_full_queue_drops_and_counts_never_blocks(tmp_path):
     writer = PredictionWriter(ParquetLog(tmp_path), "svc", queue_size=5)
     with writer._lock:  # the writer thread stops at its next write
-        writer._queue.put(threading.Event())
-        wait_for(lambda: writer._queue.empty(), 10, "the writer thread to take the event")
+        writer._queue.append(threading.Event())
+        writer._wake.set()
+        wait_for(lambda: not writer._queue, 10, "the writer thread to take the event")
         started = time.perf_counter()
         for i in range(8):
             writer.submit(item(f"r{i}", split([[1, 2]])))
