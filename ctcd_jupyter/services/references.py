@@ -57,7 +57,9 @@ def reference_frame(data: Any, model: Any = None, *, columns: list[str] | None =
     if len(frame) > max_rows:
         frame = frame.sample(n=max_rows, random_state=seed).sort_index()
     if model is not None:
-        predicted = np.asarray(model.predict(frame.copy()))
+        # the model sees the sample as it saw its training data: a frame, or plain rows
+        given = frame.copy() if isinstance(data, pd.DataFrame) else frame.to_numpy()
+        predicted = np.asarray(model.predict(given))
         if predicted.ndim == 1 and len(predicted) == len(frame):
             frame["prediction"] = predicted
     return frame.reset_index(drop=True)
