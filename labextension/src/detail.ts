@@ -88,7 +88,7 @@ export class RunDetail extends Widget {
       parts.push(el('h3', '', 'Deployment'));
       for (const d of run.deployments) {
         const line = el('p', `ctcd-deployment ${toneClass(d.tone)}`,
-          `${d.outcome} ${d.model_name}${d.version ? ` v${d.version}` : ''}: ${d.reason} `);
+          `${d.outcome} ${d.model_name}${d.version ? ` v${d.version}` : ''}: ${d.reason}`);
         const link = el('a', 'ctcd-monitor-link', 'monitor');
         link.href = '#';
         link.title = `live accuracy, errors, latency and drift of ${d.model_name}`;
@@ -96,8 +96,9 @@ export class RunDetail extends Widget {
           event.preventDefault();
           this.openMonitor(d.model_name);
         };
-        line.append(link);
-        parts.push(line);
+        const row = el('div', 'ctcd-deployment-row');
+        row.append(line, link);
+        parts.push(row);
       }
     }
     parts.push(...this.pairs('Parameters', run.params), ...this.pairs('Metrics', run.metrics));
