@@ -28,13 +28,12 @@ import warnings
 from typing import Any
 
 from .micro_batch import MicroBatcher
+from .timeout import request_timeout, timed_out
 
-__all__ = ["Parsed", "Plan", "header", "plan_for", "request_timeout", "serve"]
+__all__ = ["Parsed", "Plan", "header", "plan_for", "serve"]
 
 ENABLED_ENV = "CTCD_FAST_PATH"
 BATCH_WAIT_ENV = "CTCD_BATCH_WAIT_MS"
-TIMEOUT_ENV = "MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT"
-_TIMED_OUT = b"Request processing time exceeded limit"
 _INT64 = (-(1 << 63), (1 << 63) - 1)
 _INLINE_ROWS = 2048  # bigger inputs are predicted in a thread, not on the event loop
 _INLINE_BYTES = 1 << 18  # and bigger bodies parsed in one
@@ -413,13 +412,13 @@ async def serve(served: Any, scope: dict, receive: Any, send: Any, *, log: Any =
             max(0.0, limit - (time.monotonic() - started)))
         answer = plan.encode(predictions)
     except (asyncio.TimeoutError, TimeoutError):
-        await _timed_out(send, log, (request_id, wall, served, body, content_type, started))
+        await timed_out(send, log, (request_id, wall, served, body, content_type, started))
         return
     except Exception:  # MLflow answers this request itself, with its own error
         await mlflow(_replay(body, more, receive))
         return
     if time.monotonic() - started > limit:  # a predict on the event loop that overran
-        await _timed_out(send, log, (request_id, wall, served, body, content_type, started))
+        await timed_out(send, log, (request_id, wall, served, body, content_type, started))
         return
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-length", str(len(answer)).encode()),
@@ -433,28 +432,6 @@ async def serve(served: Any, scope: dict, receive: Any, send: Any, *, log: Any =
             values[:, i] for i in range(values.shape[1])]
         log.record(request_id, wall, (time.monotonic() - started) * 1000, served, plan.names,
                    columns, predictions, body=body, answer=answer, content_type=content_type)
-
-
-def request_timeout() -> float:
-    """MLflow's request timeout (seconds), which the server sets from the service's
-    `request_timeout`; MLflow's scoring app applies it to every request, so does this path."""
-    try:
-        return float(os.environ.get(TIMEOUT_ENV) or 60)
-    except ValueError:
-        return 60.0
-
-
-async def _timed_out(send: Any, log: Any, request: tuple) -> None:
-    """MLflow's answer to a request over its timeout (its scoring app's timeout middleware),
-    logged as that request's error."""
-    await send({"type": "http.response.start", "status": 504,
-                "headers": [(b"content-length", b"%d" % len(_TIMED_OUT)),
-                            (b"content-type", b"application/json")]})
-    await send({"type": "http.response.body", "body": _TIMED_OUT})
-    if log is not None:
-        request_id, wall, served, body, content_type, started = request
-        log.submit((request_id, wall, (time.monotonic() - started) * 1000, served.uri,
-                    served.version, 504, body, _TIMED_OUT, content_type))
 
 
 async def _parse(plan: Plan, body: bytes | None, content_type: str | None) -> Parsed | None:
